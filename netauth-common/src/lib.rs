@@ -1,0 +1,139 @@
+//! Map layouts and constants shared by netauth's kernel programs and its daemon.
+//!
+//! This crate is the single definition of every map key and value: the kernel side
+//! (`netauth-ebpf`) and the user side (`netauth-userspace`) both use these types, so they
+//! can never disagree about a layout. `bytemuck::Pod` proves each type has no padding
+//! holes; the `user` feature adds the `aya::Pod` impls the loader needs.
+#![no_std]
+
+use bytemuck::{Pod, Zeroable};
+
+/// Name of the hash map of authenticated clients (key [`MacKey`], value [`ClientEntry`]).
+pub const MAP_CLIENTS: &str = "NETAUTH_CLIENTS";
+/// Name of the LRU map the TC program fills with "this IP was last sent from this MAC"
+/// (key [`IpKey`], value [`MacKey`]), so the portal can tie a connection to a MAC from
+/// what the datapath itself saw.
+pub const MAP_CLIENT_ADDRS: &str = "NETAUTH_CLIENT_ADDRS";
+/// Name of the per-CPU array of datapath counters, indexed by [`Counter`].
+pub const MAP_COUNTERS: &str = "NETAUTH_COUNTERS";
+
+/// Capacity of the authenticated-clients map. A plain hash map, never an LRU: an LRU
+/// would silently evict paying users.
+pub const MAX_CLIENTS: u32 = 131_072;
+/// Capacity of the address -> MAC record map (an LRU: stale records may go).
+pub const MAX_CLIENT_ADDRS: u32 = 65_536;
+
+/// Load-time globals (set with `EbpfLoader::override_global`).
+pub mod globals {
+    /// Portal IPv4 address, network byte order as it sits in the packet (0 = none).
+    pub const PORTAL_V4: &str = "NETAUTH_PORTAL_V4";
+    /// Portal IPv6 address as 16 bytes in packet order (all zero = none).
+    pub const PORTAL_V6: &str = "NETAUTH_PORTAL_V6";
+    /// Portal TCP port, host byte order.
+    pub const PORTAL_PORT: &str = "NETAUTH_PORTAL_PORT";
+    /// fwmark value put on steered packets.
+    pub const MARK: &str = "NETAUTH_MARK";
+    /// Bits of the fwmark that netauth owns.
+    pub const MARK_MASK: &str = "NETAUTH_MARK_MASK";
+}
+
+/// Names of the kernel programs inside the object.
+pub mod programs {
+    pub const XDP: &str = "netauth_xdp";
+    pub const TC_INGRESS: &str = "netauth_tc_ingress";
+}
+
+/// A client MAC address as a map key: 6 bytes plus 2 explicit zero bytes, so the key is 8
+/// bytes long (the kernel hashes keys whose size is a multiple of 4 on a faster path).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct MacKey {
+    pub addr: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+impl MacKey {
+    pub const fn new(addr: [u8; 6]) -> Self {
+        Self { addr, _pad: [0; 2] }
+    }
+}
+
+/// What the datapath knows of an authenticated client.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ClientEntry {
+    /// Bit set of `CLIENT_FLAG_*`; reserved for per-client policy.
+    pub flags: u32,
+    pub _pad: u32,
+    /// When the client was authorized (CLOCK_REALTIME seconds), for operators reading the map
+    /// with bpftool; the daemon's session table is the authority on expiry.
+    pub authorized_at: u64,
+}
+
+/// An IP address as a map key: IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`), so one map
+/// serves both families.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct IpKey {
+    pub addr: [u8; 16],
+}
+
+impl IpKey {
+    pub const fn from_v4(octets: [u8; 4]) -> Self {
+        let [a, b, c, d] = octets;
+        Self {
+            addr: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d],
+        }
+    }
+
+    pub const fn from_v6(octets: [u8; 16]) -> Self {
+        Self { addr: octets }
+    }
+}
+
+/// Indexes into the per-CPU counter array. Kept as plain constants so the kernel side
+/// needs no enum conversion.
+pub struct Counter;
+
+impl Counter {
+    /// Frames from authenticated clients passed by XDP.
+    pub const XDP_PASS_AUTHENTICATED: u32 = 0;
+    /// Frames from unauthenticated clients that XDP let through (ARP, ND, DHCP, DNS, portal).
+    pub const XDP_PASS_INFRA: u32 = 1;
+    /// Unauthenticated TCP/80 frames XDP handed on to TC.
+    pub const XDP_PASS_HTTP: u32 = 2;
+    /// Frames XDP dropped because the client is captive.
+    pub const XDP_DROP_CAPTIVE: u32 = 3;
+    /// Frames XDP dropped because they could not be parsed.
+    pub const XDP_DROP_MALFORMED: u32 = 4;
+    /// Unauthenticated TCP/80 packets steered to the portal socket.
+    pub const TC_STEERED: u32 = 5;
+    /// Steering failed (no portal socket, helper error): dropped, fail closed.
+    pub const TC_DROP_STEER_FAILED: u32 = 6;
+    /// Packets TC dropped because the client is captive.
+    pub const TC_DROP_CAPTIVE: u32 = 7;
+    /// Packets TC dropped because they could not be parsed.
+    pub const TC_DROP_MALFORMED: u32 = 8;
+    /// Number of counters.
+    pub const COUNT: u32 = 9;
+
+    pub const NAMES: [&'static str; Self::COUNT as usize] = [
+        "xdp_pass_authenticated",
+        "xdp_pass_infra",
+        "xdp_pass_http",
+        "xdp_drop_captive",
+        "xdp_drop_malformed",
+        "tc_steered",
+        "tc_drop_steer_failed",
+        "tc_drop_captive",
+        "tc_drop_malformed",
+    ];
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: the types are `#[repr(C)]` and `bytemuck::Pod` (no padding, any bit pattern valid).
+    unsafe impl aya::Pod for super::MacKey {}
+    unsafe impl aya::Pod for super::ClientEntry {}
+    unsafe impl aya::Pod for super::IpKey {}
+}

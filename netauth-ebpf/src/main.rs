@@ -1,0 +1,276 @@
+//! netauth's kernel programs, attached to the LAN interface:
+//!
+//! * `netauth_xdp` (XDP): an authenticated source MAC passes at once; for anyone else only
+//!   what [`verdict::classify`] allows goes on, the rest is dropped before an skb exists.
+//! * `netauth_tc_ingress` (TC ingress): the same policy again (it is the only gate when XDP
+//!   is off), plus steering of unauthenticated TCP/80 to the portal's transparent listener
+//!   with `bpf_sk_assign` and a fwmark. Every failure drops: the gate fails closed.
+#![no_std]
+#![no_main]
+
+mod packet;
+mod verdict;
+
+use aya_ebpf::{
+    EbpfContext, Global,
+    bindings::{
+        BPF_F_CURRENT_NETNS, BPF_TCP_LISTEN, TC_ACT_OK, TC_ACT_SHOT, bpf_sock, bpf_sock_tuple,
+        xdp_action,
+    },
+    helpers::{bpf_sk_assign, bpf_sk_release, bpf_skc_lookup_tcp},
+    macros::{classifier, map, xdp},
+    maps::{HashMap, LruHashMap, PerCpuArray},
+    programs::{TcContext, XdpContext},
+};
+use aya_log_ebpf::debug;
+use netauth_common::{ClientEntry, Counter, IpKey, MAX_CLIENT_ADDRS, MAX_CLIENTS, MacKey};
+
+use crate::{
+    packet::{ETH_P_IP, ETH_P_IPV6, Ip, parse_ipv4, parse_ipv6, parse_link},
+    verdict::{Portal, Verdict, classify},
+};
+
+#[map(name = "NETAUTH_CLIENTS")]
+static CLIENTS: HashMap<MacKey, ClientEntry> = HashMap::with_max_entries(MAX_CLIENTS, 0);
+
+#[map(name = "NETAUTH_CLIENT_ADDRS")]
+static CLIENT_ADDRS: LruHashMap<IpKey, MacKey> = LruHashMap::with_max_entries(MAX_CLIENT_ADDRS, 0);
+
+#[map(name = "NETAUTH_COUNTERS")]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+
+#[unsafe(no_mangle)]
+static NETAUTH_PORTAL_V4: Global<[u8; 4]> = Global::new([0; 4]);
+#[unsafe(no_mangle)]
+static NETAUTH_PORTAL_V6: Global<[u8; 16]> = Global::new([0; 16]);
+#[unsafe(no_mangle)]
+static NETAUTH_PORTAL_PORT: Global<u16> = Global::new(8080);
+#[unsafe(no_mangle)]
+static NETAUTH_MARK: Global<u32> = Global::new(0x0a17_0000);
+#[unsafe(no_mangle)]
+static NETAUTH_MARK_MASK: Global<u32> = Global::new(0xffff_0000);
+
+#[inline(always)]
+fn count(index: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, no other writer on this CPU while the program runs.
+        unsafe { *slot += 1 };
+    }
+}
+
+#[inline(always)]
+fn portal() -> Portal {
+    Portal {
+        v4: NETAUTH_PORTAL_V4.load(),
+        v6: NETAUTH_PORTAL_V6.load(),
+        port: NETAUTH_PORTAL_PORT.load(),
+    }
+}
+
+#[inline(always)]
+fn is_authenticated(mac: [u8; 6]) -> bool {
+    // SAFETY: the value is only tested for presence, never held across a map update.
+    unsafe { CLIENTS.get(&MacKey::new(mac)) }.is_some()
+}
+
+#[xdp]
+pub fn netauth_xdp(ctx: XdpContext) -> u32 {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    let Some(link) = parse_link(data, data_end) else {
+        count(Counter::XDP_DROP_MALFORMED);
+        return xdp_action::XDP_DROP;
+    };
+    if is_authenticated(link.src_mac) {
+        count(Counter::XDP_PASS_AUTHENTICATED);
+        return xdp_action::XDP_PASS;
+    }
+    match classify(data, data_end, &link, &portal()) {
+        Verdict::Infra { .. } => {
+            count(Counter::XDP_PASS_INFRA);
+            xdp_action::XDP_PASS
+        }
+        Verdict::Http { .. } => {
+            count(Counter::XDP_PASS_HTTP);
+            xdp_action::XDP_PASS
+        }
+        Verdict::Captive => {
+            count(Counter::XDP_DROP_CAPTIVE);
+            xdp_action::XDP_DROP
+        }
+        Verdict::Malformed => {
+            count(Counter::XDP_DROP_MALFORMED);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+#[classifier]
+pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    let Some(link) = parse_link(data, data_end) else {
+        count(Counter::TC_DROP_MALFORMED);
+        return TC_ACT_SHOT;
+    };
+    let portal = portal();
+    if is_authenticated(link.src_mac) {
+        // Keep the address record current for authenticated clients too, but only for
+        // traffic to the portal (status/logout pages): the rest passes untouched.
+        let ip = match link.ethertype {
+            ETH_P_IP => parse_ipv4(data, data_end, link.l3),
+            ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
+            _ => None,
+        };
+        if let Some(ip) = ip
+            && portal.is_portal(&ip)
+        {
+            record_address(&ip, link.src_mac);
+        }
+        return TC_ACT_OK;
+    }
+    match classify(data, data_end, &link, &portal) {
+        Verdict::Infra { ip } => {
+            if let Some(ip) = ip {
+                record_address(&ip, link.src_mac);
+            }
+            TC_ACT_OK
+        }
+        Verdict::Http { ip, sport, dport } => {
+            record_address(&ip, link.src_mac);
+            if steer(&ctx, &ip, sport, dport, portal.port).is_ok() {
+                count(Counter::TC_STEERED);
+                TC_ACT_OK
+            } else {
+                count(Counter::TC_DROP_STEER_FAILED);
+                debug!(&ctx, "netauth: steering failed, dropped");
+                TC_ACT_SHOT
+            }
+        }
+        Verdict::Captive => {
+            count(Counter::TC_DROP_CAPTIVE);
+            TC_ACT_SHOT
+        }
+        Verdict::Malformed => {
+            count(Counter::TC_DROP_MALFORMED);
+            TC_ACT_SHOT
+        }
+    }
+}
+
+/// Remember which MAC last sent from this address, so the portal can tie a connection to a
+/// client from what the datapath saw. Unspecified sources (DHCP discovery, DAD) say nothing.
+#[inline(always)]
+fn record_address(ip: &Ip, mac: [u8; 6]) {
+    let key = if ip.v6 {
+        IpKey::from_v6(ip.saddr)
+    } else {
+        IpKey::from_v4([ip.saddr[0], ip.saddr[1], ip.saddr[2], ip.saddr[3]])
+    };
+    if ip.saddr == [0u8; 16] {
+        return;
+    }
+    let _ = CLIENT_ADDRS.insert(&key, &MacKey::new(mac), 0);
+}
+
+/// Hand the packet to the portal: to the established child socket of this flow if there
+/// is one, else to the transparent listener; then mark it so policy routing delivers it
+/// locally. Mirrors the kernel selftest `test_sk_assign.c`.
+#[inline(always)]
+fn steer(ctx: &TcContext, ip: &Ip, sport: u16, dport: u16, portal_port: u16) -> Result<(), ()> {
+    // SAFETY: an all-zero tuple is valid; the union member written matches the size passed.
+    let mut tuple: bpf_sock_tuple = unsafe { core::mem::zeroed() };
+    let size = if ip.v6 {
+        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv6 };
+        t.saddr = words(&ip.saddr);
+        t.daddr = words(&ip.daddr);
+        t.sport = sport.to_be();
+        t.dport = dport.to_be();
+        core::mem::size_of_val(t)
+    } else {
+        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv4 };
+        t.saddr = u32::from_ne_bytes([ip.saddr[0], ip.saddr[1], ip.saddr[2], ip.saddr[3]]);
+        t.daddr = u32::from_ne_bytes([ip.daddr[0], ip.daddr[1], ip.daddr[2], ip.daddr[3]]);
+        t.sport = sport.to_be();
+        t.dport = dport.to_be();
+        core::mem::size_of_val(t)
+    } as u32;
+
+    // 1. An established (or handshaking) socket for exactly this flow.
+    let sk = lookup(ctx, &mut tuple, size);
+    if !sk.is_null() {
+        // SAFETY: non-null socket pointer returned by the helper; released below.
+        if unsafe { (*sk).state } != BPF_TCP_LISTEN {
+            let ret = unsafe { bpf_sk_assign(ctx.as_ptr(), sk.cast(), 0) };
+            unsafe { bpf_sk_release(sk.cast()) };
+            return finish(ctx, ret);
+        }
+        unsafe { bpf_sk_release(sk.cast()) };
+    }
+
+    // 2. The portal listener (bound to the wildcard address on the portal port).
+    if ip.v6 {
+        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv6 };
+        t.daddr = [0; 4];
+        t.dport = portal_port.to_be();
+    } else {
+        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv4 };
+        t.daddr = 0;
+        t.dport = portal_port.to_be();
+    }
+    let sk = lookup(ctx, &mut tuple, size);
+    if sk.is_null() {
+        return Err(());
+    }
+    if unsafe { (*sk).state } != BPF_TCP_LISTEN {
+        unsafe { bpf_sk_release(sk.cast()) };
+        return Err(());
+    }
+    let ret = unsafe { bpf_sk_assign(ctx.as_ptr(), sk.cast(), 0) };
+    unsafe { bpf_sk_release(sk.cast()) };
+    finish(ctx, ret)
+}
+
+#[inline(always)]
+fn lookup(ctx: &TcContext, tuple: &mut bpf_sock_tuple, size: u32) -> *mut bpf_sock {
+    // SAFETY: `tuple` is a valid bpf_sock_tuple of at least `size` bytes.
+    unsafe {
+        bpf_skc_lookup_tcp(
+            ctx.as_ptr(),
+            tuple as *mut bpf_sock_tuple,
+            size,
+            BPF_F_CURRENT_NETNS as u64,
+            0,
+        )
+    }
+}
+
+#[inline(always)]
+fn finish(ctx: &TcContext, assign_ret: i64) -> Result<(), ()> {
+    if assign_ret != 0 {
+        return Err(());
+    }
+    let mask = NETAUTH_MARK_MASK.load();
+    // SAFETY: reading the mark field of the skb this program runs on.
+    let old = unsafe { (*ctx.skb.skb).mark };
+    ctx.set_mark((old & !mask) | (NETAUTH_MARK.load() & mask));
+    Ok(())
+}
+
+#[inline(always)]
+fn words(addr: &[u8; 16]) -> [u32; 4] {
+    [
+        u32::from_ne_bytes([addr[0], addr[1], addr[2], addr[3]]),
+        u32::from_ne_bytes([addr[4], addr[5], addr[6], addr[7]]),
+        u32::from_ne_bytes([addr[8], addr[9], addr[10], addr[11]]),
+        u32::from_ne_bytes([addr[12], addr[13], addr[14], addr[15]]),
+    ]
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

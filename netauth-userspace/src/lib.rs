@@ -1,0 +1,15 @@
+//! netauth: an eBPF/XDP captive portal for Linux gateways.
+//!
+//! Layout follows the data: a packet meets the kernel programs (`netauth-ebpf`, loaded by
+//! [`datapath`]); intercepted HTTP reaches the [`portal`]; a login becomes a [`session`],
+//! which writes the client's [`mac`] into the kernel map; [`admin`] exposes sessions to
+//! operators; [`netlink`] talks to the routing layer; [`daemon`] ties it together.
+
+pub mod admin;
+pub mod config;
+pub mod daemon;
+pub mod datapath;
+pub mod mac;
+pub mod netlink;
+pub mod portal;
+pub mod session;

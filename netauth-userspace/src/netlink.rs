@@ -1,0 +1,256 @@
+//! Everything netauth asks of or tells the kernel's routing layer, through rtnetlink:
+//! the LAN interface and its addresses, the neighbour table, and the policy-routing rule
+//! plus local route that deliver intercepted packets to the portal socket.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use anyhow::{Context as _, anyhow};
+use futures::TryStreamExt as _;
+use rtnetlink::{
+    Handle, IpVersion, RouteMessageBuilder,
+    packet_route::{
+        AddressFamily,
+        address::{AddressAttribute, AddressScope},
+        link::LinkAttribute,
+        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState},
+        route::{RouteScope, RouteType},
+        rule::{RuleAction, RuleAttribute},
+    },
+};
+
+use crate::mac::Mac;
+
+/// A netlink connection whose driver runs on the current tokio runtime.
+pub fn connect() -> anyhow::Result<Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection().context("opening a netlink socket")?;
+    tokio::spawn(conn);
+    Ok(handle)
+}
+
+pub struct Interface {
+    pub index: u32,
+    pub name: String,
+}
+
+/// The interface called `name`, or a clear error when there is none.
+pub async fn interface(handle: &Handle, name: &str) -> anyhow::Result<Interface> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(link)) => {
+            let name = link
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    LinkAttribute::IfName(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| name.to_string());
+            Ok(Interface {
+                index: link.header.index,
+                name,
+            })
+        }
+        Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => {
+            Err(anyhow!("interface '{name}' does not exist"))
+        }
+        Err(e) => Err(e).context("listing interfaces"),
+    }
+}
+
+/// The interface's first IPv4 address and first global IPv6 address.
+pub async fn interface_addresses(
+    handle: &Handle,
+    index: u32,
+) -> anyhow::Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
+    let mut v4 = None;
+    let mut v6 = None;
+    let mut addrs = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute();
+    while let Some(msg) = addrs.try_next().await.context("listing addresses")? {
+        for attr in &msg.attributes {
+            match attr {
+                AddressAttribute::Local(IpAddr::V4(a))
+                | AddressAttribute::Address(IpAddr::V4(a))
+                    if v4.is_none() =>
+                {
+                    v4 = Some(*a)
+                }
+                AddressAttribute::Address(IpAddr::V6(a))
+                    if v6.is_none() && msg.header.scope == AddressScope::Universe =>
+                {
+                    v6 = Some(*a)
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((v4, v6))
+}
+
+/// The MAC the kernel's neighbour table holds for `ip` on interface `index`, if the entry
+/// is usable (not failed or still incomplete).
+pub async fn neighbour_mac(handle: &Handle, index: u32, ip: IpAddr) -> anyhow::Result<Option<Mac>> {
+    let family = if ip.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let mut neighbours = handle
+        .neighbours()
+        .get()
+        .set_address_family(family)
+        .execute();
+    while let Some(n) = neighbours
+        .try_next()
+        .await
+        .context("reading the neighbour table")?
+    {
+        if n.header.ifindex != index
+            || matches!(
+                n.header.state,
+                NeighbourState::Failed | NeighbourState::Incomplete | NeighbourState::None
+            )
+        {
+            continue;
+        }
+        let mut dst = None;
+        let mut lladdr = None;
+        for attr in &n.attributes {
+            match attr {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                    dst = Some(IpAddr::V4(*a))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                    dst = Some(IpAddr::V6(*a))
+                }
+                NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
+                    let mut m = [0u8; 6];
+                    m.copy_from_slice(l);
+                    lladdr = Some(Mac(m));
+                }
+                _ => {}
+            }
+        }
+        if dst == Some(ip) {
+            return Ok(lladdr);
+        }
+    }
+    Ok(None)
+}
+
+/// The policy-routing rule and local route that make marked packets local deliveries,
+/// for both address families (the TPROXY recipe, done over netlink).
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyRouting {
+    pub mark: u32,
+    pub mask: u32,
+    pub table: u32,
+    pub priority: u32,
+}
+
+impl PolicyRouting {
+    /// Installs rule and routes, replacing leftovers of an earlier run with the same values.
+    pub async fn install(&self, handle: &Handle) -> anyhow::Result<()> {
+        // A crashed earlier run may have left its rules behind; never stack duplicates.
+        self.remove(handle).await?;
+        let lo = interface(handle, "lo").await?.index;
+        for v in [IpVersion::V4, IpVersion::V6] {
+            let rule = handle
+                .rule()
+                .add()
+                .table_id(self.table)
+                .priority(self.priority)
+                .fw_mark(self.mark)
+                .action(RuleAction::ToTable);
+            let mut rule = match v {
+                IpVersion::V4 => rule.v4().message_mut().clone(),
+                IpVersion::V6 => rule.v6().message_mut().clone(),
+            };
+            rule.attributes.push(RuleAttribute::FwMask(self.mask));
+            let mut req = handle.rule().add();
+            *req.message_mut() = rule;
+            req.execute()
+                .await
+                .with_context(|| format!("adding the {v:?} policy-routing rule"))?;
+        }
+        for route in self.local_routes(lo) {
+            handle
+                .route()
+                .add(route)
+                .replace()
+                .execute()
+                .await
+                .context("adding the local-delivery route")?;
+        }
+        Ok(())
+    }
+
+    /// `local 0.0.0.0/0 dev lo` and `local ::/0 dev lo` in our table. The same messages
+    /// add and delete them (the kernel matches type, scope and device on delete).
+    fn local_routes(&self, lo: u32) -> [rtnetlink::packet_route::route::RouteMessage; 2] {
+        [
+            RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
+                .table_id(self.table)
+                .kind(RouteType::Local)
+                .scope(RouteScope::Host)
+                .output_interface(lo)
+                .build(),
+            RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
+                .table_id(self.table)
+                .kind(RouteType::Local)
+                .output_interface(lo)
+                .build(),
+        ]
+    }
+
+    /// Removes every rule pointing at our table with our mark, and the table's routes.
+    pub async fn remove(&self, handle: &Handle) -> anyhow::Result<()> {
+        for v in [IpVersion::V4, IpVersion::V6] {
+            let rules: Vec<_> = handle
+                .rule()
+                .get(v.clone())
+                .execute()
+                .try_collect()
+                .await
+                .context("listing policy-routing rules")?;
+            for rule in rules {
+                let table = rule
+                    .attributes
+                    .iter()
+                    .find_map(|a| match a {
+                        RuleAttribute::Table(t) => Some(*t),
+                        _ => None,
+                    })
+                    .unwrap_or(rule.header.table as u32);
+                let mark = rule.attributes.iter().find_map(|a| match a {
+                    RuleAttribute::FwMark(m) => Some(*m),
+                    _ => None,
+                });
+                if table == self.table && mark == Some(self.mark) {
+                    handle
+                        .rule()
+                        .del(rule)
+                        .execute()
+                        .await
+                        .context("removing a policy-routing rule")?;
+                }
+            }
+        }
+        let lo = interface(handle, "lo").await?.index;
+        for msg in self.local_routes(lo) {
+            match handle.route().del(msg).execute().await {
+                Ok(()) => {}
+                // ESRCH/ENOENT: nothing to remove.
+                Err(rtnetlink::Error::NetlinkError(e))
+                    if matches!(e.raw_code().abs(), libc::ESRCH | libc::ENOENT) => {}
+                Err(e) => return Err(e).context("removing the local route"),
+            }
+        }
+        Ok(())
+    }
+}

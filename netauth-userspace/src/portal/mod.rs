@@ -1,0 +1,407 @@
+//! The captive portal's HTTP side: answers intercepted requests (511, or 302 for OS
+//! probes), serves the login, status and logout pages, and ties each connection to the
+//! client's MAC from what the kernel saw, never from anything the client sends.
+
+pub mod pages;
+pub mod probes;
+pub mod serve;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::SystemTime,
+};
+
+use axum::{
+    Extension, Form, Router,
+    extract::{DefaultBodyLimit, Query, Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::get,
+};
+use serde::Deserialize;
+use tracing::{debug, warn};
+
+use crate::{
+    mac::Mac,
+    session::{EndReason, SessionError, Sessions, Via},
+};
+
+/// Largest request body the portal reads (the login form is a few dozen bytes).
+pub const MAX_BODY: usize = 8 * 1024;
+/// Longest original URL carried through the login flow.
+const MAX_REDIRECT: usize = 2048;
+
+/// Addresses of one accepted connection: `local` is the original destination when the
+/// connection was intercepted.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// Everything the portal's handlers share.
+pub struct Portal {
+    pub venue: String,
+    pub terms: String,
+    pub ipv4: Option<std::net::Ipv4Addr>,
+    pub ipv6: Option<std::net::Ipv6Addr>,
+    pub port: u16,
+    pub sessions: Arc<Sessions>,
+    /// Finds a MAC in the kernel's neighbour table (the fallback when the datapath has no
+    /// record of the address).
+    pub neighbours: Option<Neighbours>,
+}
+
+pub struct Neighbours {
+    pub handle: rtnetlink::Handle,
+    pub ifindex: u32,
+}
+
+type AppState = Arc<Portal>;
+
+pub fn router(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .route("/", get(root))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/status", get(status_page))
+        .route("/logout", axum::routing::post(logout))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(portal.clone(), intercept))
+        .with_state(portal)
+}
+
+/// Canonical form of an address (IPv4-mapped IPv6 becomes IPv4).
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+impl Portal {
+    /// Whether a connection reached the portal by interception rather than directly.
+    pub fn is_intercepted(&self, conn: &ConnInfo) -> bool {
+        let local = canonical(conn.local.ip());
+        let own = match local {
+            IpAddr::V4(a) => self.ipv4 == Some(a),
+            IpAddr::V6(a) => self.ipv6 == Some(a),
+        };
+        !(own && conn.local.port() == self.port)
+    }
+
+    /// The login URL on the portal address of the client's own address family.
+    pub fn login_url(&self, conn: &ConnInfo, original: Option<&str>) -> String {
+        let host = match (canonical(conn.remote.ip()), self.ipv4, self.ipv6) {
+            (IpAddr::V6(_), _, Some(v6)) | (IpAddr::V4(_), None, Some(v6)) => format!("[{v6}]"),
+            (_, Some(v4), _) => v4.to_string(),
+            // No portal address of either family: the local address still reaches us.
+            _ => match canonical(conn.local.ip()) {
+                IpAddr::V4(a) => a.to_string(),
+                IpAddr::V6(a) => format!("[{a}]"),
+            },
+        };
+        let port = if self.port == 80 {
+            String::new()
+        } else {
+            format!(":{}", self.port)
+        };
+        match original {
+            Some(o) => {
+                let q: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("redirect", o)
+                    .finish();
+                format!("http://{host}{port}/login?{q}")
+            }
+            None => format!("http://{host}{port}/login"),
+        }
+    }
+
+    /// The MAC behind a connection: the datapath's record of the source address, else the
+    /// kernel's neighbour table on the LAN interface.
+    pub async fn identify(&self, conn: &ConnInfo) -> Result<(Mac, IpAddr), PortalError> {
+        let ip = canonical(conn.remote.ip());
+        if let Some(mac) = self.sessions.recorded_mac(ip) {
+            return Ok((mac, ip));
+        }
+        if let Some(n) = &self.neighbours {
+            match crate::netlink::neighbour_mac(&n.handle, n.ifindex, ip).await {
+                Ok(Some(mac)) => return Ok((mac, ip)),
+                Ok(None) => {}
+                Err(e) => warn!("neighbour lookup for {ip} failed: {e:#}"),
+            }
+        }
+        Err(PortalError::NotOnLan(ip))
+    }
+}
+
+/// Intercepted connections never reach the portal's own routes: they get 511, or 302 if
+/// the request is an OS connectivity probe.
+async fn intercept(
+    State(portal): State<AppState>,
+    Extension(conn): Extension<ConnInfo>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !portal.is_intercepted(&conn) {
+        return next.run(req).await;
+    }
+    let original = original_url(req.uri(), req.headers(), &conn);
+    let host = request_host(req.uri(), req.headers()).unwrap_or_default();
+    let path = req.uri().path();
+    let login = portal.login_url(&conn, Some(&original));
+    if let Some(probe) = probes::match_probe(&host, path) {
+        debug!(client = %conn.remote, probe = probe.platform, "connectivity probe intercepted");
+        return (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, header_value(&login)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            Html(pages::moved(&login)),
+        )
+            .into_response();
+    }
+    debug!(client = %conn.remote, url = %original, "intercepted, answering 511");
+    (
+        StatusCode::NETWORK_AUTHENTICATION_REQUIRED,
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Html(pages::authentication_required(&portal.venue, &login)),
+    )
+        .into_response()
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    // Built only from escaped, encoded parts; fall back to a safe value all the same.
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("/login"))
+}
+
+/// The Host a request names: the authority of an absolute-form URI, else the Host header,
+/// if it is a plausible host name or address.
+fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    let host = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })?;
+    let ok = !host.is_empty()
+        && host.len() <= 260
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+    ok.then(|| host.to_ascii_lowercase())
+}
+
+/// The URL the client originally asked for.
+fn original_url(uri: &Uri, headers: &HeaderMap, conn: &ConnInfo) -> String {
+    let host = request_host(uri, headers).unwrap_or_else(|| match conn.local {
+        SocketAddr::V4(a) if a.port() == 80 => a.ip().to_string(),
+        SocketAddr::V6(a) if a.port() == 80 => format!("[{}]", a.ip()),
+        a => a.to_string(),
+    });
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut url = format!("http://{host}{path}");
+    if url.len() > MAX_REDIRECT {
+        url = format!("http://{host}/");
+    }
+    url
+}
+
+/// A redirect target the portal is willing to send a browser to: an absolute http(s) URL.
+fn safe_redirect(target: &str) -> Option<&str> {
+    if target.len() > MAX_REDIRECT || target.bytes().any(|b| b.is_ascii_control()) {
+        return None;
+    }
+    let uri: Uri = target.parse().ok()?;
+    matches!(uri.scheme_str(), Some("http" | "https"))
+        .then_some(())
+        .and(uri.authority())
+        .map(|_| target)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error("this request did not come from a client on the LAN ({0})")]
+    NotOnLan(IpAddr),
+    #[error("the terms were not accepted")]
+    NotAccepted,
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            PortalError::NotOnLan(_) => (
+                StatusCode::FORBIDDEN,
+                "Device not recognised",
+                "This page can only be used from a device connected to the guest network. \
+                 If you are connected, reconnect to the network and try again."
+                    .to_string(),
+            ),
+            PortalError::NotAccepted => (
+                StatusCode::BAD_REQUEST,
+                "Terms not accepted",
+                "Please go back and accept the terms of use to connect.".to_string(),
+            ),
+            PortalError::Session(SessionError::Full) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Network full",
+                "The network cannot take more devices right now. Please try again later."
+                    .to_string(),
+            ),
+            PortalError::Session(e) => {
+                warn!("portal request failed: {e}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Your device could not be signed in. Please try again.".to_string(),
+                )
+            }
+        };
+        (
+            status,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Html(pages::error(title, &message)),
+        )
+            .into_response()
+    }
+}
+
+fn no_store(html: String) -> Response {
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Html(html),
+    )
+        .into_response()
+}
+
+async fn root() -> Redirect {
+    Redirect::to("/login")
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(pages::error(
+            "Not found",
+            "There is no such page on this portal.",
+        )),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    redirect: Option<String>,
+}
+
+async fn login_page(State(portal): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let redirect = q.redirect.as_deref().and_then(safe_redirect);
+    no_store(pages::login(&portal.venue, &portal.terms, redirect, None))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    accept: Option<String>,
+    redirect: Option<String>,
+}
+
+async fn login_submit(
+    State(portal): State<AppState>,
+    Extension(conn): Extension<ConnInfo>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PortalError> {
+    if form.accept.as_deref() != Some("1") {
+        return Err(PortalError::NotAccepted);
+    }
+    let (mac, ip) = portal.identify(&conn).await?;
+    portal
+        .sessions
+        .authorize(mac, Some(ip), Via::ClickThrough, None, SystemTime::now())?;
+    let target = form
+        .redirect
+        .as_deref()
+        .and_then(safe_redirect)
+        .unwrap_or("/status");
+    Ok((
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, header_value(target)),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+    )
+        .into_response())
+}
+
+async fn status_page(
+    State(portal): State<AppState>,
+    Extension(conn): Extension<ConnInfo>,
+) -> Result<Response, PortalError> {
+    let (mac, _) = portal.identify(&conn).await?;
+    let now = SystemTime::now();
+    let session = portal.sessions.get(mac);
+    let mac_s = mac.to_string();
+    let signed_in = session.map(|s| (mac_s.as_str(), s.seconds_left(now)));
+    Ok(no_store(pages::status(&portal.venue, signed_in)))
+}
+
+async fn logout(
+    State(portal): State<AppState>,
+    Extension(conn): Extension<ConnInfo>,
+) -> Result<Response, PortalError> {
+    let (mac, _) = portal.identify(&conn).await?;
+    portal.sessions.end(mac, EndReason::Logout)?;
+    Ok(no_store(pages::signed_out(&portal.venue)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(local: &str, remote: &str) -> ConnInfo {
+        ConnInfo {
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn redirects_only_to_absolute_http_urls() {
+        assert_eq!(
+            safe_redirect("http://example.com/a?b=c"),
+            Some("http://example.com/a?b=c")
+        );
+        assert_eq!(
+            safe_redirect("https://example.com/"),
+            Some("https://example.com/")
+        );
+        assert_eq!(safe_redirect("javascript:alert(1)"), None);
+        assert_eq!(safe_redirect("/relative"), None);
+        assert_eq!(safe_redirect("http://a/\r\nSet-Cookie: x"), None);
+    }
+
+    #[test]
+    fn original_url_uses_host_header_or_destination() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("Example.com"));
+        let c = conn("203.0.113.7:80", "192.0.2.10:40000");
+        let uri: Uri = "/path?q=1".parse().unwrap();
+        assert_eq!(original_url(&uri, &h, &c), "http://example.com/path?q=1");
+        assert_eq!(
+            original_url(&uri, &HeaderMap::new(), &c),
+            "http://203.0.113.7/path?q=1"
+        );
+        h.insert(header::HOST, HeaderValue::from_static("bad\"host<"));
+        assert_eq!(original_url(&uri, &h, &c), "http://203.0.113.7/path?q=1");
+    }
+}

@@ -1,0 +1,172 @@
+//! The HTML the portal shows. Every value that came from a client or the operator is
+//! escaped here, at the one place it enters markup.
+
+use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;\
+margin:0;background:#f4f5f7;color:#1c1e21}main{max-width:32rem;margin:0 auto;padding:1.5rem}\
+h1{font-size:1.5rem;margin:.5rem 0 1rem}.card{background:#fff;border-radius:12px;padding:1.25rem;\
+box-shadow:0 1px 3px rgba(0,0,0,.12)}.terms{max-height:40vh;overflow:auto;font-size:.95rem;\
+line-height:1.45}button,.button{display:block;width:100%;box-sizing:border-box;font-size:1.1rem;\
+padding:.9rem;margin-top:1rem;border:0;border-radius:8px;background:#0a66c2;color:#fff;\
+text-align:center;text-decoration:none}.secondary{background:#5f6b7a}.error{color:#b00020;\
+font-weight:600}.muted{color:#5f6b7a;font-size:.9rem}";
+
+fn layout(title: &str, head_extra: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<title>{title}</title>{head_extra}<style>{STYLE}</style></head>\
+<body><main>{body}</main></body></html>\n",
+        title = text(title),
+    )
+}
+
+/// The RFC 6585 511 body: a link and a meta refresh to the login page, no form.
+pub fn authentication_required(venue: &str, login_url: &str) -> String {
+    layout(
+        "Network Authentication Required",
+        &format!(
+            "<meta http-equiv=\"refresh\" content=\"0; url={}\">",
+            attr(login_url)
+        ),
+        &format!(
+            "<h1>Network Authentication Required</h1><div class=\"card\">\
+<p>You need to sign in to {venue} before you can use the network.</p>\
+<p><a class=\"button\" href=\"{url}\">Sign in</a></p></div>",
+            venue = text(venue),
+            url = attr(login_url),
+        ),
+    )
+}
+
+/// The short body that goes with a 302 to the login page.
+pub fn moved(login_url: &str) -> String {
+    layout(
+        "Sign in required",
+        "",
+        &format!(
+            "<p><a href=\"{}\">Sign in to use this network</a></p>",
+            attr(login_url)
+        ),
+    )
+}
+
+pub fn login(venue: &str, terms: &str, redirect: Option<&str>, error: Option<&str>) -> String {
+    let paragraphs: String = terms
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", text(p)))
+        .collect();
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
+        .unwrap_or_default();
+    let redirect = redirect
+        .map(|r| {
+            format!(
+                "<input type=\"hidden\" name=\"redirect\" value=\"{}\">",
+                attr(r)
+            )
+        })
+        .unwrap_or_default();
+    layout(
+        &format!("Sign in to {venue}"),
+        "",
+        &format!(
+            "<h1>Welcome to {venue}</h1><div class=\"card\">{error}\
+<h2>Terms of use</h2><div class=\"terms\">{paragraphs}</div>\
+<form method=\"post\" action=\"/login\">{redirect}\
+<button type=\"submit\" name=\"accept\" value=\"1\">Accept and connect</button></form>\
+</div>",
+            venue = text(venue),
+        ),
+    )
+}
+
+pub fn status(venue: &str, signed_in: Option<(&str, u64)>) -> String {
+    let body = match signed_in {
+        Some((mac, seconds_left)) => format!(
+            "<h1>You are online</h1><div class=\"card\"><p>Your device ({mac}) is signed in \
+to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{seconds_left}\">{left}</strong></p>\
+<form method=\"post\" action=\"/logout\"><button class=\"secondary\" type=\"submit\">Log out</button></form></div>",
+            mac = text(mac),
+            venue = text(venue),
+            left = human(seconds_left),
+        ),
+        None => format!(
+            "<h1>Not signed in</h1><div class=\"card\"><p>Your device is not signed in to {}.</p>\
+<a class=\"button\" href=\"/login\">Sign in</a></div>",
+            text(venue)
+        ),
+    };
+    layout("Session status", "", &body)
+}
+
+pub fn signed_out(venue: &str) -> String {
+    layout(
+        "Signed out",
+        "",
+        &format!(
+            "<h1>Signed out</h1><div class=\"card\"><p>Your device is no longer signed in to {}.</p>\
+<a class=\"button\" href=\"/login\">Sign in again</a></div>",
+            text(venue)
+        ),
+    )
+}
+
+pub fn error(title: &str, message: &str) -> String {
+    layout(
+        title,
+        "",
+        &format!(
+            "<h1>{}</h1><div class=\"card\"><p>{}</p></div>",
+            text(title),
+            text(message)
+        ),
+    )
+}
+
+/// "1h 05m", "42s": readable on a phone.
+pub fn human(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s:02}s"),
+        (0, _, _) => format!("{h}h {m:02}m"),
+        _ => format!("{d}d {h}h {m:02}m"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_511_links_and_refreshes_to_login_without_a_form() {
+        let url = "http://192.0.2.1:8080/login?redirect=http%3A%2F%2Fexample.com%2F";
+        let html = authentication_required("Cafe <b>", url);
+        assert!(html.contains(&format!("href=\"{url}\"")));
+        assert!(html.contains(&format!("content=\"0; url={url}\"")));
+        assert!(!html.contains("<form"));
+        assert!(html.contains("Cafe &lt;b&gt;"));
+    }
+
+    #[test]
+    fn client_values_are_escaped() {
+        let html = login("V", "t", Some("\"><script>x</script>"), None);
+        assert!(!html.contains("<script>"));
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human(42), "42s");
+        assert_eq!(human(3725), "1h 02m");
+        assert_eq!(human(90061), "1d 1h 01m");
+    }
+}
