@@ -1,1 +1,473 @@
+//! A network-namespace lab for netauth: a switch with N clients, a gateway running
+//! netauth on its LAN port, and an upstream host with web, TLS-port, DNS and DHCP-port
+//! services. Used by the integration tests and by `cargo xtask demo`.
+//!
+//! Every lab gets uniquely named namespaces and removes them on drop, also when a test
+//! panics. Code runs "inside" a namespace on a dedicated thread that `setns`es into it
+//! (network namespaces are per thread), so no global state changes.
+//!
+//! Addresses are from the documentation ranges only: LAN 192.0.2.0/24 and 2001:db8:1::/64,
+//! gateway uplink 198.51.100.0/24 and 2001:db8:2::/64, "the internet" 203.0.113.0/24 and
+//! 2001:db8:3::/64 (all inside the lab).
 
+pub mod http;
+pub mod net;
+
+use std::{
+    fs::File,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+pub const GW_LAN_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+pub const GW_LAN_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+pub const UPSTREAM_V4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+pub const UPSTREAM_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
+/// An "arbitrary internet address", hosted by the upstream namespace.
+pub const WEB_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+pub const WEB_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 3, 0, 0, 0, 0, 0x80);
+/// Body marker of the upstream web server's pages.
+pub const UPSTREAM_MARKER: &str = "UPSTREAM-PAGE";
+/// The portal port the lab starts netauth with.
+pub const PORTAL_PORT: u16 = 8080;
+/// Services the upstream runs: TCP ports (accept and echo) and UDP ports (echo).
+pub const UPSTREAM_TCP_PORTS: &[u16] = &[53, 443, 8443];
+pub const UPSTREAM_UDP_PORTS: &[u16] = &[53, 67, 443, 547, 9999];
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs a command, failing with its stderr when it fails.
+pub fn sh(program: &str, args: &[&str]) -> anyhow::Result<Output> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !out.status.success() {
+        bail!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
+
+/// A named network namespace.
+#[derive(Clone, Debug)]
+pub struct Ns {
+    pub name: String,
+}
+
+impl Ns {
+    fn create(name: String) -> anyhow::Result<Self> {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        sh("ip", &["netns", "add", &name])?;
+        let ns = Ns { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// `ip -n NS ARGS...`
+    pub fn ip(&self, args: &[&str]) -> anyhow::Result<Output> {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        sh("ip", &all)
+    }
+
+    /// A command that will run inside this namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+
+    /// Runs `f` on a thread that has entered this namespace, and returns its result.
+    pub fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> anyhow::Result<R> {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || -> anyhow::Result<R> {
+            enter(&path)?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("thread in namespace panicked"))?
+    }
+
+    /// Spawns a long-running thread inside this namespace.
+    pub fn spawn(&self, f: impl FnOnce() + Send + 'static) -> anyhow::Result<JoinHandle<()>> {
+        let path = format!("/var/run/netns/{}", self.name);
+        let file = File::open(&path).with_context(|| format!("opening {path}"))?;
+        Ok(std::thread::spawn(move || {
+            if nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).is_ok() {
+                f()
+            }
+        }))
+    }
+}
+
+fn enter(path: &str) -> anyhow::Result<()> {
+    let file = File::open(path).with_context(|| format!("opening {path}"))?;
+    nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("entering {path}"))?;
+    Ok(())
+}
+
+/// A LAN client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub ns: Ns,
+    pub mac: String,
+    pub v4: Ipv4Addr,
+    pub v6: Ipv6Addr,
+}
+
+/// The whole lab.
+pub struct Lab {
+    pub id: String,
+    pub gw: Ns,
+    pub up: Ns,
+    pub sw: Ns,
+    pub clients: Vec<Client>,
+    pub dir: PathBuf,
+    stop: Arc<AtomicBool>,
+    servers: Vec<JoinHandle<()>>,
+    pub daemon: Option<Daemon>,
+}
+
+impl Lab {
+    /// Builds the lab with `n_clients` clients (1..=50).
+    pub fn new(n_clients: usize) -> anyhow::Result<Self> {
+        assert!((1..=50).contains(&n_clients));
+        let id = format!(
+            "na{}x{}",
+            std::process::id() % 100_000,
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let dir = std::env::temp_dir().join(format!("netauth-lab-{id}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut lab = Lab {
+            gw: Ns {
+                name: format!("{id}-gw"),
+            },
+            up: Ns {
+                name: format!("{id}-up"),
+            },
+            sw: Ns {
+                name: format!("{id}-sw"),
+            },
+            clients: Vec::new(),
+            dir,
+            stop: Arc::new(AtomicBool::new(false)),
+            servers: Vec::new(),
+            daemon: None,
+            id,
+        };
+        // From here on, Drop cleans up whatever was created.
+        lab.build(n_clients)?;
+        Ok(lab)
+    }
+
+    fn build(&mut self, n_clients: usize) -> anyhow::Result<()> {
+        self.gw = Ns::create(self.gw.name.clone())?;
+        self.up = Ns::create(self.up.name.clone())?;
+        self.sw = Ns::create(self.sw.name.clone())?;
+        let (gw, up, sw) = (&self.gw.name, &self.up.name, &self.sw.name);
+
+        // The LAN: a bridge in the switch namespace.
+        self.sw.ip(&["link", "add", "br0", "type", "bridge"])?;
+        self.sw.ip(&["link", "set", "br0", "up"])?;
+        sh(
+            "ip",
+            &[
+                "link", "add", "lan0", "netns", gw, "type", "veth", "peer", "name", "p-gw",
+                "netns", sw,
+            ],
+        )?;
+        self.sw
+            .ip(&["link", "set", "p-gw", "master", "br0", "up"])?;
+
+        // The gateway.
+        let g = &self.gw;
+        g.ip(&["addr", "add", "192.0.2.1/24", "dev", "lan0"])?;
+        g.ip(&["addr", "add", "2001:db8:1::1/64", "dev", "lan0", "nodad"])?;
+        g.ip(&["link", "set", "lan0", "up"])?;
+        sh(
+            "ip",
+            &[
+                "link", "add", "wan0", "netns", gw, "type", "veth", "peer", "name", "up0", "netns",
+                up,
+            ],
+        )?;
+        g.ip(&["addr", "add", "198.51.100.1/24", "dev", "wan0"])?;
+        g.ip(&["addr", "add", "2001:db8:2::1/64", "dev", "wan0", "nodad"])?;
+        g.ip(&["link", "set", "wan0", "up"])?;
+        g.ip(&["route", "add", "203.0.113.0/24", "via", "198.51.100.2"])?;
+        g.ip(&[
+            "-6",
+            "route",
+            "add",
+            "2001:db8:3::/64",
+            "via",
+            "2001:db8:2::2",
+        ])?;
+        sh(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                gw,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+            ],
+        )?;
+
+        // The upstream ("the internet").
+        let u = &self.up;
+        u.ip(&["addr", "add", "198.51.100.2/24", "dev", "up0"])?;
+        u.ip(&["addr", "add", "2001:db8:2::2/64", "dev", "up0", "nodad"])?;
+        u.ip(&["link", "set", "up0", "up"])?;
+        u.ip(&["addr", "add", "203.0.113.80/24", "dev", "lo"])?;
+        u.ip(&["addr", "add", "2001:db8:3::80/64", "dev", "lo", "nodad"])?;
+        u.ip(&["route", "add", "default", "via", "198.51.100.1"])?;
+        u.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"])?;
+
+        for i in 0..n_clients {
+            let ns = Ns::create(format!("{}-c{i}", self.id))?;
+            let host = 10 + i as u8;
+            let mac = format!("02:00:00:00:01:{host:02x}");
+            let v4 = Ipv4Addr::new(192, 0, 2, host);
+            let v6 = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, host as u16);
+            let port = format!("p-c{i}");
+            sh(
+                "ip",
+                &[
+                    "link", "add", "eth0", "netns", &ns.name, "type", "veth", "peer", "name",
+                    &port, "netns", sw,
+                ],
+            )?;
+            self.sw.ip(&["link", "set", &port, "master", "br0", "up"])?;
+            ns.ip(&["link", "set", "eth0", "address", &mac])?;
+            ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"])?;
+            ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"])?;
+            ns.ip(&["link", "set", "eth0", "up"])?;
+            ns.ip(&["route", "add", "default", "via", "192.0.2.1"])?;
+            ns.ip(&["-6", "route", "add", "default", "via", "2001:db8:1::1"])?;
+            self.clients.push(Client { ns, mac, v4, v6 });
+        }
+
+        self.start_upstream_services()?;
+        Ok(())
+    }
+
+    fn start_upstream_services(&mut self) -> anyhow::Result<()> {
+        let ready = Arc::new(AtomicUsize::new(0));
+        let mut expected = 0;
+        for addr in [
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ] {
+            let (stop, r) = (self.stop.clone(), ready.clone());
+            self.servers.push(
+                self.up
+                    .spawn(move || net::serve_http(addr, 80, UPSTREAM_MARKER, stop, r))?,
+            );
+            expected += 1;
+            for &port in UPSTREAM_TCP_PORTS {
+                let (stop, r) = (self.stop.clone(), ready.clone());
+                self.servers.push(
+                    self.up
+                        .spawn(move || net::serve_tcp_echo(addr, port, stop, r))?,
+                );
+                expected += 1;
+            }
+            for &port in UPSTREAM_UDP_PORTS {
+                let (stop, r) = (self.stop.clone(), ready.clone());
+                self.servers.push(
+                    self.up
+                        .spawn(move || net::serve_udp_echo(addr, port, stop, r))?,
+                );
+                expected += 1;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ready.load(Ordering::SeqCst) < expected {
+            if Instant::now() > deadline {
+                bail!("upstream services did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
+    /// Starts netauth on the gateway's LAN port with the lab's defaults plus `extra` args,
+    /// and waits until its admin socket answers.
+    pub fn start_netauth(&mut self, extra: &[&str]) -> anyhow::Result<&mut Daemon> {
+        let daemon = Daemon::start(&self.gw, &self.dir, extra)?;
+        self.daemon = Some(daemon);
+        Ok(self.daemon.as_mut().expect("just set"))
+    }
+
+    pub fn daemon(&mut self) -> &mut Daemon {
+        self.daemon.as_mut().expect("netauth not started")
+    }
+
+    /// Tears the lab down (also done on drop).
+    pub fn cleanup(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            d.kill();
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        for s in self.servers.drain(..) {
+            let _ = s.join();
+        }
+        let mut names: Vec<String> = self.clients.iter().map(|c| c.ns.name.clone()).collect();
+        names.extend([
+            self.gw.name.clone(),
+            self.up.name.clone(),
+            self.sw.name.clone(),
+        ]);
+        for n in names {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &n])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// Where the `netauth` binary is: $NETAUTH_BIN, else the workspace's release build, else
+/// its debug build.
+pub fn netauth_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("NETAUTH_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = workspace_root();
+    let release = root.join("target/release/netauth");
+    if release.exists() {
+        return release;
+    }
+    root.join("target/debug/netauth")
+}
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests crate lives in the workspace")
+        .to_path_buf()
+}
+
+/// A netauth daemon running in the gateway namespace.
+pub struct Daemon {
+    pub child: Child,
+    pub admin_socket: PathBuf,
+    pub log: PathBuf,
+    pub gw: Ns,
+}
+
+impl Daemon {
+    pub fn start(gw: &Ns, dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let admin_socket = dir.join("admin.sock");
+        let log = dir.join("netauth.log");
+        let logfile = File::create(&log)?;
+        let mut cmd = gw.command(netauth_bin());
+        cmd.args(["run", "--lan", "lan0", "--portal-port"])
+            .arg(PORTAL_PORT.to_string())
+            .arg("--admin-socket")
+            .arg(&admin_socket)
+            .args(extra)
+            .env("NETAUTH_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(logfile.try_clone()?)
+            .stderr(logfile);
+        let child = cmd.spawn().context("starting netauth")?;
+        let mut d = Daemon {
+            child,
+            admin_socket,
+            log,
+            gw: gw.clone(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = d.child.try_wait()? {
+                bail!("netauth exited early ({status}):\n{}", d.log_text());
+            }
+            if d.log_text().contains("netauth is up") {
+                return Ok(d);
+            }
+            if Instant::now() > deadline {
+                bail!("netauth did not come up:\n{}", d.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs `netauth ARGS --admin-socket SOCK` and returns its output.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(netauth_bin())
+            .args(args)
+            .arg("--admin-socket")
+            .arg(&self.admin_socket)
+            .output()
+            .expect("running the netauth CLI")
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status.
+    pub fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        // `ip netns exec` execs netauth, so the child's pid is netauth's.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                bail!("netauth did not stop within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.stop();
+        }
+    }
+}

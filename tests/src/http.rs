@@ -1,0 +1,91 @@
+//! A deliberately tiny HTTP/1.1 client for the lab: the tests must be able to send
+//! malformed and oversized requests byte for byte, which full clients refuse to do.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    time::Duration,
+};
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends raw bytes and reads the answer until the server closes (or `timeout`).
+pub fn raw(addr: SocketAddr, request: &[u8], timeout: Duration) -> std::io::Result<Response> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    s.write_all(request)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if buf.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    parse(&buf).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not an HTTP response: {:?}", String::from_utf8_lossy(&buf)),
+        )
+    })
+}
+
+fn parse(buf: &[u8]) -> Option<Response> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Some(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&buf[end + 4..]).into_owned(),
+    })
+}
+
+fn host_of(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) if a.port() == 80 => a.ip().to_string(),
+        SocketAddr::V6(a) if a.port() == 80 => format!("[{}]", a.ip()),
+        a => a.to_string(),
+    }
+}
+
+/// GET `path` from `addr`, with `Host` defaulting to the address.
+pub fn get(addr: SocketAddr, host: Option<&str>, path: &str) -> std::io::Result<Response> {
+    let host = host.map(str::to_string).unwrap_or_else(|| host_of(addr));
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: netauth-lab\r\nConnection: close\r\n\r\n"
+    );
+    raw(addr, req.as_bytes(), Duration::from_secs(3))
+}
+
+/// POST an urlencoded form.
+pub fn post_form(addr: SocketAddr, path: &str, form: &str) -> std::io::Result<Response> {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        host_of(addr),
+        form.len()
+    );
+    raw(addr, req.as_bytes(), Duration::from_secs(3))
+}

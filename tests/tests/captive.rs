@@ -1,0 +1,481 @@
+//! End-to-end behaviour of a captive LAN: real kernel programs on a real veth in a
+//! namespace lab, real netauth daemon, real HTTP from client namespaces.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::{Duration, Instant},
+};
+
+use netauth_lab::{
+    Client, GW_LAN_V4, GW_LAN_V6, Lab, PORTAL_PORT, UPSTREAM_MARKER, UPSTREAM_V4, UPSTREAM_V6,
+    WEB_V4, WEB_V6, http, net,
+};
+
+fn web(v6: bool, port: u16) -> SocketAddr {
+    if v6 {
+        SocketAddr::new(IpAddr::V6(WEB_V6), port)
+    } else {
+        SocketAddr::new(IpAddr::V4(WEB_V4), port)
+    }
+}
+
+fn portal(v6: bool) -> SocketAddr {
+    if v6 {
+        SocketAddr::new(IpAddr::V6(GW_LAN_V6), PORTAL_PORT)
+    } else {
+        SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT)
+    }
+}
+
+fn get(c: &Client, addr: SocketAddr, host: Option<&str>, path: &str) -> http::Response {
+    let host = host.map(str::to_string);
+    let path = path.to_string();
+    c.ns.run(move || http::get(addr, host.as_deref(), &path))
+        .unwrap()
+        .unwrap_or_else(|e| panic!("GET {addr}{} failed: {e}", "/"))
+}
+
+fn post(c: &Client, addr: SocketAddr, path: &str, form: &str) -> http::Response {
+    let (path, form) = (path.to_string(), form.to_string());
+    c.ns.run(move || http::post_form(addr, &path, &form))
+        .unwrap()
+        .expect("POST to the portal")
+}
+
+fn connects(c: &Client, addr: SocketAddr) -> bool {
+    c.ns.run(move || net::tcp_connect(addr, Duration::from_millis(800)).is_ok())
+        .unwrap()
+}
+
+fn udp_echo(c: &Client, addr: SocketAddr, from_port: u16) -> bool {
+    c.ns.run(move || net::udp_echo(addr, from_port, Duration::from_millis(800)))
+        .unwrap()
+}
+
+/// Clicks through the login as `c` would (from the IPv4 side), asserting the 303.
+fn login(c: &Client) {
+    let r = post(
+        c,
+        portal(false),
+        "/login",
+        "accept=1&redirect=http%3A%2F%2F203.0.113.80%2Fwelcome",
+    );
+    assert_eq!(r.status, 303, "login answer: {r:?}");
+    assert_eq!(r.header("location"), Some("http://203.0.113.80/welcome"));
+}
+
+fn assert_captive(c: &Client) {
+    let r = get(c, web(false, 80), None, "/");
+    assert_eq!(r.status, 511, "expected captivity, got {r:?}");
+    assert!(
+        !connects(c, web(false, 443)),
+        "TCP/443 must be blocked while captive"
+    );
+}
+
+fn assert_online(c: &Client) {
+    let r = get(c, web(false, 80), None, "/");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.contains(UPSTREAM_MARKER));
+    assert!(
+        connects(c, web(false, 443)),
+        "TCP/443 must pass once online"
+    );
+}
+
+#[test]
+fn unauthenticated_http_to_any_address_gets_511_with_login_link() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    for (v6, login_host) in [(false, "192.0.2.1"), (true, "[2001:db8:1::1]")] {
+        let r = get(&c, web(v6, 80), Some("news.example.com"), "/story?id=7");
+        assert_eq!(r.status, 511, "{r:?}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert!(r.header("www-authenticate").is_none());
+        let link = format!(
+            "http://{login_host}:{PORTAL_PORT}/login?redirect=http%3A%2F%2Fnews.example.com%2Fstory%3Fid%3D7"
+        );
+        assert!(r.body.contains(&format!("href=\"{link}\"")), "{}", r.body);
+        assert!(r.body.contains("http-equiv=\"refresh\""), "{}", r.body);
+        assert!(
+            !r.body.contains("<form"),
+            "a 511 must not carry the login form"
+        );
+        // The request never reached the upstream server.
+        assert!(!r.body.contains(UPSTREAM_MARKER));
+    }
+    // Any address at all: the upstream's own uplink address too.
+    let r = get(&c, SocketAddr::new(IpAddr::V4(UPSTREAM_V4), 80), None, "/");
+    assert_eq!(r.status, 511);
+    let r = get(&c, SocketAddr::new(IpAddr::V6(UPSTREAM_V6), 80), None, "/");
+    assert_eq!(r.status, 511);
+}
+
+#[test]
+fn connectivity_probes_get_302_to_login() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    for (host, path) in [
+        ("connectivitycheck.gstatic.com", "/generate_204"),
+        ("www.gstatic.com", "/generate_204"),
+        ("captive.apple.com", "/hotspot-detect.html"),
+        ("www.msftconnecttest.com", "/connecttest.txt"),
+        ("detectportal.firefox.com", "/canonical.html"),
+        ("nmcheck.gnome.org", "/check_network_status.txt"),
+    ] {
+        for v6 in [false, true] {
+            let r = get(&c, web(v6, 80), Some(host), path);
+            assert_eq!(r.status, 302, "{host}{path}: {r:?}");
+            let loc = r.header("location").unwrap_or_default();
+            assert!(
+                loc.contains(&format!(
+                    ":{PORTAL_PORT}/login?redirect=http%3A%2F%2F{host}"
+                )),
+                "{loc}"
+            );
+            assert_eq!(r.header("cache-control"), Some("no-store"));
+        }
+    }
+}
+
+#[test]
+fn captive_client_reaches_only_what_it_needs_to_get_online() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    for v6 in [false, true] {
+        let up = if v6 {
+            IpAddr::V6(UPSTREAM_V6)
+        } else {
+            IpAddr::V4(UPSTREAM_V4)
+        };
+        // HTTPS and other ports are blocked...
+        assert!(!connects(&c, web(v6, 443)), "TCP/443 v6={v6}");
+        assert!(!connects(&c, web(v6, 8443)), "TCP/8443 v6={v6}");
+        assert!(
+            !udp_echo(&c, SocketAddr::new(up, 443), 0),
+            "UDP/443 v6={v6}"
+        );
+        assert!(
+            !udp_echo(&c, SocketAddr::new(up, 9999), 0),
+            "UDP/9999 v6={v6}"
+        );
+        // ...while DNS (UDP and TCP) and DHCP pass.
+        assert!(udp_echo(&c, SocketAddr::new(up, 53), 0), "UDP/53 v6={v6}");
+        assert!(connects(&c, SocketAddr::new(up, 53)), "TCP/53 v6={v6}");
+        let dhcp = if v6 { 547 } else { 67 };
+        assert!(
+            udp_echo(&c, SocketAddr::new(up, dhcp), if v6 { 546 } else { 68 }),
+            "DHCP v6={v6}"
+        );
+    }
+    // The portal itself is reachable directly.
+    let r = get(&c, portal(false), None, "/login");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("name=\"accept\" value=\"1\""), "{}", r.body);
+    let r = get(&c, portal(true), None, "/login");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn login_frees_exactly_that_client() {
+    let mut lab = Lab::new(2).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+    assert_captive(&a);
+    assert_captive(&b);
+
+    // The login page carries the original URL through the flow.
+    let r = get(
+        &a,
+        portal(false),
+        None,
+        "/login?redirect=http%3A%2F%2F203.0.113.80%2Fwelcome",
+    );
+    assert!(
+        r.body.contains("value=\"http://203.0.113.80/welcome\""),
+        "{}",
+        r.body
+    );
+    login(&a);
+
+    assert_online(&a);
+    // IPv6 from the same MAC passes too.
+    let r = get(&a, web(true, 80), None, "/");
+    assert_eq!(r.status, 200);
+    assert!(connects(&a, web(true, 443)));
+    // The other client stays captive.
+    assert_captive(&b);
+
+    // The session is visible to the operator, tied to the right MAC and IP.
+    let out = lab.daemon().cli(&["sessions", "--json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sessions = json["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{json}");
+    assert_eq!(sessions[0]["mac"], a.mac);
+    assert_eq!(sessions[0]["ip"], a.v4.to_string());
+    assert_eq!(sessions[0]["via"], "click-through");
+    assert!(
+        lab.daemon()
+            .log_text()
+            .contains(&format!("client authorized mac={}", a.mac))
+    );
+
+    // The status page shows the client its own session.
+    let r = get(&a, portal(false), None, "/status");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains(&a.mac), "{}", r.body);
+    assert!(r.body.contains("Time left"));
+}
+
+#[test]
+fn login_without_accepting_changes_nothing() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    let r = post(&c, portal(false), "/login", "accept=0");
+    assert_eq!(r.status, 400);
+    let r = post(&c, portal(false), "/login", "");
+    assert_eq!(r.status, 400);
+    assert_captive(&c);
+}
+
+#[test]
+fn logout_and_revoke_make_the_client_captive_again() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    login(&c);
+    assert_online(&c);
+
+    let r = post(&c, portal(false), "/logout", "");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_captive(&c);
+    let r = get(&c, portal(false), None, "/status");
+    assert!(r.body.contains("Not signed in"));
+
+    login(&c);
+    assert_online(&c);
+    let out = lab.daemon().cli(&["revoke", &c.mac]);
+    assert!(out.status.success(), "{out:?}");
+    assert_captive(&c);
+    assert!(
+        lab.daemon()
+            .log_text()
+            .contains(&format!("client revoked mac={}", c.mac))
+    );
+
+    // Revoking what is not there is an error, not a silent success.
+    let out = lab.daemon().cli(&["revoke", &c.mac]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn admin_allow_authorizes_a_mac_and_rejects_malformed_ones() {
+    let mut lab = Lab::new(2).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+    let out = lab.daemon().cli(&["allow", &a.mac.to_uppercase()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_online(&a);
+    assert_captive(&b);
+
+    for bad in [
+        "02:00:00:00:01",
+        "zz:00:00:00:01:0b",
+        "ff:ff:ff:ff:ff:ff",
+        "02:00:00:00:01:0b:00",
+    ] {
+        let out = lab.daemon().cli(&["allow", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("MAC")
+                || String::from_utf8_lossy(&out.stderr).contains("address")
+        );
+        let out = lab.daemon().cli(&["revoke", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+    }
+    // Nothing changed: still exactly one session.
+    let out = lab.daemon().cli(&["sessions", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["sessions"].as_array().unwrap().len(), 1);
+    assert_captive(&b);
+
+    // The admin socket is private.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&lab.daemon().admin_socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn sessions_expire_and_leave_the_map_within_a_second() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&["--session-timeout", "3s"]).unwrap();
+    let c = lab.clients[0].clone();
+    login(&c);
+    let t0 = Instant::now();
+    let r = get(&c, web(false, 80), None, "/");
+    assert_eq!(r.status, 200);
+    // Wait until the deadline plus the allowed second, then it must be captive.
+    std::thread::sleep(Duration::from_millis(4000).saturating_sub(t0.elapsed()));
+    let r = get(&c, web(false, 80), None, "/");
+    assert_eq!(r.status, 511, "session outlived its timeout: {r:?}");
+    let out = lab.daemon().cli(&["sessions", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["sessions"].as_array().unwrap().is_empty(), "{json}");
+    assert!(lab.daemon().log_text().contains("reason=\"expired\""));
+}
+
+#[test]
+fn garbage_and_oversized_requests_get_4xx_without_harm() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    let p = portal(false);
+    // Not HTTP at all, to the portal and to an intercepted address.
+    for addr in [p, web(false, 80)] {
+        let r =
+            c.ns.run(move || {
+                http::raw(
+                    addr,
+                    b"\x16\x03\x01\x00\xa5garbage\r\n\r\n",
+                    Duration::from_secs(3),
+                )
+            })
+            .unwrap()
+            .expect("an answer");
+        assert_eq!(r.status, 400, "{r:?}");
+    }
+    // A huge body on the login form.
+    let body = "accept=1&x=".to_string() + &"a".repeat(100_000);
+    let r = post(&c, p, "/login", &body);
+    assert_eq!(r.status, 413, "{r:?}");
+    // Oversized headers.
+    let big = format!(
+        "GET /login HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(64 * 1024)
+    );
+    let r =
+        c.ns.run(move || http::raw(p, big.as_bytes(), Duration::from_secs(3)))
+            .unwrap();
+    if let Ok(r) = r {
+        assert!((400..500).contains(&r.status), "{r:?}");
+    }
+    // Nothing was authorized, and the portal still works.
+    assert_captive(&c);
+    let r = get(&c, p, None, "/login");
+    assert_eq!(r.status, 200);
+    assert!(
+        lab.daemon().child.try_wait().unwrap().is_none(),
+        "daemon died"
+    );
+}
+
+#[test]
+fn a_request_not_from_the_lan_cannot_log_in() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    // From the gateway itself (loopback): no LAN client behind it.
+    let gw = lab.gw.clone();
+    let r = gw
+        .run(|| {
+            http::post_form(
+                SocketAddr::from(([192, 0, 2, 1], PORTAL_PORT)),
+                "/login",
+                "accept=1",
+            )
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, 403, "{r:?}");
+    let out = lab.daemon().cli(&["sessions", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["sessions"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn works_with_xdp_off_and_generic() {
+    for mode in ["off", "generic"] {
+        let mut lab = Lab::new(2).unwrap();
+        lab.start_netauth(&["--xdp-mode", mode]).unwrap();
+        let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+        assert_captive(&a);
+        let r = get(&a, web(true, 80), None, "/");
+        assert_eq!(r.status, 511, "mode {mode}");
+        login(&a);
+        assert_online(&a);
+        assert_captive(&b);
+        let out = lab.daemon().cli(&["status", "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["xdp_mode"], mode);
+    }
+}
+
+#[test]
+fn clean_exit_removes_routing_and_programs() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let rules = String::from_utf8(lab.gw.ip(&["rule"]).unwrap().stdout).unwrap();
+    assert!(
+        rules.contains("fwmark 0xa170000/0xffff0000 lookup 7327"),
+        "{rules}"
+    );
+    let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
+    assert!(link.contains("xdp"), "{link}");
+
+    let status = lab.daemon().stop().unwrap();
+    assert!(status.success(), "{status:?}\n{}", lab.daemon().log_text());
+    for family in ["-4", "-6"] {
+        let rules = String::from_utf8(lab.gw.ip(&[family, "rule"]).unwrap().stdout).unwrap();
+        assert!(!rules.contains("fwmark"), "{rules}");
+        let routes = String::from_utf8(
+            lab.gw
+                .ip(&[family, "route", "show", "table", "7327"])
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        assert!(routes.trim().is_empty(), "{routes}");
+    }
+    let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
+    assert!(!link.contains("xdp"), "{link}");
+    assert!(!lab.daemon().admin_socket.exists());
+}
+
+#[test]
+fn daemon_refuses_missing_interface_and_a_second_instance() {
+    let mut lab = Lab::new(1).unwrap();
+    let out = lab
+        .gw
+        .command(netauth_lab::netauth_bin())
+        .args(["run", "--lan", "nope0", "--admin-socket"])
+        .arg(lab.dir.join("x.sock"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interface 'nope0' does not exist"), "{err}");
+
+    lab.start_netauth(&[]).unwrap();
+    let out = lab
+        .gw
+        .command(netauth_lab::netauth_bin())
+        .args(["run", "--lan", "lan0", "--admin-socket"])
+        .arg(lab.dir.join("second.sock"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another netauth already owns interface lan0"),
+        "{err}"
+    );
+    // The first instance is unharmed.
+    assert_captive(&lab.clients[0].clone());
+}
