@@ -202,9 +202,9 @@ impl Lab {
 
         // The gateway.
         let g = &self.gw;
+        g.ip(&["link", "set", "lan0", "up"])?;
         g.ip(&["addr", "add", "192.0.2.1/24", "dev", "lan0"])?;
         g.ip(&["addr", "add", "2001:db8:1::1/64", "dev", "lan0", "nodad"])?;
-        g.ip(&["link", "set", "lan0", "up"])?;
         sh(
             "ip",
             &[
@@ -263,9 +263,9 @@ impl Lab {
             )?;
             self.sw.ip(&["link", "set", &port, "master", "br0", "up"])?;
             ns.ip(&["link", "set", "eth0", "address", &mac])?;
+            ns.ip(&["link", "set", "eth0", "up"])?;
             ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"])?;
             ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"])?;
-            ns.ip(&["link", "set", "eth0", "up"])?;
             ns.ip(&["route", "add", "default", "via", "192.0.2.1"])?;
             ns.ip(&["-6", "route", "add", "default", "via", "2001:db8:1::1"])?;
             self.clients.push(Client { ns, mac, v4, v6 });

@@ -148,3 +148,91 @@ pub fn udp_echo(addr: SocketAddr, local_port: u16, timeout: Duration) -> bool {
     let mut buf = [0u8; 64];
     matches!(s.recv_from(&mut buf), Ok((n, _)) if &buf[..n] == payload)
 }
+
+/// Sends one raw Ethernet frame out of `ifname` (AF_PACKET), for frames the kernel's own
+/// stack would not build (e.g. 802.1Q-tagged ones on a kernel without VLAN devices).
+pub fn send_frame(ifname: &str, frame: &[u8]) -> std::io::Result<()> {
+    let name = std::ffi::CString::new(ifname)?;
+    // SAFETY: plain libc calls with valid pointers and lengths; the fd is closed below.
+    unsafe {
+        let index = libc::if_nametoindex(name.as_ptr());
+        if index == 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_ifindex = index as i32;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(&frame[..6]);
+        let n = libc::sendto(
+            fd,
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        );
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if n < 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// An Ethernet frame carrying an IPv4 packet with an 802.1Q tag (`vid`), to `dst_mac`,
+/// from `src_mac`, with a UDP (proto 17) or TCP SYN (proto 6) header to `dport`.
+pub fn tagged_ipv4_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    vid: u16,
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    proto: u8,
+    dport: u16,
+) -> Vec<u8> {
+    let l4: Vec<u8> = if proto == 17 {
+        let mut u = vec![0u8; 8 + 4];
+        u[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        u[2..4].copy_from_slice(&dport.to_be_bytes());
+        u[4..6].copy_from_slice(&(12u16).to_be_bytes());
+        u
+    } else {
+        let mut t = vec![0u8; 20];
+        t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+        t[2..4].copy_from_slice(&dport.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = 0x02; // SYN
+        t[14..16].copy_from_slice(&1024u16.to_be_bytes());
+        t
+    };
+    let mut ip = vec![0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let mut f = Vec::with_capacity(18 + ip.len() + l4.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&0x8100u16.to_be_bytes());
+    f.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&l4);
+    f
+}

@@ -5,7 +5,10 @@
 use std::{
     net::{IpAddr, SocketAddr},
     process::Command,
-    sync::{Mutex, OnceLock},
+    sync::{
+        Mutex, OnceLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -13,8 +16,10 @@ use anyhow::{Context as _, bail, ensure};
 use netauth_lab::{GW_LAN_V4, Lab, PORTAL_PORT, UPSTREAM_MARKER, WEB_V4, WEB_V6, http, net};
 
 static CLEANUP: OnceLock<Mutex<Option<(String, u32)>>> = OnceLock::new();
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 fn on_ctrl_c() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
     if let Some((id, pid)) = CLEANUP.get().and_then(|m| m.lock().ok()?.clone()) {
         eprintln!("\ninterrupted: removing the lab");
         let _ = nix::sys::signal::kill(
@@ -57,6 +62,16 @@ fn show(r: &http::Response, headers: &[&str]) {
 }
 
 pub fn run(pace: f64) -> anyhow::Result<()> {
+    let result = steps(pace);
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        // The Ctrl-C handler is tearing the lab down and will exit; a step that failed
+        // because of that is not news.
+        std::thread::sleep(Duration::from_secs(10));
+    }
+    result
+}
+
+fn steps(pace: f64) -> anyhow::Result<()> {
     crate::require_root("the demo")?;
     let mut n = Narrator {
         pace: Duration::from_secs_f64(pace.clamp(0.0, 30.0)),
