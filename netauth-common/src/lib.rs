@@ -8,7 +8,9 @@
 
 use bytemuck::{Pod, Zeroable};
 
-/// Name of the hash map of authenticated clients (key [`MacKey`], value [`ClientEntry`]).
+/// Name of the per-CPU hash map of authenticated clients (key [`MacKey`], value
+/// [`ClientUsage`]). Presence means "authenticated"; the per-CPU value is the client's
+/// traffic accounting, so the hot path does one lookup and writes only its own CPU's slot.
 pub const MAP_CLIENTS: &str = "NETAUTH_CLIENTS";
 /// Name of the LRU map the TC program fills with "this IP was last sent from this MAC"
 /// (key [`IpKey`], value [`MacKey`]), so the portal can tie a connection to a MAC from
@@ -17,8 +19,8 @@ pub const MAP_CLIENT_ADDRS: &str = "NETAUTH_CLIENT_ADDRS";
 /// Name of the per-CPU array of datapath counters, indexed by [`Counter`].
 pub const MAP_COUNTERS: &str = "NETAUTH_COUNTERS";
 
-/// Capacity of the authenticated-clients map. A plain hash map, never an LRU: an LRU
-/// would silently evict paying users.
+/// Capacity of the authenticated-clients map. A plain (per-CPU) hash map, never an LRU:
+/// an LRU would silently evict paying users.
 pub const MAX_CLIENTS: u32 = 131_072;
 /// Capacity of the address -> MAC record map (an LRU: stale records may go).
 pub const MAX_CLIENT_ADDRS: u32 = 65_536;
@@ -35,12 +37,16 @@ pub mod globals {
     pub const MARK: &str = "NETAUTH_MARK";
     /// Bits of the fwmark that netauth owns.
     pub const MARK_MASK: &str = "NETAUTH_MARK_MASK";
+    /// Non-zero when XDP is not attached, so the TC ingress program does the upload
+    /// accounting that XDP would otherwise do.
+    pub const TC_COUNTS_INGRESS: &str = "NETAUTH_TC_COUNTS_INGRESS";
 }
 
 /// Names of the kernel programs inside the object.
 pub mod programs {
     pub const XDP: &str = "netauth_xdp";
     pub const TC_INGRESS: &str = "netauth_tc_ingress";
+    pub const TC_EGRESS: &str = "netauth_tc_egress";
 }
 
 /// A client MAC address as a map key: 6 bytes plus 2 explicit zero bytes, so the key is 8
@@ -58,16 +64,18 @@ impl MacKey {
     }
 }
 
-/// What the datapath knows of an authenticated client.
+/// Per-CPU accounting of an authenticated client. "Up" is what the client sent (LAN
+/// ingress), "down" what it received (LAN egress). Bytes are layer-3 bytes (IP header
+/// included, link header excluded), the unit RFC 8908's `bytes-remaining` uses.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
-pub struct ClientEntry {
-    /// Bit set of `CLIENT_FLAG_*`; reserved for per-client policy.
-    pub flags: u32,
-    pub _pad: u32,
-    /// When the client was authorized (CLOCK_REALTIME seconds), for operators reading the map
-    /// with bpftool; the daemon's session table is the authority on expiry.
-    pub authorized_at: u64,
+pub struct ClientUsage {
+    pub up_packets: u64,
+    pub up_bytes: u64,
+    pub down_packets: u64,
+    pub down_bytes: u64,
+    /// Last time (CLOCK_MONOTONIC ns, coarse) this CPU saw the client send.
+    pub last_seen_ns: u64,
 }
 
 /// An IP address as a map key: IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`), so one map
@@ -134,6 +142,6 @@ impl Counter {
 mod user {
     // SAFETY: the types are `#[repr(C)]` and `bytemuck::Pod` (no padding, any bit pattern valid).
     unsafe impl aya::Pod for super::MacKey {}
-    unsafe impl aya::Pod for super::ClientEntry {}
+    unsafe impl aya::Pod for super::ClientUsage {}
     unsafe impl aya::Pod for super::IpKey {}
 }

@@ -5,6 +5,10 @@
 //! * `netauth_tc_ingress` (TC ingress): the same policy again (it is the only gate when XDP
 //!   is off), plus steering of unauthenticated TCP/80 to the portal's transparent listener
 //!   with `bpf_sk_assign` and a fwmark. Every failure drops: the gate fails closed.
+//! * `netauth_tc_egress` (TC egress): download accounting for authenticated clients.
+//!
+//! The client and counter maps are pinned, and so are the links, so a daemon restart (or
+//! crash) neither opens nor closes the network.
 #![no_std]
 #![no_main]
 
@@ -17,13 +21,13 @@ use aya_ebpf::{
         BPF_F_CURRENT_NETNS, BPF_TCP_LISTEN, TC_ACT_OK, TC_ACT_SHOT, bpf_sock, bpf_sock_tuple,
         xdp_action,
     },
-    helpers::{bpf_sk_assign, bpf_sk_release, bpf_skc_lookup_tcp},
+    helpers::{bpf_ktime_get_coarse_ns, bpf_sk_assign, bpf_sk_release, bpf_skc_lookup_tcp},
     macros::{classifier, map, xdp},
-    maps::{HashMap, LruHashMap, PerCpuArray},
+    maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
     programs::{TcContext, XdpContext},
 };
 use aya_log_ebpf::debug;
-use netauth_common::{ClientEntry, Counter, IpKey, MAX_CLIENT_ADDRS, MAX_CLIENTS, MacKey};
+use netauth_common::{ClientUsage, Counter, IpKey, MAX_CLIENT_ADDRS, MAX_CLIENTS, MacKey};
 
 use crate::{
     packet::{ETH_P_IP, ETH_P_IPV6, Ip, parse_ipv4, parse_ipv6, parse_link},
@@ -31,13 +35,13 @@ use crate::{
 };
 
 #[map(name = "NETAUTH_CLIENTS")]
-static CLIENTS: HashMap<MacKey, ClientEntry> = HashMap::with_max_entries(MAX_CLIENTS, 0);
+static CLIENTS: PerCpuHashMap<MacKey, ClientUsage> = PerCpuHashMap::pinned(MAX_CLIENTS, 0);
 
 #[map(name = "NETAUTH_CLIENT_ADDRS")]
 static CLIENT_ADDRS: LruHashMap<IpKey, MacKey> = LruHashMap::with_max_entries(MAX_CLIENT_ADDRS, 0);
 
 #[map(name = "NETAUTH_COUNTERS")]
-static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(Counter::COUNT, 0);
 
 #[unsafe(no_mangle)]
 static NETAUTH_PORTAL_V4: Global<[u8; 4]> = Global::new([0; 4]);
@@ -49,6 +53,8 @@ static NETAUTH_PORTAL_PORT: Global<u16> = Global::new(8080);
 static NETAUTH_MARK: Global<u32> = Global::new(0x0a17_0000);
 #[unsafe(no_mangle)]
 static NETAUTH_MARK_MASK: Global<u32> = Global::new(0xffff_0000);
+#[unsafe(no_mangle)]
+static NETAUTH_TC_COUNTS_INGRESS: Global<u8> = Global::new(0);
 
 #[inline(always)]
 fn count(index: u32) {
@@ -67,10 +73,21 @@ fn portal() -> Portal {
     }
 }
 
+/// This CPU's accounting slot of an authenticated client; `None`: not authenticated.
 #[inline(always)]
-fn is_authenticated(mac: [u8; 6]) -> bool {
-    // SAFETY: the value is only tested for presence, never held across a map update.
-    unsafe { CLIENTS.get(&MacKey::new(mac)) }.is_some()
+fn client(mac: [u8; 6]) -> Option<*mut ClientUsage> {
+    CLIENTS.get_ptr_mut(MacKey::new(mac))
+}
+
+/// Counts one upload frame/skb of `bytes` layer-3 bytes carrying `packets` packets.
+#[inline(always)]
+fn count_up(usage: *mut ClientUsage, packets: u64, bytes: u64) {
+    // SAFETY: per-CPU slot returned by the map lookup; only this CPU writes it.
+    unsafe {
+        (*usage).up_packets += packets;
+        (*usage).up_bytes += bytes;
+        (*usage).last_seen_ns = bpf_ktime_get_coarse_ns();
+    }
 }
 
 #[xdp]
@@ -80,7 +97,8 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
         count(Counter::XDP_DROP_MALFORMED);
         return xdp_action::XDP_DROP;
     };
-    if is_authenticated(link.src_mac) {
+    if let Some(usage) = client(link.src_mac) {
+        count_up(usage, 1, (data_end - data).saturating_sub(link.l3) as u64);
         count(Counter::XDP_PASS_AUTHENTICATED);
         return xdp_action::XDP_PASS;
     }
@@ -112,7 +130,11 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
         return TC_ACT_SHOT;
     };
     let portal = portal();
-    if is_authenticated(link.src_mac) {
+    if let Some(usage) = client(link.src_mac) {
+        if NETAUTH_TC_COUNTS_INGRESS.load() != 0 {
+            let (packets, bytes) = skb_l3_size(&ctx, data, data_end, &link);
+            count_up(usage, packets, bytes);
+        }
         // Keep the address record current for authenticated clients too, but only for
         // traffic to the portal (status/logout pages): the rest passes untouched.
         let ip = match link.ethertype {
@@ -154,6 +176,58 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
             TC_ACT_SHOT
         }
     }
+}
+
+#[classifier]
+pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    // Destination MAC: the first 6 bytes of the frame.
+    if data + 14 > data_end {
+        return TC_ACT_OK;
+    }
+    // SAFETY: bounds checked above.
+    let dst: [u8; 6] = unsafe { core::ptr::read_unaligned(data as *const [u8; 6]) };
+    if let Some(usage) = client(dst)
+        && let Some(link) = parse_link(data, data_end)
+    {
+        let (packets, bytes) = skb_l3_size(&ctx, data, data_end, &link);
+        // SAFETY: per-CPU slot; only this CPU writes it.
+        unsafe {
+            (*usage).down_packets += packets;
+            (*usage).down_bytes += bytes;
+        }
+    }
+    TC_ACT_OK
+}
+
+/// Packets and layer-3 bytes an skb stands for on the wire. A GSO/GRO skb carries
+/// `gso_segs` packets, each with its own IP and L4 headers, which `len` counts only once.
+#[inline(always)]
+fn skb_l3_size(ctx: &TcContext, data: usize, data_end: usize, link: &packet::Link) -> (u64, u64) {
+    // SAFETY: reading fields of the skb this program runs on.
+    let (len, segs) = unsafe { ((*ctx.skb.skb).len, (*ctx.skb.skb).gso_segs) };
+    let l3_bytes = (len as u64).saturating_sub(link.l3 as u64);
+    if segs <= 1 {
+        return (1, l3_bytes);
+    }
+    let ip = match link.ethertype {
+        ETH_P_IP => parse_ipv4(data, data_end, link.l3),
+        ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
+        _ => None,
+    };
+    let hdr = match ip {
+        Some(ip) => {
+            let l4_hdr = match ip.proto {
+                Some(packet::IPPROTO_TCP) => {
+                    packet::tcp_header_len(data, data_end, ip.l4).unwrap_or(20)
+                }
+                _ => 8,
+            };
+            (ip.l4 - link.l3 + l4_hdr) as u64
+        }
+        None => 0,
+    };
+    (segs as u64, l3_bytes + (segs as u64 - 1) * hdr)
 }
 
 /// Remember which MAC last sent from this address, so the portal can tie a connection to a

@@ -163,3 +163,10 @@ pub fn icmpv6_type(data: usize, data_end: usize, l4: usize) -> Option<u8> {
     // compiles to `ptr >= end`, which the verifier does not accept as a range proof.
     load::<[u8; 4]>(data, data_end, l4).map(|h| h[0])
 }
+
+/// Length of a TCP header (data offset * 4).
+#[inline(always)]
+pub fn tcp_header_len(data: usize, data_end: usize, l4: usize) -> Option<usize> {
+    let h: [u8; 14] = load(data, data_end, l4)?;
+    Some(((h[12] >> 4) as usize) * 4)
+}

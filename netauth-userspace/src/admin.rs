@@ -1,12 +1,16 @@
 //! The admin API: HTTP+JSON over a Unix socket (mode 0600, so only root or the socket's
 //! owner can use it), and the client the CLI verbs use.
 //!
-//! | method | path                 | body                           | answer                 |
-//! |--------|----------------------|--------------------------------|------------------------|
-//! | GET    | /v1/sessions         |                                | `{"sessions":[...]}`   |
-//! | POST   | /v1/sessions         | `{"mac":"..","duration":"2h"}` | 201 + the session      |
-//! | DELETE | /v1/sessions/{mac}   |                                | 200 + ended session    |
-//! | GET    | /v1/status           |                                | daemon facts, counters |
+//! | method | path                      | body                                   | answer               |
+//! |--------|---------------------------|----------------------------------------|----------------------|
+//! | GET    | /v1/sessions              |                                        | `{"sessions":[...]}` |
+//! | GET    | /v1/sessions/{mac}        |                                        | the session          |
+//! | POST   | /v1/sessions              | `{"mac","duration","idle","quota",...}`| 201 + the session    |
+//! | POST   | /v1/sessions/{mac}/extend | `{"duration":"1h"}`                    | the session          |
+//! | DELETE | /v1/sessions/{mac}        |                                        | 200 + ended session  |
+//! | GET    | /v1/status                |                                        | daemon facts         |
+//! | POST   | /v1/shutdown              | `{"detach":true}`                      | 202                  |
+//! | GET    | /metrics                  |                                        | Prometheus text      |
 
 use std::{
     os::unix::fs::PermissionsExt as _,
@@ -21,7 +25,7 @@ use axum::{
     extract::{DefaultBodyLimit, Path as UrlPath, State, rejection::JsonRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{delete, get},
+    routing::{delete, get, post},
 };
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
@@ -31,14 +35,16 @@ use serde_json::{Value, json};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::{
-    config::parse_duration,
+    config::{parse_bytes, parse_duration},
     mac::Mac,
-    session::{EndReason, Session, Sessions, Via},
+    session::{EndReason, Grant, Quota, SessionError, SessionView, Sessions, Via},
 };
 
 pub struct AdminState {
     pub sessions: Arc<Sessions>,
     pub facts: Value,
+    /// Asks the daemon to stop; `true`: and take the datapath down.
+    pub shutdown: tokio::sync::mpsc::Sender<bool>,
 }
 
 /// Binds the admin socket, refusing to steal one a live daemon is serving.
@@ -69,7 +75,10 @@ pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
         .route("/v1/sessions", get(list).post(allow))
         .route("/v1/sessions/{mac}", delete(revoke).get(show))
+        .route("/v1/sessions/{mac}/extend", post(extend))
         .route("/v1/status", get(status))
+        .route("/v1/shutdown", post(shutdown))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
@@ -97,27 +106,64 @@ fn parse_mac(s: &str) -> Result<Mac, ApiError> {
     s.parse().map_err(|e| ApiError::BadRequest(format!("{e}")))
 }
 
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::NotFound(m) => ApiError::NotFound(format!("no session for {m}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 async fn list(State(st): State<Arc<AdminState>>) -> Json<Value> {
-    Json(json!({ "sessions": st.sessions.list() }))
+    Json(json!({ "sessions": st.sessions.list(SystemTime::now()) }))
 }
 
 async fn show(
     State(st): State<Arc<AdminState>>,
     UrlPath(mac): UrlPath<String>,
-) -> Result<Json<Session>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let mac = parse_mac(&mac)?;
     st.sessions
-        .get(mac)
+        .get(mac, SystemTime::now())
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no session for {mac}")))
 }
 
+/// Durations are strings ("2h"); byte counts are numbers or strings ("500M").
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AllowBody {
     mac: String,
-    /// e.g. "2h"; default: the daemon's session timeout.
     duration: Option<String>,
+    idle: Option<String>,
+    quota: Option<Value>,
+    quota_up: Option<Value>,
+    quota_down: Option<Value>,
+}
+
+fn bytes_field(name: &str, v: Option<&Value>) -> Result<Option<u64>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(b) if b > 0 => Ok(Some(b)),
+            _ => Err(ApiError::BadRequest(format!(
+                "{name} must be a positive number of bytes, not {n}"
+            ))),
+        },
+        Some(Value::String(s)) => parse_bytes(s)
+            .map(Some)
+            .map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "{name} must be a number or a string like \"500M\", not {other}"
+        ))),
+    }
+}
+
+fn duration_field(name: &str, v: Option<&str>) -> Result<Option<std::time::Duration>, ApiError> {
+    v.map(parse_duration)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
 }
 
 async fn allow(
@@ -126,28 +172,62 @@ async fn allow(
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let mac = parse_mac(&body.mac)?;
-    let duration = body
-        .duration
-        .as_deref()
-        .map(parse_duration)
-        .transpose()
-        .map_err(ApiError::BadRequest)?;
-    let session = st
-        .sessions
-        .authorize(mac, None, Via::Admin, duration, SystemTime::now())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let grant = Grant {
+        duration: duration_field("duration", body.duration.as_deref())?,
+        idle: duration_field("idle", body.idle.as_deref())?,
+        quota: Quota {
+            total: bytes_field("quota", body.quota.as_ref())?,
+            up: bytes_field("quota_up", body.quota_up.as_ref())?,
+            down: bytes_field("quota_down", body.quota_down.as_ref())?,
+        },
+    };
+    let sessions = st.sessions.clone();
+    // Map update and an fsynced store write: off the async workers.
+    let session = tokio::task::spawn_blocking(move || {
+        sessions.authorize(mac, None, Via::Admin, grant, SystemTime::now())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok((StatusCode::CREATED, Json(session)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtendBody {
+    duration: String,
+}
+
+async fn extend(
+    State(st): State<Arc<AdminState>>,
+    UrlPath(mac): UrlPath<String>,
+    body: Result<Json<ExtendBody>, JsonRejection>,
+) -> Result<Json<SessionView>, ApiError> {
+    let mac = parse_mac(&mac)?;
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let by = parse_duration(&body.duration)
+        .map_err(|e| ApiError::BadRequest(format!("duration: {e}")))?;
+    let sessions = st.sessions.clone();
+    let v = tokio::task::spawn_blocking(move || sessions.extend(mac, by, SystemTime::now()))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(v))
 }
 
 async fn revoke(
     State(st): State<Arc<AdminState>>,
     UrlPath(mac): UrlPath<String>,
-) -> Result<Json<Session>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let mac = parse_mac(&mac)?;
-    match st.sessions.end(mac, EndReason::Revoked) {
+    let sessions = st.sessions.clone();
+    match tokio::task::spawn_blocking(move || {
+        sessions.end(mac, EndReason::Revoked, SystemTime::now())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    {
         Ok(Some(s)) => Ok(Json(s)),
         Ok(None) => Err(ApiError::NotFound(format!("no session for {mac}"))),
-        Err(e) => Err(ApiError::Internal(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -159,9 +239,44 @@ async fn status(State(st): State<Arc<AdminState>>) -> Json<Value> {
         .map(|(k, v)| (k.to_string(), json!(v)))
         .collect();
     let mut facts = st.facts.clone();
-    facts["sessions"] = json!(st.sessions.list().len());
+    facts["sessions"] = json!(st.sessions.count());
+    facts["map_entries"] = json!(st.sessions.map_entries());
     facts["counters"] = Value::Object(counters);
     Json(facts)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ShutdownBody {
+    #[serde(default)]
+    detach: bool,
+}
+
+async fn shutdown(
+    State(st): State<Arc<AdminState>>,
+    body: Result<Json<ShutdownBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    st.shutdown
+        .send(body.detach)
+        .await
+        .map_err(|_| ApiError::Internal("already shutting down".into()))?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "detach": body.detach }))).into_response())
+}
+
+async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
+    let sessions = st.sessions.clone();
+    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&sessions))
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// A one-request-per-connection client for the admin socket.
@@ -197,7 +312,8 @@ impl AdminClient {
         let resp = sender.send_request(req).await.context("admin request")?;
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await?.to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         Ok((status, value))
     }
 }

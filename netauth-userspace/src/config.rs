@@ -1,14 +1,34 @@
-//! Options of `netauth run`: one struct, documented once, used by the CLI and the README.
+//! Options of `netauth run`. One struct serves the command line and the TOML config file
+//! (`--config`): every option can be set in either, the command line wins, and
+//! [`Settings::resolve`] applies the defaults in one place.
 
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
+use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+use crate::session::Quota;
 
 /// Default admin socket path.
 pub const DEFAULT_ADMIN_SOCKET: &str = "/run/netauth/admin.sock";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/netauth";
+pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/netauth";
+pub const DEFAULT_PORTAL_PORT: u16 = 8080;
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+pub const DEFAULT_VENUE: &str = "Guest Wi-Fi";
+pub const DEFAULT_FWMARK: u32 = 0x0a17_0000;
+pub const DEFAULT_FWMARK_MASK: u32 = 0xffff_0000;
+pub const DEFAULT_ROUTE_TABLE: u32 = 7327;
+pub const DEFAULT_RULE_PRIORITY: u32 = 1000;
 
 /// How the XDP program is attached to the LAN interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum XdpMode {
     /// Native (driver) mode where the driver supports it, else generic.
     Auto,
@@ -20,38 +40,83 @@ pub enum XdpMode {
     Off,
 }
 
-#[derive(Args, Clone, Debug)]
+/// `netauth run` options. In the config file the keys are the long option names
+/// (`portal-port = 8080`, `session-timeout = "12h"`, `portal-ip = ["192.0.2.1"]`).
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RunArgs {
-    /// LAN interface to make captive (clients behind it must log in).
+    /// TOML file with any of these options (the command line overrides it).
+    #[arg(long, value_name = "PATH")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// LAN interface to make captive (clients behind it must log in). Required.
     #[arg(long, value_name = "IFACE")]
-    pub lan: String,
+    pub lan: Option<String>,
 
     /// Address(es) of the portal on the LAN, at most one IPv4 and one IPv6
     /// [default: the LAN interface's first IPv4 and first global IPv6 address].
     #[arg(long = "portal-ip", value_name = "IP")]
+    #[serde(default)]
     pub portal_ip: Vec<IpAddr>,
 
-    /// TCP port of the portal's HTTP listener (also receives intercepted HTTP).
-    #[arg(long, default_value_t = 8080, value_parser = clap::value_parser!(u16).range(1..))]
-    pub portal_port: u16,
+    /// TCP port of the portal's HTTP listener (also receives intercepted HTTP) [default: 8080].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub portal_port: Option<u16>,
 
-    /// XDP attach mode.
-    #[arg(long, value_enum, default_value_t = XdpMode::Auto)]
-    pub xdp_mode: XdpMode,
+    /// XDP attach mode [default: auto].
+    #[arg(long, value_enum)]
+    pub xdp_mode: Option<XdpMode>,
 
-    /// How long a session lasts after login (e.g. 24h, 90m, 30s).
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
-    pub session_timeout: Duration,
+    /// Session (hard) timeout, e.g. 24h, 90m, 30s [default: 24h].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub session_timeout: Option<Duration>,
 
-    /// Unix socket for the admin CLI/API (created with mode 0600).
-    #[arg(long, default_value = DEFAULT_ADMIN_SOCKET)]
-    pub admin_socket: PathBuf,
+    /// Idle timeout: a session with no traffic from the client for this long ends
+    /// [default: none].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub idle_timeout: Option<Duration>,
 
-    /// Venue name shown on the login page.
-    #[arg(long, default_value = "Guest Wi-Fi")]
-    pub venue_name: String,
+    /// Default data allowance per session, up and down together (e.g. 500M, 2G, 1GiB)
+    /// [default: unlimited].
+    #[arg(long, value_parser = parse_bytes)]
+    #[serde(default, deserialize_with = "de_bytes")]
+    pub quota: Option<u64>,
 
-    /// Terms of use shown on the login page (plain text; blank lines separate paragraphs).
+    /// Default upload allowance per session [default: unlimited].
+    #[arg(long, value_parser = parse_bytes)]
+    #[serde(default, deserialize_with = "de_bytes")]
+    pub quota_up: Option<u64>,
+
+    /// Default download allowance per session [default: unlimited].
+    #[arg(long, value_parser = parse_bytes)]
+    #[serde(default, deserialize_with = "de_bytes")]
+    pub quota_down: Option<u64>,
+
+    /// Unix socket for the admin CLI/API, mode 0600 [default: /run/netauth/admin.sock].
+    #[arg(long)]
+    pub admin_socket: Option<PathBuf>,
+
+    /// Directory of the session store (SQLite) [default: /var/lib/netauth].
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+
+    /// bpffs directory for pinned maps and links, one subdirectory per LAN interface
+    /// [default: /sys/fs/bpf/netauth].
+    #[arg(long)]
+    pub bpffs: Option<PathBuf>,
+
+    /// Also serve Prometheus metrics on this TCP address (e.g. 127.0.0.1:9317).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Venue name shown on the pages [default: "Guest Wi-Fi"].
+    #[arg(long)]
+    pub venue_name: Option<String>,
+
+    /// Terms of use on the login page (plain text; blank lines separate paragraphs).
     #[arg(long, conflicts_with = "terms_file")]
     pub terms: Option<String>,
 
@@ -59,26 +124,134 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub terms_file: Option<PathBuf>,
 
-    /// fwmark put on intercepted packets (hex with 0x, or decimal).
-    #[arg(long, default_value = "0x0a170000", value_parser = parse_u32)]
+    /// fwmark put on intercepted packets [default: 0x0a170000].
+    #[arg(long, value_parser = parse_u32)]
+    #[serde(default, deserialize_with = "de_u32")]
+    pub fwmark: Option<u32>,
+
+    /// Bits of the fwmark netauth owns [default: 0xffff0000].
+    #[arg(long, value_parser = parse_u32)]
+    #[serde(default, deserialize_with = "de_u32")]
+    pub fwmark_mask: Option<u32>,
+
+    /// Routing table for the local-delivery route of intercepted packets [default: 7327].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..0xffff_fff0))]
+    pub route_table: Option<u32>,
+
+    /// Priority of the policy-routing rule [default: 1000].
+    #[arg(long)]
+    pub rule_priority: Option<u32>,
+}
+
+/// Fully resolved settings of a running daemon.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub lan: String,
+    pub portal_ip: Vec<IpAddr>,
+    pub portal_port: u16,
+    pub xdp_mode: XdpMode,
+    pub session_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub quota: Quota,
+    pub admin_socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub bpffs: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
+    pub venue_name: String,
+    pub terms: String,
     pub fwmark: u32,
-
-    /// Bits of the fwmark netauth owns.
-    #[arg(long, default_value = "0xffff0000", value_parser = parse_u32)]
     pub fwmark_mask: u32,
-
-    /// Routing table for the local-delivery route of intercepted packets.
-    #[arg(long, default_value_t = 7327, value_parser = clap::value_parser!(u32).range(1..0xffff_fff0))]
     pub route_table: u32,
-
-    /// Priority of the policy-routing rule.
-    #[arg(long, default_value_t = 1000)]
     pub rule_priority: u32,
 }
 
 pub const DEFAULT_TERMS: &str = "By connecting you agree to use this network lawfully and \
 considerately. The operator may log the hardware address of your device and the time of your \
 session, and may end sessions at any time.";
+
+/// Reads a config file; errors name the file, the line and the reason.
+pub fn read_config_file(path: &Path) -> anyhow::Result<RunArgs> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+}
+
+impl Settings {
+    /// Command line over config file over defaults.
+    pub fn resolve(cli: RunArgs) -> anyhow::Result<Self> {
+        let file = match &cli.config {
+            Some(p) => read_config_file(p)?,
+            None => RunArgs::default(),
+        };
+        macro_rules! pick {
+            ($f:ident) => {
+                cli.$f.clone().or(file.$f.clone())
+            };
+        }
+        let lan = pick!(lan).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no LAN interface: give --lan IFACE (or `lan = \"IFACE\"` in the config file)"
+            )
+        })?;
+        let terms = match (pick!(terms), pick!(terms_file)) {
+            (Some(t), _) => t,
+            (None, Some(p)) => std::fs::read_to_string(&p)
+                .with_context(|| format!("reading terms file {}", p.display()))?,
+            (None, None) => DEFAULT_TERMS.to_string(),
+        };
+        let s = Settings {
+            lan,
+            portal_ip: if cli.portal_ip.is_empty() {
+                file.portal_ip.clone()
+            } else {
+                cli.portal_ip.clone()
+            },
+            portal_port: pick!(portal_port).unwrap_or(DEFAULT_PORTAL_PORT),
+            xdp_mode: pick!(xdp_mode).unwrap_or(XdpMode::Auto),
+            session_timeout: pick!(session_timeout).unwrap_or(DEFAULT_SESSION_TIMEOUT),
+            idle_timeout: pick!(idle_timeout),
+            quota: Quota {
+                up: pick!(quota_up),
+                down: pick!(quota_down),
+                total: pick!(quota),
+            },
+            admin_socket: pick!(admin_socket).unwrap_or_else(|| DEFAULT_ADMIN_SOCKET.into()),
+            state_dir: pick!(state_dir).unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+            bpffs: pick!(bpffs).unwrap_or_else(|| DEFAULT_BPFFS.into()),
+            metrics_listen: pick!(metrics_listen),
+            venue_name: pick!(venue_name).unwrap_or_else(|| DEFAULT_VENUE.into()),
+            terms,
+            fwmark: pick!(fwmark).unwrap_or(DEFAULT_FWMARK),
+            fwmark_mask: pick!(fwmark_mask).unwrap_or(DEFAULT_FWMARK_MASK),
+            route_table: pick!(route_table).unwrap_or(DEFAULT_ROUTE_TABLE),
+            rule_priority: pick!(rule_priority).unwrap_or(DEFAULT_RULE_PRIORITY),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.fwmark_mask == 0 {
+            bail!("fwmark-mask must not be 0");
+        }
+        if self.fwmark & !self.fwmark_mask != 0 || self.fwmark == 0 {
+            bail!(
+                "fwmark {:#x} must be non-zero and inside fwmark-mask {:#x}",
+                self.fwmark,
+                self.fwmark_mask
+            );
+        }
+        let v4 = self.portal_ip.iter().filter(|a| a.is_ipv4()).count();
+        let v6 = self.portal_ip.len() - v4;
+        if v4 > 1 || v6 > 1 {
+            bail!("give at most one IPv4 and one IPv6 portal-ip");
+        }
+        if self.lan.is_empty() || self.lan.len() > 15 || self.lan.contains('/') {
+            bail!("'{}' is not an interface name", self.lan);
+        }
+        Ok(())
+    }
+}
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
@@ -92,6 +265,41 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Byte counts: a number with an optional SI (k, M, G, T: powers of 1000) or IEC
+/// (Ki, Mi, Gi, Ti: powers of 1024) prefix and an optional B.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a byte count (e.g. 500M, 2G, 1GiB, 1048576)"))?;
+    let unit = unit.trim().trim_end_matches(['B', 'b']);
+    let mult: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "'{s}' has an unknown unit (use k, M, G, T, Ki, Mi, Gi, Ti)"
+            ));
+        }
+    };
+    let v = n
+        .checked_mul(mult)
+        .ok_or_else(|| format!("'{s}' is too large"))?;
+    if v == 0 {
+        return Err("a byte allowance must be larger than zero".into());
+    }
+    Ok(v)
+}
+
 pub fn parse_u32(s: &str) -> Result<u32, String> {
     let t = s.trim();
     let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -101,37 +309,34 @@ pub fn parse_u32(s: &str) -> Result<u32, String> {
     r.map_err(|_| format!("'{s}' is not a 32-bit number"))
 }
 
-impl RunArgs {
-    /// Checks that cannot be expressed in clap attributes.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.fwmark_mask == 0 {
-            return Err("--fwmark-mask must not be 0".into());
-        }
-        if self.fwmark & !self.fwmark_mask != 0 || self.fwmark == 0 {
-            return Err(format!(
-                "--fwmark {:#x} must be non-zero and inside --fwmark-mask {:#x}",
-                self.fwmark, self.fwmark_mask
-            ));
-        }
-        let v4 = self.portal_ip.iter().filter(|a| a.is_ipv4()).count();
-        let v6 = self.portal_ip.len() - v4;
-        if v4 > 1 || v6 > 1 {
-            return Err("give at most one IPv4 and one IPv6 --portal-ip".into());
-        }
-        if self.lan.is_empty() || self.lan.len() > 15 || self.lan.contains('/') {
-            return Err(format!("'{}' is not an interface name", self.lan));
-        }
-        Ok(())
-    }
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum NumOrStr {
+    Num(i64),
+    Str(String),
+}
 
-    pub fn terms_text(&self) -> anyhow::Result<String> {
-        use anyhow::Context as _;
-        match (&self.terms, &self.terms_file) {
-            (Some(t), _) => Ok(t.clone()),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading --terms-file {}", path.display())),
-            (None, None) => Ok(DEFAULT_TERMS.to_string()),
-        }
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map(Some).map_err(D::Error::custom)
+}
+
+fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match NumOrStr::deserialize(d)? {
+        NumOrStr::Num(n) if n > 0 => Ok(Some(n as u64)),
+        NumOrStr::Num(n) => Err(D::Error::custom(format!(
+            "a byte allowance must be larger than zero, not {n}"
+        ))),
+        NumOrStr::Str(s) => parse_bytes(&s).map(Some).map_err(D::Error::custom),
+    }
+}
+
+fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match NumOrStr::deserialize(d)? {
+        NumOrStr::Num(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| D::Error::custom(format!("{n} is not a 32-bit number"))),
+        NumOrStr::Str(s) => parse_u32(&s).map(Some).map_err(D::Error::custom),
     }
 }
 
@@ -153,5 +358,55 @@ mod tests {
         assert_eq!(parse_u32("0x10"), Ok(16));
         assert_eq!(parse_u32("16"), Ok(16));
         assert!(parse_u32("0xfffffffff").is_err());
+    }
+
+    #[test]
+    fn byte_counts_take_si_and_iec_units() {
+        assert_eq!(parse_bytes("1500"), Ok(1500));
+        assert_eq!(parse_bytes("500M"), Ok(500_000_000));
+        assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert!(parse_bytes("-1").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("5X").is_err());
+        assert!(parse_bytes("99999999999T").is_err());
+    }
+
+    #[test]
+    fn config_file_errors_name_the_line_and_reason() {
+        let e = toml::from_str::<RunArgs>("lan = \"eth1\"\nportal-prot = 80\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+        assert!(msg.contains("unknown field `portal-prot`"), "{msg}");
+        let e = toml::from_str::<RunArgs>("lan = \"eth1\"\n\nsession-timeout = \"forever\"\n")
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("not a duration"), "{msg}");
+    }
+
+    #[test]
+    fn command_line_overrides_file_over_defaults() {
+        let dir = std::env::temp_dir().join(format!("netauth-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("netauth.toml");
+        std::fs::write(
+            &path,
+            "lan = \"eth1\"\nportal-port = 8081\nsession-timeout = \"2h\"\nquota = \"1G\"\nfwmark = \"0x00010000\"\n",
+        )
+        .unwrap();
+        let cli = RunArgs {
+            config: Some(path),
+            portal_port: Some(9000),
+            ..Default::default()
+        };
+        let s = Settings::resolve(cli).unwrap();
+        assert_eq!(s.lan, "eth1");
+        assert_eq!(s.portal_port, 9000);
+        assert_eq!(s.session_timeout, Duration::from_secs(7200));
+        assert_eq!(s.quota.total, Some(1_000_000_000));
+        assert_eq!(s.fwmark, 0x10000);
+        assert_eq!(s.route_table, DEFAULT_ROUTE_TABLE);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -1,11 +1,13 @@
-//! `netauth run`: checks the ground, sets up portal listeners, datapath, policy routing
-//! and admin socket, serves until SIGINT/SIGTERM, then takes down what it set up.
+//! `netauth run`: checks the ground, opens the store, sets up portal listeners, policy
+//! routing, the (pinned) datapath and the admin socket, reconciles sessions, serves until
+//! SIGINT/SIGTERM or a shutdown request. A plain stop leaves the datapath pinned, so the
+//! LAN stays gated and authenticated clients keep passing until the next start.
 
 use std::{
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
     os::unix::net::{SocketAddr as UnixAddr, UnixListener as StdUnixListener},
     sync::Arc,
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use anyhow::{Context as _, bail};
@@ -15,35 +17,39 @@ use tracing::{error, info, warn};
 
 use crate::{
     admin,
-    config::RunArgs,
+    config::{RunArgs, Settings},
     datapath::{Datapath, DatapathConfig},
     netlink::{self, PolicyRouting},
     portal::{self, Neighbours, Portal, serve},
-    session::Sessions,
+    session::{Defaults, Sessions},
+    store::Store,
 };
 
 /// Oldest kernel with `bpf_sk_assign` at TC ingress.
 const MIN_KERNEL: (u32, u32) = (5, 7);
 
-/// How often expired sessions are looked for (the issue's bound is one second).
-const EXPIRY_TICK: Duration = Duration::from_millis(200);
+/// How often time, idle and quota limits are checked (the bound is one second).
+const ENFORCE_TICK: Duration = Duration::from_millis(200);
+/// How often all counters are written to the store.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    args.validate().map_err(anyhow::Error::msg)?;
+    let cfg = Settings::resolve(args)?;
     check_kernel()?;
-    let terms = args.terms_text()?;
     let handle = netlink::connect()?;
-    let lan = netlink::interface(&handle, &args.lan).await?;
+    let lan = netlink::interface(&handle, &cfg.lan).await?;
     let _ownership = claim_interface(&lan.name, lan.index)?;
+    // The store first: a broken store stops us before anything changes.
+    let store = Store::open(&cfg.state_dir)?;
 
     let (mut v4, mut v6) = (None, None);
-    for ip in &args.portal_ip {
+    for ip in &cfg.portal_ip {
         match ip {
             std::net::IpAddr::V4(a) => v4 = Some(*a),
             std::net::IpAddr::V6(a) => v6 = Some(*a),
         }
     }
-    if args.portal_ip.is_empty() {
+    if cfg.portal_ip.is_empty() {
         (v4, v6) = netlink::interface_addresses(&handle, lan.index).await?;
     }
     if v4.is_none() && v6.is_none() {
@@ -55,10 +61,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     // Listeners before the datapath, so steered packets always find a socket.
     let listener_v4 =
-        serve::transparent_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, args.portal_port)))?;
+        serve::transparent_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, cfg.portal_port)))?;
     let listener_v6 = match serve::transparent_listener(SocketAddr::from((
         Ipv6Addr::UNSPECIFIED,
-        args.portal_port,
+        cfg.portal_port,
     ))) {
         Ok(l) => Some(l),
         Err(e) if v6.is_none() => {
@@ -67,39 +73,67 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e),
     };
-    let admin_listener = admin::bind(&args.admin_socket).await?;
-
-    let mut datapath = Datapath::load(&DatapathConfig {
-        iface: &lan.name,
-        xdp_mode: args.xdp_mode,
-        portal_v4: v4,
-        portal_v6: v6,
-        portal_port: args.portal_port,
-        mark: args.fwmark,
-        mark_mask: args.fwmark_mask,
-    })?;
-    let xdp_mode = datapath.xdp_attached;
-    let logger = datapath.logger.take();
+    let metrics_listener = match cfg.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener to {addr}"))?,
+        ),
+        None => None,
+    };
+    let admin_listener = admin::bind(&cfg.admin_socket).await?;
 
     let routing = PolicyRouting {
-        mark: args.fwmark,
-        mask: args.fwmark_mask,
-        table: args.route_table,
-        priority: args.rule_priority,
+        mark: cfg.fwmark,
+        mask: cfg.fwmark_mask,
+        table: cfg.route_table,
+        priority: cfg.rule_priority,
     };
+    // Routing before the datapath: steered packets are delivered as soon as TC runs.
     if let Err(e) = routing.install(&handle).await {
         let _ = routing.remove(&handle).await;
-        let _ = std::fs::remove_file(&args.admin_socket);
+        let _ = std::fs::remove_file(&cfg.admin_socket);
         return Err(e.context("installing policy routing"));
     }
 
-    let sessions = Sessions::new(datapath, args.session_timeout);
+    let datapath = Datapath::load(&DatapathConfig {
+        iface: &lan.name,
+        xdp_mode: cfg.xdp_mode,
+        portal_v4: v4,
+        portal_v6: v6,
+        portal_port: cfg.portal_port,
+        mark: cfg.fwmark,
+        mark_mask: cfg.fwmark_mask,
+        bpffs: &cfg.bpffs,
+    });
+    let mut datapath = match datapath {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = routing.remove(&handle).await;
+            let _ = std::fs::remove_file(&cfg.admin_socket);
+            return Err(e);
+        }
+    };
+    let xdp_mode = datapath.xdp_attached;
+    let adopted = datapath.adopted;
+    let logger = datapath.logger.take();
+
+    let sessions = Sessions::new(
+        datapath,
+        store,
+        Defaults {
+            session_timeout: cfg.session_timeout,
+            idle_timeout: cfg.idle_timeout,
+            quota: cfg.quota,
+        },
+        SystemTime::now(),
+    )?;
     let portal = Arc::new(Portal {
-        venue: args.venue_name.clone(),
-        terms,
+        venue: cfg.venue_name.clone(),
+        terms: cfg.terms.clone(),
         ipv4: v4,
         ipv6: v6,
-        port: args.portal_port,
+        port: cfg.portal_port,
         sessions: sessions.clone(),
         neighbours: Some(Neighbours {
             handle: handle.clone(),
@@ -112,14 +146,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "xdp_mode": xdp_mode,
         "portal_ipv4": v4,
         "portal_ipv6": v6,
-        "portal_port": args.portal_port,
-        "session_timeout_s": args.session_timeout.as_secs(),
+        "portal_port": cfg.portal_port,
+        "session_timeout_s": cfg.session_timeout.as_secs(),
+        "idle_timeout_s": cfg.idle_timeout.map(|d| d.as_secs()),
+        "state_dir": cfg.state_dir,
+        "pin_dir": crate::datapath::pin_dir(&cfg.bpffs, &lan.name),
+        "adopted_pinned_datapath": adopted,
         "version": env!("CARGO_PKG_VERSION"),
     });
-    let admin_app = admin::router(Arc::new(admin::AdminState {
+    let (shutdown_tx, mut shutdown_rx) = tokio::sync::mpsc::channel::<bool>(1);
+    let admin_state = Arc::new(admin::AdminState {
         sessions: sessions.clone(),
         facts,
-    }));
+        shutdown: shutdown_tx,
+    });
+    let admin_app = admin::router(admin_state.clone());
 
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(serve::serve(listener_v4, app.clone(), Default::default()));
@@ -131,7 +172,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             error!("admin socket failed: {e}");
         }
     });
-    tasks.spawn(sessions.clone().expiry_loop(EXPIRY_TICK));
+    if let Some(l) = metrics_listener {
+        let metrics_app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(|| async move {
+                let s = admin_state.sessions.clone();
+                let text = tokio::task::spawn_blocking(move || crate::metrics::render(&s))
+                    .await
+                    .unwrap_or_default();
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    text,
+                )
+            }),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = axum::serve(l, metrics_app).await {
+                error!("metrics listener failed: {e}");
+            }
+        });
+    }
+    tasks.spawn(sessions.clone().maintain(ENFORCE_TICK, CHECKPOINT_EVERY));
     if let Some(logger) = logger {
         tasks.spawn(kernel_log_pump(logger));
     }
@@ -139,33 +203,70 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!(
         lan = %lan.name,
         xdp = xdp_mode,
+        adopted,
+        sessions = sessions.count(),
         portal_v4 = ?v4,
         portal_v6 = ?v6,
-        port = args.portal_port,
+        port = cfg.portal_port,
         "netauth is up: {} is captive",
         lan.name
     );
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: shutting down"),
-        _ = int.recv() => info!("SIGINT: shutting down"),
-        Some(res) = tasks.join_next() => warn!("a service stopped unexpectedly: {res:?}"),
-    }
+    let detach = tokio::select! {
+        _ = term.recv() => { info!("SIGTERM: shutting down"); false }
+        _ = int.recv() => { info!("SIGINT: shutting down"); false }
+        Some(detach) = shutdown_rx.recv() => { info!(detach, "shutdown requested"); detach }
+        Some(res) = tasks.join_next() => { warn!("a service stopped unexpectedly: {res:?}"); false }
+    };
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
 
+    // Counters to disk; the session table itself is always on disk already.
+    {
+        let s = sessions.clone();
+        let _ = tokio::task::spawn_blocking(move || s.checkpoint(SystemTime::now())).await;
+    }
     let mut result = Ok(());
     if let Err(e) = routing.remove(&handle).await {
         error!("removing policy routing: {e:#}");
         result = Err(e);
     }
-    let _ = std::fs::remove_file(&args.admin_socket);
-    // Dropping the sessions drops the datapath, which detaches XDP and TC.
+    let _ = std::fs::remove_file(&cfg.admin_socket);
+    if detach {
+        sessions.detach()?;
+        info!(
+            "netauth stopped and detached from {}: the LAN is no longer gated",
+            lan.name
+        );
+    } else {
+        info!(
+            "netauth stopped; its programs stay attached to {} (authenticated clients pass, \
+             the rest stay blocked) until it starts again or `netauth stop --detach`",
+            lan.name
+        );
+    }
     drop(sessions);
-    info!("netauth stopped; {} detached", lan.name);
     result
+}
+
+/// `netauth stop --detach` when no daemon is running: remove pins and routing directly.
+pub async fn detach_offline(args: RunArgs) -> anyhow::Result<()> {
+    let cfg = Settings::resolve(args)?;
+    let handle = netlink::connect()?;
+    PolicyRouting {
+        mark: cfg.fwmark,
+        mask: cfg.fwmark_mask,
+        table: cfg.route_table,
+        priority: cfg.rule_priority,
+    }
+    .remove(&handle)
+    .await?;
+    let dir = crate::datapath::pin_dir(&cfg.bpffs, &cfg.lan);
+    crate::datapath::remove_pins(&dir)?;
+    info!("removed {} and netauth's policy routing", dir.display());
+    Ok(())
 }
 
 fn check_kernel() -> anyhow::Result<()> {

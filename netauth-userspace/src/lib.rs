@@ -10,6 +10,8 @@ pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod mac;
+pub mod metrics;
 pub mod netlink;
 pub mod portal;
 pub mod session;
+pub mod store;

@@ -6,9 +6,9 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use clap::{Parser, Subcommand};
 use netauth::{
     admin::AdminClient,
-    config::{DEFAULT_ADMIN_SOCKET, RunArgs, parse_duration},
+    config::{DEFAULT_ADMIN_SOCKET, RunArgs, parse_bytes, parse_duration},
     mac::Mac,
-    portal::pages::human,
+    portal::pages::{human, human_bytes},
 };
 use serde_json::{Value, json};
 
@@ -35,14 +35,47 @@ enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
-    /// Authorize a MAC address without a login.
+    /// Authorize a MAC address without a login (or renew its session).
     Allow {
         mac: Mac,
         /// Session length [default: the daemon's --session-timeout].
         #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
         duration: Option<Duration>,
+        /// Idle timeout for this session [default: the daemon's --idle-timeout].
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        idle: Option<Duration>,
+        /// Data allowance, up and down together (e.g. 500M, 2G).
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        quota: Option<u64>,
+        /// Upload allowance.
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        quota_up: Option<u64>,
+        /// Download allowance.
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        quota_down: Option<u64>,
         #[command(flatten)]
         socket: SocketArg,
+    },
+    /// Give a session more time.
+    Extend {
+        mac: Mac,
+        /// How much later the session ends.
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
+        duration: Duration,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Stop the daemon. Its programs stay attached (clients keep their state) unless
+    /// --detach is given, which takes netauth off the interface entirely.
+    Stop {
+        /// Remove programs, maps and routing: the LAN is no longer gated.
+        #[arg(long)]
+        detach: bool,
+        /// The daemon's options (--admin-socket, --config; with no daemon running also
+        /// --lan, --bpffs, ...) so stop finds the daemon, or what to remove: the daemon's options (--lan, --bpffs, --config, ...)
+        /// so --detach can find what to remove.
+        #[command(flatten)]
+        run: Box<RunArgs>,
     },
     /// End a MAC address's session: the client is captive again.
     Revoke {
@@ -112,11 +145,27 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Allow {
             mac,
             duration,
+            idle,
+            quota,
+            quota_up,
+            quota_down,
             socket,
         } => {
             let mut req = json!({ "mac": mac });
             if let Some(d) = duration {
                 req["duration"] = json!(format!("{}s", d.as_secs()));
+            }
+            if let Some(d) = idle {
+                req["idle"] = json!(format!("{}s", d.as_secs()));
+            }
+            for (k, v) in [
+                ("quota", quota),
+                ("quota_up", quota_up),
+                ("quota_down", quota_down),
+            ] {
+                if let Some(v) = v {
+                    req[k] = json!(v);
+                }
             }
             let (status, body) = client(socket)
                 .call("POST", "/v1/sessions", Some(req))
@@ -132,6 +181,72 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             });
             println!("{mac} authorized for {}", human(granted));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Extend {
+            mac,
+            duration,
+            socket,
+        } => {
+            let (status, body) = client(socket)
+                .call(
+                    "POST",
+                    &format!("/v1/sessions/{mac}/extend"),
+                    Some(json!({ "duration": format!("{}s", duration.as_secs()) })),
+                )
+                .await?;
+            if status != 200 {
+                return Ok(fail(status, &body));
+            }
+            println!(
+                "{mac} now has {} left",
+                human(body["seconds_remaining"].as_u64().unwrap_or(0))
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stop { detach, run } => {
+            let file_socket = match &run.config {
+                Some(p) => netauth::config::read_config_file(p)?.admin_socket,
+                None => None,
+            };
+            let admin = AdminClient {
+                socket: run
+                    .admin_socket
+                    .clone()
+                    .or(file_socket)
+                    .unwrap_or_else(|| DEFAULT_ADMIN_SOCKET.into()),
+            };
+            match admin
+                .call("POST", "/v1/shutdown", Some(json!({ "detach": detach })))
+                .await
+            {
+                Ok((202, _)) => {
+                    // Wait until the socket is gone: the daemon has finished.
+                    for _ in 0..200 {
+                        if !admin.socket.exists() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    println!(
+                        "netauth stopped{}",
+                        if detach { " and detached" } else { "" }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Ok((status, body)) => Ok(fail(status, &body)),
+                Err(e) if detach => {
+                    if run.lan.is_none() && run.config.is_none() {
+                        eprintln!(
+                            "netauth: no daemon answers ({e:#}); give --lan IFACE (and --bpffs/--config if not default) to detach"
+                        );
+                        return Ok(ExitCode::from(2));
+                    }
+                    netauth::daemon::detach_offline(*run).await?;
+                    println!("netauth detached (no daemon was running)");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => Err(e),
+            }
         }
         Command::Revoke { mac, socket } => {
             let (status, body) = client(socket)
@@ -158,8 +273,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     "portal_ipv6",
                     "portal_port",
                     "sessions",
+                    "map_entries",
+                    "state_dir",
+                    "pin_dir",
                 ] {
-                    println!("{key:<14} {}", plain(&body[key]));
+                    println!("{key:<26} {}", plain(&body[key]));
                 }
                 if let Some(c) = body["counters"].as_object() {
                     for (k, v) in c {
@@ -209,17 +327,24 @@ fn print_sessions(body: &Value) {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     println!(
-        "{:<17}  {:<39}  {:<13}  {:>12}",
-        "MAC", "IP", "VIA", "TIME LEFT"
+        "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}",
+        "MAC", "IP", "VIA", "TIME LEFT", "UP", "DOWN", "DATA LEFT"
     );
     for s in sessions {
         let left = s["expires"].as_u64().unwrap_or(0).saturating_sub(now);
+        let bytes = |k: &str| human_bytes(s[k].as_u64().unwrap_or(0));
         println!(
-            "{:<17}  {:<39}  {:<13}  {:>12}",
+            "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}",
             plain(&s["mac"]),
             plain(&s["ip"]),
             plain(&s["via"]),
-            human(left)
+            human(left),
+            bytes("up_bytes"),
+            bytes("down_bytes"),
+            s["bytes_remaining"]
+                .as_u64()
+                .map(human_bytes)
+                .unwrap_or_else(|| "-".into()),
         );
     }
 }

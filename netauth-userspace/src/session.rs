@@ -1,17 +1,21 @@
-//! Sessions: who is authorized, since when, until when, and how. The one place that
-//! writes the kernel's client map, so the session table and the map never disagree.
+//! Sessions: who is authorized, until when, within which limits, and what they used.
+//! The one writer of the kernel's client map and of the session store, so map, store and
+//! memory never disagree. Every change is on disk before it is acknowledged.
 
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::{datapath::Datapath, mac::Mac};
+use crate::{datapath::Datapath, mac::Mac, store::Store};
 
 /// How a session came to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -19,8 +23,24 @@ use crate::{datapath::Datapath, mac::Mac};
 pub enum Via {
     /// The user accepted the terms on the portal.
     ClickThrough,
-    /// An operator ran `netauth allow`.
+    /// An operator ran `netauth allow` (or the API).
     Admin,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClickThrough => "click-through",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "click-through" => Self::ClickThrough,
+            _ => Self::Admin,
+        }
+    }
 }
 
 /// Why a session ended.
@@ -29,45 +49,171 @@ pub enum EndReason {
     Logout,
     Revoked,
     Expired,
+    Idle,
+    Quota,
 }
 
 impl EndReason {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Logout => "logout",
             Self::Revoked => "revoked",
             Self::Expired => "expired",
+            Self::Idle => "idle",
+            Self::Quota => "quota",
         }
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// Traffic of a session: "up" is what the client sent, "down" what it received.
+/// Bytes are layer-3 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub up_bytes: u64,
+    pub up_packets: u64,
+    pub down_bytes: u64,
+    pub down_packets: u64,
+}
+
+impl Usage {
+    fn plus(self, o: Usage) -> Usage {
+        Usage {
+            up_bytes: self.up_bytes.saturating_add(o.up_bytes),
+            up_packets: self.up_packets.saturating_add(o.up_packets),
+            down_bytes: self.down_bytes.saturating_add(o.down_bytes),
+            down_packets: self.down_packets.saturating_add(o.down_packets),
+        }
+    }
+}
+
+/// A byte allowance; any limit that is set applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Quota {
+    pub up: Option<u64>,
+    pub down: Option<u64>,
+    pub total: Option<u64>,
+}
+
+impl Quota {
+    pub fn is_limited(&self) -> bool {
+        self.up.is_some() || self.down.is_some() || self.total.is_some()
+    }
+
+    /// Bytes left before the first limit is reached (`None`: unlimited).
+    pub fn remaining(&self, u: &Usage) -> Option<u64> {
+        [
+            self.up.map(|q| q.saturating_sub(u.up_bytes)),
+            self.down.map(|q| q.saturating_sub(u.down_bytes)),
+            self.total
+                .map(|q| q.saturating_sub(u.up_bytes.saturating_add(u.down_bytes))),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct Session {
     pub mac: Mac,
+    /// Addresses seen for this client, most recent last.
+    pub ips: Vec<IpAddr>,
+    pub via: Via,
+    pub started_ms: u64,
+    /// Hard end (unix ms).
+    pub ends_ms: u64,
+    pub idle_limit_s: Option<u64>,
+    pub quota: Quota,
+    /// Totals: `base` plus what the kernel entry counted.
+    pub usage: Usage,
+    /// Totals carried over from before the current kernel entry existed (a reboot).
+    pub base: Usage,
+    pub last_active_ms: u64,
+}
+
+/// What the API and pages show of a session: stable JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionView {
+    pub mac: Mac,
+    pub ips: Vec<IpAddr>,
+    /// The most recent address, for tables.
     pub ip: Option<IpAddr>,
     pub via: Via,
     /// Unix seconds.
     pub started: u64,
-    /// Unix seconds (rounded up).
+    /// Unix seconds.
     pub expires: u64,
-    /// The exact end, for enforcement.
-    #[serde(skip)]
-    pub deadline: SystemTime,
+    pub seconds_remaining: u64,
+    pub idle_timeout_s: Option<u64>,
+    pub idle_s: u64,
+    pub quota_up: Option<u64>,
+    pub quota_down: Option<u64>,
+    pub quota_total: Option<u64>,
+    pub bytes_remaining: Option<u64>,
+    pub up_bytes: u64,
+    pub up_packets: u64,
+    pub down_bytes: u64,
+    pub down_packets: u64,
 }
 
 impl Session {
-    pub fn seconds_left(&self, now: SystemTime) -> u64 {
-        self.deadline
-            .duration_since(now)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+    pub fn view(&self, now_ms: u64) -> SessionView {
+        SessionView {
+            mac: self.mac,
+            ips: self.ips.clone(),
+            ip: self.ips.last().copied(),
+            via: self.via,
+            started: self.started_ms / 1000,
+            expires: self.ends_ms.div_ceil(1000),
+            seconds_remaining: self.ends_ms.saturating_sub(now_ms) / 1000,
+            idle_timeout_s: self.idle_limit_s,
+            idle_s: now_ms.saturating_sub(self.last_active_ms) / 1000,
+            quota_up: self.quota.up,
+            quota_down: self.quota.down,
+            quota_total: self.quota.total,
+            bytes_remaining: self.quota.remaining(&self.usage),
+            up_bytes: self.usage.up_bytes,
+            up_packets: self.usage.up_packets,
+            down_bytes: self.usage.down_bytes,
+            down_packets: self.usage.down_packets,
+        }
+    }
+
+    fn due(&self, now_ms: u64) -> Option<EndReason> {
+        if now_ms >= self.ends_ms {
+            return Some(EndReason::Expired);
+        }
+        if let Some(idle) = self.idle_limit_s
+            && now_ms.saturating_sub(self.last_active_ms) >= idle.saturating_mul(1000)
+        {
+            return Some(EndReason::Idle);
+        }
+        if self.quota.remaining(&self.usage) == Some(0) {
+            return Some(EndReason::Quota);
+        }
+        None
     }
 }
 
-pub fn unix(t: SystemTime) -> u64 {
+pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// What to grant on authorization; `None` fields take the daemon's defaults.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Grant {
+    pub duration: Option<Duration>,
+    pub idle: Option<Duration>,
+    pub quota: Quota,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Defaults {
+    pub session_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub quota: Quota,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,128 +222,343 @@ pub enum SessionError {
     Map(#[from] aya::maps::MapError),
     #[error("the client table is full")]
     Full,
+    #[error("the session store failed: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error("no session for {0}")]
+    NotFound(Mac),
 }
 
-/// The session table plus the kernel map it drives.
+/// Counters for metrics.
+#[derive(Default)]
+pub struct Stats {
+    pub logins: AtomicU64,
+    pub answered_511: AtomicU64,
+    pub answered_302: AtomicU64,
+    /// Usage of sessions that have ended since the daemon started.
+    pub ended_usage: Mutex<Usage>,
+}
+
 pub struct Sessions {
     inner: Mutex<Inner>,
-    pub default_timeout: Duration,
+    pub defaults: Defaults,
+    pub stats: Stats,
 }
 
 struct Inner {
     datapath: Datapath,
+    store: Store,
     sessions: HashMap<Mac, Session>,
 }
 
+impl Inner {
+    /// Refreshes a session's counters and activity from the kernel.
+    fn fold(&mut self, mac: Mac, now_ms: u64) {
+        let Some(s) = self.sessions.get_mut(&mac) else {
+            return;
+        };
+        if let Some((k, last_seen_ms)) = self.datapath.usage(mac, now_ms) {
+            s.usage = s.base.plus(k);
+            if let Some(seen) = last_seen_ms {
+                s.last_active_ms = s.last_active_ms.max(seen);
+            }
+        }
+    }
+}
+
 impl Sessions {
-    pub fn new(datapath: Datapath, default_timeout: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            inner: Mutex::new(Inner {
-                datapath,
-                sessions: HashMap::new(),
-            }),
-            default_timeout,
-        })
+    /// Loads the store and reconciles it with the kernel map both ways: sessions that
+    /// ended while netauth was down are removed, sessions missing from the map (a reboot)
+    /// are restored, map entries without a session are removed.
+    pub fn new(
+        datapath: Datapath,
+        store: Store,
+        defaults: Defaults,
+        now: SystemTime,
+    ) -> anyhow::Result<Arc<Self>> {
+        let now_ms = unix_ms(now);
+        let stored = store.active()?;
+        let mut kernel: std::collections::HashSet<Mac> = datapath.keys().into_iter().collect();
+        let mut inner = Inner {
+            datapath,
+            store,
+            sessions: HashMap::new(),
+        };
+        let (mut kept, mut restored, mut ended) = (0, 0, 0);
+        for mut s in stored {
+            let in_kernel = kernel.remove(&s.mac);
+            if in_kernel {
+                // Same boot: the kernel kept counting while we were away.
+                if let Some((k, seen)) = inner.datapath.usage(s.mac, now_ms) {
+                    s.usage = s.base.plus(k);
+                    if let Some(seen) = seen {
+                        s.last_active_ms = s.last_active_ms.max(seen);
+                    }
+                }
+            } else {
+                // New kernel entry starts at zero: carry the totals so far.
+                s.base = s.usage;
+            }
+            let mac = s.mac;
+            if let Some(reason) = s.due(now_ms) {
+                let _ = inner.datapath.revoke(mac);
+                inner.store.end(&s, now_ms, reason.as_str())?;
+                info!(%mac, reason = reason.as_str(), "session ended while netauth was down");
+                ended += 1;
+                continue;
+            }
+            if !in_kernel {
+                inner.datapath.authorize(mac)?;
+                inner.store.save(&s)?;
+                restored += 1;
+            } else {
+                kept += 1;
+            }
+            inner.sessions.insert(mac, s);
+        }
+        for stray in kernel {
+            warn!(mac = %stray, "kernel map entry without a session: removed");
+            let _ = inner.datapath.revoke(stray);
+        }
+        info!(
+            kept,
+            restored, ended, "sessions reconciled with the kernel map"
+        );
+        Ok(Arc::new(Self {
+            inner: Mutex::new(inner),
+            defaults,
+            stats: Stats::default(),
+        }))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave map and table half-updated in a way
-        // that matters more than stopping would: keep serving.
+        // Every update keeps map, store and table consistent step by step; a panic in
+        // another request must not stop the gateway.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Authorizes `mac` (new session, or a renewed one) until now + `duration`.
+    /// Authorizes `mac` (a new session, or a renewal of its active one that keeps its
+    /// counters). Map first, then store; a failed store write takes the map entry back.
     pub fn authorize(
         &self,
         mac: Mac,
         ip: Option<IpAddr>,
         via: Via,
-        duration: Option<Duration>,
+        grant: Grant,
         now: SystemTime,
-    ) -> Result<Session, SessionError> {
-        let duration = duration.unwrap_or(self.default_timeout);
-        let started = unix(now);
-        let deadline = now + duration;
-        let session = Session {
-            mac,
-            ip,
-            via,
-            started,
-            expires: unix(deadline + Duration::from_millis(999)),
-            deadline,
+    ) -> Result<SessionView, SessionError> {
+        let now_ms = unix_ms(now);
+        let duration = grant.duration.unwrap_or(self.defaults.session_timeout);
+        let idle = grant.idle.or(self.defaults.idle_timeout);
+        let quota = if grant.quota.is_limited() {
+            grant.quota
+        } else {
+            self.defaults.quota
         };
         let mut inner = self.lock();
-        if let Err(e) = inner.datapath.authorize(mac, started) {
+        inner.fold(mac, now_ms);
+        let existing = inner.sessions.get(&mac).cloned();
+        let mut s = existing.clone().unwrap_or(Session {
+            mac,
+            ips: Vec::new(),
+            via,
+            started_ms: now_ms,
+            ends_ms: 0,
+            idle_limit_s: None,
+            quota: Quota::default(),
+            usage: Usage::default(),
+            base: Usage::default(),
+            last_active_ms: now_ms,
+        });
+        if existing.is_none() {
+            // A fresh kernel entry counts from zero.
+            s.base = Usage::default();
+        }
+        s.via = via;
+        s.ends_ms = now_ms.saturating_add(duration.as_millis() as u64);
+        s.idle_limit_s = idle.map(|d| d.as_secs().max(1));
+        s.quota = quota;
+        s.last_active_ms = now_ms;
+        if let Some(ip) = ip {
+            s.ips.retain(|i| *i != ip);
+            s.ips.push(ip);
+            if s.ips.len() > 8 {
+                s.ips.remove(0);
+            }
+        }
+        if let Err(e) = inner.datapath.authorize(mac) {
             warn!(%mac, "authorization failed: {e}");
             return Err(match &e {
-                aya::maps::MapError::SyscallError(s)
-                    if s.io_error.raw_os_error() == Some(libc::E2BIG) =>
+                aya::maps::MapError::SyscallError(sc)
+                    if sc.io_error.raw_os_error() == Some(libc::E2BIG) =>
                 {
                     SessionError::Full
                 }
                 _ => SessionError::Map(e),
             });
         }
-        inner.sessions.insert(mac, session.clone());
+        if let Err(e) = inner.store.save(&s) {
+            if existing.is_none() {
+                let _ = inner.datapath.revoke(mac);
+            }
+            warn!(%mac, "could not record the session: {e}");
+            return Err(e.into());
+        }
+        inner.sessions.insert(mac, s.clone());
         drop(inner);
+        self.stats.logins.fetch_add(1, Ordering::Relaxed);
         let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
-        info!(%mac, %ip, via = ?via, expires_in_s = duration.as_secs(), "client authorized");
-        Ok(session)
+        info!(%mac, %ip, via = via.as_str(), expires_in_s = duration.as_secs(), "client authorized");
+        Ok(s.view(now_ms))
     }
 
-    /// Ends `mac`'s session; returns it if there was one (in the table or the map).
-    pub fn end(&self, mac: Mac, reason: EndReason) -> Result<Option<Session>, SessionError> {
+    /// Moves the session's end `by` later.
+    pub fn extend(
+        &self,
+        mac: Mac,
+        by: Duration,
+        now: SystemTime,
+    ) -> Result<SessionView, SessionError> {
+        let now_ms = unix_ms(now);
         let mut inner = self.lock();
+        inner.fold(mac, now_ms);
+        let mut s = inner
+            .sessions
+            .get(&mac)
+            .cloned()
+            .ok_or(SessionError::NotFound(mac))?;
+        s.ends_ms = s.ends_ms.saturating_add(by.as_millis() as u64);
+        inner.store.save(&s)?;
+        inner.sessions.insert(mac, s.clone());
+        info!(%mac, by_s = by.as_secs(), "session extended");
+        Ok(s.view(now_ms))
+    }
+
+    /// Ends `mac`'s session. Returns it if there was one (in the table or only in the map).
+    pub fn end(
+        &self,
+        mac: Mac,
+        reason: EndReason,
+        now: SystemTime,
+    ) -> Result<Option<SessionView>, SessionError> {
+        let now_ms = unix_ms(now);
+        let mut inner = self.lock();
+        inner.fold(mac, now_ms);
         let was_in_map = inner.datapath.revoke(mac)?;
         let session = inner.sessions.remove(&mac);
-        drop(inner);
-        if session.is_some() || was_in_map {
-            let ip = session
-                .as_ref()
-                .and_then(|s| s.ip)
-                .map(|i| i.to_string())
-                .unwrap_or_else(|| "-".into());
-            info!(%mac, %ip, reason = reason.as_str(), "client revoked");
-            Ok(session.or(Some(Session {
-                mac,
-                ip: None,
-                via: Via::Admin,
-                started: 0,
-                expires: 0,
-                deadline: UNIX_EPOCH,
-            })))
-        } else {
-            Ok(None)
+        if let Some(s) = &session {
+            if let Err(e) = inner.store.end(s, now_ms, reason.as_str()) {
+                warn!(%mac, "could not record the end of the session: {e}");
+            }
+            let mut ended = self
+                .stats
+                .ended_usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *ended = ended.plus(s.usage);
         }
+        drop(inner);
+        if session.is_none() && !was_in_map {
+            return Ok(None);
+        }
+        let ip = session
+            .as_ref()
+            .and_then(|s| s.ips.last())
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into());
+        info!(%mac, %ip, reason = reason.as_str(), "client revoked");
+        Ok(Some(match session {
+            Some(s) => s.view(now_ms),
+            None => Session {
+                mac,
+                ips: Vec::new(),
+                via: Via::Admin,
+                started_ms: 0,
+                ends_ms: 0,
+                idle_limit_s: None,
+                quota: Quota::default(),
+                usage: Usage::default(),
+                base: Usage::default(),
+                last_active_ms: 0,
+            }
+            .view(now_ms),
+        }))
     }
 
-    pub fn get(&self, mac: Mac) -> Option<Session> {
-        self.lock().sessions.get(&mac).cloned()
+    pub fn get(&self, mac: Mac, now: SystemTime) -> Option<SessionView> {
+        let now_ms = unix_ms(now);
+        let mut inner = self.lock();
+        inner.fold(mac, now_ms);
+        inner.sessions.get(&mac).map(|s| s.view(now_ms))
     }
 
-    pub fn list(&self) -> Vec<Session> {
-        let mut v: Vec<_> = self.lock().sessions.values().cloned().collect();
+    pub fn list(&self, now: SystemTime) -> Vec<SessionView> {
+        let now_ms = unix_ms(now);
+        let mut inner = self.lock();
+        let macs: Vec<Mac> = inner.sessions.keys().copied().collect();
+        for m in &macs {
+            inner.fold(*m, now_ms);
+        }
+        let mut v: Vec<_> = inner.sessions.values().map(|s| s.view(now_ms)).collect();
         v.sort_by_key(|s| s.mac);
         v
     }
 
-    /// Ends every session whose time is up; returns how many ended.
-    pub fn expire(&self, now: SystemTime) -> usize {
-        let due: Vec<Mac> = self
-            .lock()
-            .sessions
-            .values()
-            .filter(|s| s.deadline <= now)
-            .map(|s| s.mac)
-            .collect();
+    pub fn count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Ends every session whose time, idle time or allowance has run out; returns how many.
+    /// Only sessions with an idle limit or a quota need the kernel's counters each tick.
+    pub fn enforce(&self, now: SystemTime) -> usize {
+        let now_ms = unix_ms(now);
+        let mut due = Vec::new();
+        {
+            let mut inner = self.lock();
+            let limited: Vec<Mac> = inner
+                .sessions
+                .values()
+                .filter(|s| s.idle_limit_s.is_some() || s.quota.is_limited())
+                .map(|s| s.mac)
+                .collect();
+            for m in limited {
+                inner.fold(m, now_ms);
+            }
+            for s in inner.sessions.values() {
+                if let Some(r) = s.due(now_ms) {
+                    due.push((s.mac, r));
+                }
+            }
+        }
         let mut ended = 0;
-        for mac in due {
-            match self.end(mac, EndReason::Expired) {
+        for (mac, reason) in due {
+            match self.end(mac, reason, now) {
                 Ok(_) => ended += 1,
-                Err(e) => warn!(%mac, "could not end expired session: {e}"),
+                Err(e) => warn!(%mac, "could not end session: {e}"),
             }
         }
         ended
+    }
+
+    /// Folds every session's kernel counters into the store.
+    pub fn checkpoint(&self, now: SystemTime) {
+        let now_ms = unix_ms(now);
+        let mut inner = self.lock();
+        let macs: Vec<Mac> = inner.sessions.keys().copied().collect();
+        for m in &macs {
+            inner.fold(*m, now_ms);
+        }
+        let Inner {
+            store, sessions, ..
+        } = &mut *inner;
+        if let Err(e) = store.save_usage(sessions.values()) {
+            warn!("could not checkpoint counters: {e}");
+        }
+    }
+
+    /// Why `mac`'s last session ended, if it ended within the last hour.
+    pub fn recent_end_reason(&self, mac: Mac, now: SystemTime) -> Option<String> {
+        let since = unix_ms(now).saturating_sub(3600 * 1000);
+        self.lock().store.last_end(mac, since).ok().flatten()
     }
 
     /// The MAC that last sent from `ip`, as the datapath recorded it.
@@ -209,17 +570,71 @@ impl Sessions {
         self.lock().datapath.counters()
     }
 
+    /// Recently active clients that are not authenticated.
+    pub fn captive_clients(&self) -> usize {
+        let inner = self.lock();
+        inner
+            .datapath
+            .recorded_macs()
+            .into_iter()
+            .filter(|m| !inner.sessions.contains_key(m))
+            .count()
+    }
+
+    /// Usage of active sessions plus that of sessions ended since start.
+    pub fn total_usage(&self, now: SystemTime) -> Usage {
+        let active = self.list(now).into_iter().fold(Usage::default(), |acc, v| {
+            acc.plus(Usage {
+                up_bytes: v.up_bytes,
+                up_packets: v.up_packets,
+                down_bytes: v.down_bytes,
+                down_packets: v.down_packets,
+            })
+        });
+        active.plus(
+            *self
+                .stats
+                .ended_usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+
+    pub fn map_entries(&self) -> usize {
+        self.lock().datapath.keys().len()
+    }
+
     pub fn is_authorized(&self, mac: Mac) -> bool {
         self.lock().datapath.is_authorized(mac)
     }
 
-    /// Runs until cancelled: ends expired sessions within `tick` of their end.
-    pub async fn expiry_loop(self: Arc<Self>, tick: Duration) {
+    /// Takes the datapath down for good (`netauth stop --detach`).
+    pub fn detach(&self) -> anyhow::Result<()> {
+        self.lock().datapath.detach()
+    }
+
+    /// Runs until cancelled: enforces limits every `tick` and checkpoints counters every
+    /// `checkpoint_every`.
+    pub async fn maintain(self: Arc<Self>, tick: Duration, checkpoint_every: Duration) {
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_checkpoint = tokio::time::Instant::now();
         loop {
             interval.tick().await;
-            self.expire(SystemTime::now());
+            let me = self.clone();
+            let checkpoint = last_checkpoint.elapsed() >= checkpoint_every;
+            if checkpoint {
+                last_checkpoint = tokio::time::Instant::now();
+            }
+            // Map syscalls and SQLite writes block: keep them off the async workers.
+            let _ = tokio::task::spawn_blocking(move || {
+                let now = SystemTime::now();
+                me.enforce(now);
+                if checkpoint {
+                    me.checkpoint(now);
+                }
+            })
+            .await;
         }
     }
 }

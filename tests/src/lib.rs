@@ -158,7 +158,13 @@ impl Lab {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         let dir = std::env::temp_dir().join(format!("netauth-lab-{id}"));
-        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(dir.join("bpf"))?;
+        // A private bpffs for this lab's pins, outside /sys (which `ip netns exec`
+        // remounts), so daemons started one after another see the same pins.
+        sh(
+            "mount",
+            &["-t", "bpf", "bpf", &dir.join("bpf").to_string_lossy()],
+        )?;
         let mut lab = Lab {
             gw: Ns {
                 name: format!("{id}-gw"),
@@ -348,7 +354,23 @@ impl Lab {
                 .stderr(Stdio::null())
                 .status();
         }
+        let bpf = self.dir.join("bpf");
+        let _ = Command::new("umount")
+            .args(["-l"])
+            .arg(&bpf)
+            .stderr(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Where this lab's daemons pin their maps and links.
+    pub fn bpffs(&self) -> PathBuf {
+        self.dir.join("bpf")
+    }
+
+    /// The gateway's session store directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
     }
 }
 
@@ -390,13 +412,22 @@ pub struct Daemon {
 impl Daemon {
     pub fn start(gw: &Ns, dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
         let admin_socket = dir.join("admin.sock");
+        // Each start appends to the log, so restarts are visible in one file.
         let log = dir.join("netauth.log");
-        let logfile = File::create(&log)?;
+        let logfile = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let start_len = logfile.metadata()?.len() as usize;
         let mut cmd = gw.command(netauth_bin());
         cmd.args(["run", "--lan", "lan0", "--portal-port"])
             .arg(PORTAL_PORT.to_string())
             .arg("--admin-socket")
             .arg(&admin_socket)
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--bpffs")
+            .arg(dir.join("bpf"))
             .args(extra)
             .env("NETAUTH_LOG", "info")
             .stdin(Stdio::null())
@@ -409,12 +440,18 @@ impl Daemon {
             log,
             gw: gw.clone(),
         };
+        let up_since = |d: &Daemon| {
+            d.log_text()
+                .get(start_len..)
+                .unwrap_or("")
+                .contains("netauth is up")
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = d.child.try_wait()? {
                 bail!("netauth exited early ({status}):\n{}", d.log_text());
             }
-            if d.log_text().contains("netauth is up") {
+            if up_since(&d) {
                 return Ok(d);
             }
             if Instant::now() > deadline {
@@ -458,9 +495,14 @@ impl Daemon {
         }
     }
 
+    /// SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

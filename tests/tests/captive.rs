@@ -418,16 +418,16 @@ fn works_with_xdp_off_and_generic() {
 }
 
 #[test]
-fn clean_exit_removes_routing_and_programs() {
-    let mut lab = Lab::new(1).unwrap();
+fn clean_exit_removes_routing_and_stop_detach_removes_everything() {
+    let mut lab = Lab::new(2).unwrap();
     lab.start_netauth(&[]).unwrap();
+    let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+    login(&a);
     let rules = String::from_utf8(lab.gw.ip(&["rule"]).unwrap().stdout).unwrap();
     assert!(
         rules.contains("fwmark 0xa170000/0xffff0000 lookup 7327"),
         "{rules}"
     );
-    let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
-    assert!(link.contains("xdp"), "{link}");
 
     let status = lab.daemon().stop().unwrap();
     assert!(status.success(), "{status:?}\n{}", lab.daemon().log_text());
@@ -443,9 +443,35 @@ fn clean_exit_removes_routing_and_programs() {
         .unwrap();
         assert!(routes.trim().is_empty(), "{routes}");
     }
+    assert!(!lab.daemon().admin_socket.exists());
+    // The datapath stays: the LAN is still gated while netauth is stopped.
+    let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
+    assert!(link.contains("xdp"), "{link}");
+    assert!(
+        connects(&a, web(false, 443)),
+        "authenticated client must keep passing"
+    );
+    assert!(
+        !connects(&b, web(false, 443)),
+        "captive client must stay blocked"
+    );
+
+    // `netauth stop --detach` with no daemon running takes netauth off the interface.
+    let out = std::process::Command::new(netauth_lab::netauth_bin())
+        .args(["stop", "--detach", "--lan", "lan0", "--admin-socket"])
+        .arg(lab.dir.join("none.sock"))
+        .arg("--bpffs")
+        .arg(lab.bpffs())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
     assert!(!link.contains("xdp"), "{link}");
-    assert!(!lab.daemon().admin_socket.exists());
+    assert!(!lab.bpffs().join("lan0").exists());
+    assert!(
+        connects(&b, web(false, 443)),
+        "after detach nothing is gated"
+    );
 }
 
 #[test]

@@ -25,7 +25,7 @@ use tracing::{debug, warn};
 
 use crate::{
     mac::Mac,
-    session::{EndReason, SessionError, Sessions, Via},
+    session::{EndReason, Grant, SessionError, Sessions, Via},
 };
 
 /// Largest request body the portal reads (the login form is a few dozen bytes).
@@ -138,6 +138,22 @@ impl Portal {
         }
         Err(PortalError::NotOnLan(ip))
     }
+
+    /// A sentence telling a captive user why their last session ended, if it ended
+    /// recently for a reason worth telling.
+    pub async fn why_captive(&self, conn: &ConnInfo) -> Option<&'static str> {
+        let (mac, _) = self.identify(conn).await.ok()?;
+        let reason = self.sessions.recent_end_reason(mac, SystemTime::now())?;
+        match reason.as_str() {
+            "quota" => Some("Your data allowance is used up. Sign in again to continue."),
+            "expired" => Some("Your session time is up. Sign in again to continue."),
+            "idle" => Some(
+                "Your session ended because the device was inactive. Sign in again to continue.",
+            ),
+            "revoked" => Some("Your session was ended by the network operator."),
+            _ => None,
+        }
+    }
 }
 
 /// Intercepted connections never reach the portal's own routes: they get 511, or 302 if
@@ -156,6 +172,11 @@ async fn intercept(
     let path = req.uri().path();
     let login = portal.login_url(&conn, Some(&original));
     if let Some(probe) = probes::match_probe(&host, path) {
+        portal
+            .sessions
+            .stats
+            .answered_302
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         debug!(client = %conn.remote, probe = probe.platform, "connectivity probe intercepted");
         return (
             StatusCode::FOUND,
@@ -167,11 +188,17 @@ async fn intercept(
         )
             .into_response();
     }
+    portal
+        .sessions
+        .stats
+        .answered_511
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     debug!(client = %conn.remote, url = %original, "intercepted, answering 511");
+    let why = portal.why_captive(&conn).await;
     (
         StatusCode::NETWORK_AUTHENTICATION_REQUIRED,
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Html(pages::authentication_required(&portal.venue, &login)),
+        Html(pages::authentication_required(&portal.venue, &login, why)),
     )
         .into_response()
 }
@@ -236,6 +263,8 @@ pub enum PortalError {
     NotAccepted,
     #[error(transparent)]
     Session(#[from] SessionError),
+    #[error("internal error")]
+    Internal,
 }
 
 impl IntoResponse for PortalError {
@@ -258,6 +287,11 @@ impl IntoResponse for PortalError {
                 "Network full",
                 "The network cannot take more devices right now. Please try again later."
                     .to_string(),
+            ),
+            PortalError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again.".to_string(),
             ),
             PortalError::Session(e) => {
                 warn!("portal request failed: {e}");
@@ -305,9 +339,14 @@ struct LoginQuery {
     redirect: Option<String>,
 }
 
-async fn login_page(State(portal): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+async fn login_page(
+    State(portal): State<AppState>,
+    Extension(conn): Extension<ConnInfo>,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let redirect = q.redirect.as_deref().and_then(safe_redirect);
-    no_store(pages::login(&portal.venue, &portal.terms, redirect, None))
+    let why = portal.why_captive(&conn).await;
+    no_store(pages::login(&portal.venue, &portal.terms, redirect, why))
 }
 
 #[derive(Deserialize)]
@@ -325,9 +364,19 @@ async fn login_submit(
         return Err(PortalError::NotAccepted);
     }
     let (mac, ip) = portal.identify(&conn).await?;
-    portal
-        .sessions
-        .authorize(mac, Some(ip), Via::ClickThrough, None, SystemTime::now())?;
+    let sessions = portal.sessions.clone();
+    // Map update and an fsynced store write: off the async workers.
+    tokio::task::spawn_blocking(move || {
+        sessions.authorize(
+            mac,
+            Some(ip),
+            Via::ClickThrough,
+            Grant::default(),
+            SystemTime::now(),
+        )
+    })
+    .await
+    .map_err(|_| PortalError::Internal)??;
     let target = form
         .redirect
         .as_deref()
@@ -348,11 +397,8 @@ async fn status_page(
     Extension(conn): Extension<ConnInfo>,
 ) -> Result<Response, PortalError> {
     let (mac, _) = portal.identify(&conn).await?;
-    let now = SystemTime::now();
-    let session = portal.sessions.get(mac);
-    let mac_s = mac.to_string();
-    let signed_in = session.map(|s| (mac_s.as_str(), s.seconds_left(now)));
-    Ok(no_store(pages::status(&portal.venue, signed_in)))
+    let session = portal.sessions.get(mac, SystemTime::now());
+    Ok(no_store(pages::status(&portal.venue, session.as_ref())))
 }
 
 async fn logout(
@@ -360,7 +406,10 @@ async fn logout(
     Extension(conn): Extension<ConnInfo>,
 ) -> Result<Response, PortalError> {
     let (mac, _) = portal.identify(&conn).await?;
-    portal.sessions.end(mac, EndReason::Logout)?;
+    let sessions = portal.sessions.clone();
+    tokio::task::spawn_blocking(move || sessions.end(mac, EndReason::Logout, SystemTime::now()))
+        .await
+        .map_err(|_| PortalError::Internal)??;
     Ok(no_store(pages::signed_out(&portal.venue)))
 }
 

@@ -23,7 +23,10 @@ fn layout(title: &str, head_extra: &str, body: &str) -> String {
 }
 
 /// The RFC 6585 511 body: a link and a meta refresh to the login page, no form.
-pub fn authentication_required(venue: &str, login_url: &str) -> String {
+pub fn authentication_required(venue: &str, login_url: &str, why: Option<&str>) -> String {
+    let why = why
+        .map(|w| format!("<p class=\"error\">{}</p>", text(w)))
+        .unwrap_or_default();
     layout(
         "Network Authentication Required",
         &format!(
@@ -31,7 +34,7 @@ pub fn authentication_required(venue: &str, login_url: &str) -> String {
             attr(login_url)
         ),
         &format!(
-            "<h1>Network Authentication Required</h1><div class=\"card\">\
+            "<h1>Network Authentication Required</h1><div class=\"card\">{why}\
 <p>You need to sign in to {venue} before you can use the network.</p>\
 <p><a class=\"button\" href=\"{url}\">Sign in</a></p></div>",
             venue = text(venue),
@@ -84,15 +87,23 @@ pub fn login(venue: &str, terms: &str, redirect: Option<&str>, error: Option<&st
     )
 }
 
-pub fn status(venue: &str, signed_in: Option<(&str, u64)>) -> String {
-    let body = match signed_in {
-        Some((mac, seconds_left)) => format!(
+pub fn status(venue: &str, session: Option<&crate::session::SessionView>) -> String {
+    let body = match session {
+        Some(s) => format!(
             "<h1>You are online</h1><div class=\"card\"><p>Your device ({mac}) is signed in \
-to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{seconds_left}\">{left}</strong></p>\
+to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{secs}\">{left}</strong></p>{data}\
 <form method=\"post\" action=\"/logout\"><button class=\"secondary\" type=\"submit\">Log out</button></form></div>",
-            mac = text(mac),
+            mac = text(&s.mac.to_string()),
             venue = text(venue),
-            left = human(seconds_left),
+            secs = s.seconds_remaining,
+            left = human(s.seconds_remaining),
+            data = s
+                .bytes_remaining
+                .map(|b| format!(
+                    "<p>Data left: <strong id=\"data-left\" data-bytes=\"{b}\">{}</strong></p>",
+                    human_bytes(b)
+                ))
+                .unwrap_or_default(),
         ),
         None => format!(
             "<h1>Not signed in</h1><div class=\"card\"><p>Your device is not signed in to {}.</p>\
@@ -127,6 +138,22 @@ pub fn error(title: &str, message: &str) -> String {
     )
 }
 
+/// "1.5 GB", "300 kB".
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
 /// "1h 05m", "42s": readable on a phone.
 pub fn human(seconds: u64) -> String {
     let (d, h, m, s) = (
@@ -150,7 +177,7 @@ mod tests {
     #[test]
     fn page_511_links_and_refreshes_to_login_without_a_form() {
         let url = "http://192.0.2.1:8080/login?redirect=http%3A%2F%2Fexample.com%2F";
-        let html = authentication_required("Cafe <b>", url);
+        let html = authentication_required("Cafe <b>", url, None);
         assert!(html.contains(&format!("href=\"{url}\"")));
         assert!(html.contains(&format!("content=\"0; url={url}\"")));
         assert!(!html.contains("<form"));

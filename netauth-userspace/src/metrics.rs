@@ -1,0 +1,105 @@
+//! Prometheus text exposition of the daemon's state, rendered at scrape time from the
+//! session table and the kernel's counters. Written by hand: the format is a few lines of
+//! text, and rendering from live state avoids mirroring it into a metrics registry.
+
+use std::{fmt::Write as _, sync::atomic::Ordering, time::SystemTime};
+
+use netauth_common::MAX_CLIENTS;
+
+use crate::session::Sessions;
+
+pub fn render(sessions: &Sessions) -> String {
+    let now = SystemTime::now();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {v}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
+        }
+    };
+    metric(
+        "netauth_clients_authenticated",
+        "gauge",
+        "Clients with an active session.",
+        &[("", sessions.count() as u64)],
+    );
+    metric(
+        "netauth_clients_captive",
+        "gauge",
+        "Recently seen clients without a session.",
+        &[("", sessions.captive_clients() as u64)],
+    );
+    metric(
+        "netauth_logins_total",
+        "counter",
+        "Sessions granted (portal logins and admin allows) since start.",
+        &[("", sessions.stats.logins.load(Ordering::Relaxed))],
+    );
+    metric(
+        "netauth_portal_responses_total",
+        "counter",
+        "Answers to intercepted requests.",
+        &[
+            (
+                "code=\"511\"",
+                sessions.stats.answered_511.load(Ordering::Relaxed),
+            ),
+            (
+                "code=\"302\"",
+                sessions.stats.answered_302.load(Ordering::Relaxed),
+            ),
+        ],
+    );
+    let u = sessions.total_usage(now);
+    metric(
+        "netauth_client_bytes_total",
+        "counter",
+        "Layer-3 bytes of authenticated clients (sessions active now or ended since start).",
+        &[
+            ("direction=\"up\"", u.up_bytes),
+            ("direction=\"down\"", u.down_bytes),
+        ],
+    );
+    metric(
+        "netauth_client_packets_total",
+        "counter",
+        "Packets of authenticated clients (sessions active now or ended since start).",
+        &[
+            ("direction=\"up\"", u.up_packets),
+            ("direction=\"down\"", u.down_packets),
+        ],
+    );
+    metric(
+        "netauth_map_entries",
+        "gauge",
+        "Entries in the kernel's client map.",
+        &[("map=\"clients\"", sessions.map_entries() as u64)],
+    );
+    metric(
+        "netauth_map_capacity",
+        "gauge",
+        "Capacity of the kernel's client map.",
+        &[("map=\"clients\"", u64::from(MAX_CLIENTS))],
+    );
+    let counters = sessions.counters();
+    let labels: Vec<String> = counters
+        .iter()
+        .map(|(name, _)| format!("verdict=\"{name}\""))
+        .collect();
+    let samples: Vec<(&str, u64)> = labels
+        .iter()
+        .zip(&counters)
+        .map(|(l, (_, v))| (l.as_str(), *v))
+        .collect();
+    metric(
+        "netauth_datapath_packets_total",
+        "counter",
+        "Datapath decisions by verdict (drops by reason included).",
+        &samples,
+    );
+    out
+}

@@ -1,0 +1,263 @@
+//! The durable session store: SQLite in the state directory. A session is written (and
+//! fsynced: WAL with synchronous=FULL) before a login or admin command is acknowledged.
+//! A store that cannot be opened or fails its integrity check stops the daemon; it is
+//! never silently replaced.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
+
+use crate::{mac::Mac, session::Session};
+
+pub struct Store {
+    conn: Connection,
+    pub path: PathBuf,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id            INTEGER PRIMARY KEY,
+    mac           TEXT NOT NULL,
+    ips           TEXT NOT NULL DEFAULT '',
+    via           TEXT NOT NULL,
+    started_ms    INTEGER NOT NULL,
+    ends_ms       INTEGER NOT NULL,
+    idle_limit_s  INTEGER,
+    quota_up      INTEGER,
+    quota_down    INTEGER,
+    quota_total   INTEGER,
+    up_bytes      INTEGER NOT NULL DEFAULT 0,
+    up_packets    INTEGER NOT NULL DEFAULT 0,
+    down_bytes    INTEGER NOT NULL DEFAULT 0,
+    down_packets  INTEGER NOT NULL DEFAULT 0,
+    base_up_bytes     INTEGER NOT NULL DEFAULT 0,
+    base_up_packets   INTEGER NOT NULL DEFAULT 0,
+    base_down_bytes   INTEGER NOT NULL DEFAULT 0,
+    base_down_packets INTEGER NOT NULL DEFAULT 0,
+    last_active_ms INTEGER NOT NULL,
+    ended_ms      INTEGER,
+    end_reason    TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sessions_one_active_per_mac ON sessions(mac) WHERE ended_ms IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions(ended_ms);
+";
+
+impl Store {
+    /// Opens (creating if absent) `dir/sessions.db`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating state directory {}", dir.display()))?;
+        let path = dir.join("sessions.db");
+        let fail = |what: &str, e: rusqlite::Error| {
+            anyhow::anyhow!(
+                "the session store {} is unusable ({what}: {e}); netauth will not replace it — \
+                 move it aside to start with an empty store",
+                path.display()
+            )
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| fail("open", e))?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| fail("integrity check", e))?;
+        if check != "ok" {
+            bail!(
+                "the session store {} is corrupt ({check}); netauth will not replace it — \
+                 move it aside to start with an empty store",
+                path.display()
+            );
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| fail("journal mode", e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| fail("synchronous", e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| fail("schema", e))?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| fail("schema version", e))?;
+        match version.as_deref() {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|e| fail("schema version", e))?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => bail!(
+                "the session store {} has schema version {v}; this netauth knows {SCHEMA_VERSION}",
+                path.display()
+            ),
+        }
+        Ok(Self { conn, path })
+    }
+
+    /// Inserts a new active session or updates the active one for the same MAC.
+    pub fn save(&self, s: &Session) -> rusqlite::Result<()> {
+        let ips = s
+            .ips
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.conn.execute(
+            "INSERT INTO sessions (mac, ips, via, started_ms, ends_ms, idle_limit_s, quota_up,
+                quota_down, quota_total, up_bytes, up_packets, down_bytes, down_packets,
+                base_up_bytes, base_up_packets, base_down_bytes, base_down_packets, last_active_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+             ON CONFLICT(mac) WHERE ended_ms IS NULL DO UPDATE SET
+                ips = excluded.ips, via = excluded.via, started_ms = excluded.started_ms,
+                ends_ms = excluded.ends_ms, idle_limit_s = excluded.idle_limit_s,
+                quota_up = excluded.quota_up, quota_down = excluded.quota_down,
+                quota_total = excluded.quota_total, up_bytes = excluded.up_bytes,
+                up_packets = excluded.up_packets, down_bytes = excluded.down_bytes,
+                down_packets = excluded.down_packets, base_up_bytes = excluded.base_up_bytes,
+                base_up_packets = excluded.base_up_packets,
+                base_down_bytes = excluded.base_down_bytes,
+                base_down_packets = excluded.base_down_packets,
+                last_active_ms = excluded.last_active_ms",
+            params![
+                s.mac.to_string(),
+                ips,
+                s.via.as_str(),
+                s.started_ms as i64,
+                s.ends_ms as i64,
+                s.idle_limit_s.map(|v| v as i64),
+                s.quota.up.map(|v| v as i64),
+                s.quota.down.map(|v| v as i64),
+                s.quota.total.map(|v| v as i64),
+                s.usage.up_bytes as i64,
+                s.usage.up_packets as i64,
+                s.usage.down_bytes as i64,
+                s.usage.down_packets as i64,
+                s.base.up_bytes as i64,
+                s.base.up_packets as i64,
+                s.base.down_bytes as i64,
+                s.base.down_packets as i64,
+                s.last_active_ms as i64,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Writes the counters of many sessions in one transaction.
+    pub fn save_usage<'a>(
+        &mut self,
+        sessions: impl Iterator<Item = &'a Session>,
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE sessions SET up_bytes = ?2, up_packets = ?3, down_bytes = ?4,
+                    down_packets = ?5, last_active_ms = ?6 WHERE mac = ?1 AND ended_ms IS NULL",
+            )?;
+            for s in sessions {
+                stmt.execute(params![
+                    s.mac.to_string(),
+                    s.usage.up_bytes as i64,
+                    s.usage.up_packets as i64,
+                    s.usage.down_bytes as i64,
+                    s.usage.down_packets as i64,
+                    s.last_active_ms as i64
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Marks the active session of `s.mac` ended, with its final counters.
+    pub fn end(&self, s: &Session, ended_ms: u64, reason: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE sessions SET ended_ms = ?2, end_reason = ?3, up_bytes = ?4, up_packets = ?5,
+                down_bytes = ?6, down_packets = ?7, last_active_ms = ?8
+             WHERE mac = ?1 AND ended_ms IS NULL",
+            params![
+                s.mac.to_string(),
+                ended_ms as i64,
+                reason,
+                s.usage.up_bytes as i64,
+                s.usage.up_packets as i64,
+                s.usage.down_bytes as i64,
+                s.usage.down_packets as i64,
+                s.last_active_ms as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every active session.
+    pub fn active(&self) -> rusqlite::Result<Vec<Session>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT mac, ips, via, started_ms, ends_ms, idle_limit_s, quota_up, quota_down,
+                quota_total, up_bytes, up_packets, down_bytes, down_packets, base_up_bytes,
+                base_up_packets, base_down_bytes, base_down_packets, last_active_ms
+             FROM sessions WHERE ended_ms IS NULL",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let mac: String = r.get(0)?;
+            let ips: String = r.get(1)?;
+            let via: String = r.get(2)?;
+            let u = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+            let o = |i: usize| -> rusqlite::Result<Option<u64>> {
+                Ok(r.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
+            };
+            Ok(Session {
+                mac: mac.parse::<Mac>().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?,
+                ips: ips.split(',').filter_map(|s| s.parse().ok()).collect(),
+                via: crate::session::Via::parse(&via),
+                started_ms: u(3)?,
+                ends_ms: u(4)?,
+                idle_limit_s: o(5)?,
+                quota: crate::session::Quota {
+                    up: o(6)?,
+                    down: o(7)?,
+                    total: o(8)?,
+                },
+                usage: crate::session::Usage {
+                    up_bytes: u(9)?,
+                    up_packets: u(10)?,
+                    down_bytes: u(11)?,
+                    down_packets: u(12)?,
+                },
+                base: crate::session::Usage {
+                    up_bytes: u(13)?,
+                    up_packets: u(14)?,
+                    down_bytes: u(15)?,
+                    down_packets: u(16)?,
+                },
+                last_active_ms: u(17)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Why `mac`'s most recent session ended, if it ended after `since_ms`.
+    pub fn last_end(&self, mac: Mac, since_ms: u64) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT end_reason FROM sessions WHERE mac = ?1 AND ended_ms >= ?2
+                 ORDER BY ended_ms DESC LIMIT 1",
+                params![mac.to_string(), since_ms as i64],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+}
