@@ -80,13 +80,28 @@ fn client(mac: [u8; 6]) -> Option<*mut ClientUsage> {
 }
 
 /// Counts one upload frame/skb of `bytes` layer-3 bytes carrying `packets` packets.
+/// `active`: the frame shows the user doing something (not just the link-layer chatter
+/// a present-but-unused device sends by itself), so it resets the idle timer.
 #[inline(always)]
-fn count_up(usage: *mut ClientUsage, packets: u64, bytes: u64) {
+fn count_up(usage: *mut ClientUsage, packets: u64, bytes: u64, active: bool) {
     // SAFETY: per-CPU slot returned by the map lookup; only this CPU writes it.
     unsafe {
         (*usage).up_packets += packets;
         (*usage).up_bytes += bytes;
-        (*usage).last_seen_ns = bpf_ktime_get_coarse_ns();
+        if active {
+            (*usage).last_seen_ns = bpf_ktime_get_coarse_ns();
+        }
+    }
+}
+
+/// Whether a frame is user activity for the idle timer: not ARP, and not IPv6 to a
+/// multicast group (router solicitations, MLD, DAD and address-resolution solicits).
+#[inline(always)]
+fn is_activity(data: usize, data_end: usize, link: &packet::Link) -> bool {
+    match link.ethertype {
+        ETH_P_IP => true,
+        ETH_P_IPV6 => packet::ipv6_dst_first_byte(data, data_end, link.l3) != Some(0xff),
+        _ => false,
     }
 }
 
@@ -98,7 +113,12 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_DROP;
     };
     if let Some(usage) = client(link.src_mac) {
-        count_up(usage, 1, (data_end - data).saturating_sub(link.l3) as u64);
+        count_up(
+            usage,
+            1,
+            (data_end - data).saturating_sub(link.l3) as u64,
+            is_activity(data, data_end, &link),
+        );
         count(Counter::XDP_PASS_AUTHENTICATED);
         return xdp_action::XDP_PASS;
     }
@@ -133,7 +153,7 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
     if let Some(usage) = client(link.src_mac) {
         if NETAUTH_TC_COUNTS_INGRESS.load() != 0 {
             let (packets, bytes) = skb_l3_size(&ctx, data, data_end, &link);
-            count_up(usage, packets, bytes);
+            count_up(usage, packets, bytes, is_activity(data, data_end, &link));
         }
         // Keep the address record current for authenticated clients too, but only for
         // traffic to the portal (status/logout pages): the rest passes untouched.

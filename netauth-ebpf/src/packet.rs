@@ -170,3 +170,9 @@ pub fn tcp_header_len(data: usize, data_end: usize, l4: usize) -> Option<usize> 
     let h: [u8; 14] = load(data, data_end, l4)?;
     Some(((h[12] >> 4) as usize) * 4)
 }
+
+/// First byte of an IPv6 destination address (0xff: multicast).
+#[inline(always)]
+pub fn ipv6_dst_first_byte(data: usize, data_end: usize, l3: usize) -> Option<u8> {
+    load::<[u8; 2]>(data, data_end, l3 + 24).map(|b| b[0])
+}

@@ -47,7 +47,7 @@ pub fn raw(addr: SocketAddr, request: &[u8], timeout: Duration) -> std::io::Resu
     })
 }
 
-fn parse(buf: &[u8]) -> Option<Response> {
+pub fn parse(buf: &[u8]) -> Option<Response> {
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&buf[..end]).ok()?;
     let mut lines = head.split("\r\n");
@@ -88,4 +88,24 @@ pub fn post_form(addr: SocketAddr, path: &str, form: &str) -> std::io::Result<Re
         form.len()
     );
     raw(addr, req.as_bytes(), Duration::from_secs(3))
+}
+
+/// One request over a Unix socket (the admin API).
+pub fn unix(
+    path: &std::path::Path,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> std::io::Result<Response> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {target} HTTP/1.1\r\nHost: netauth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    parse(&buf)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response"))
 }

@@ -12,7 +12,12 @@ use anyhow::{Context as _, bail};
 use crate::status;
 
 /// Debian packages the build and tests need, with a command that proves each present.
-const PACKAGES: &[(&str, &str)] = &[("iproute2", "ip"), ("procps", "sysctl")];
+const PACKAGES: &[(&str, &str)] = &[
+    ("iproute2", "ip"),
+    ("procps", "sysctl"),
+    ("ethtool", "ethtool"),
+    ("mount", "mount"),
+];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
