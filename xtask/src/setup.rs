@@ -17,6 +17,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("procps", "sysctl"),
     ("ethtool", "ethtool"),
     ("mount", "mount"),
+    // The browser test (tests/tests/browser.rs) drives a real headless Chromium.
+    ("chromium", "chromium"),
+    ("chromium-driver", "chromedriver"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
