@@ -19,6 +19,7 @@ pub const DEFAULT_ADMIN_SOCKET: &str = "/run/netauth/admin.sock";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/netauth";
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/netauth";
 pub const DEFAULT_PORTAL_PORT: u16 = 8080;
+pub const DEFAULT_API_PORT: u16 = 8443;
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_VENUE: &str = "Guest Wi-Fi";
 pub const DEFAULT_FWMARK: u32 = 0x0a17_0000;
@@ -112,6 +113,28 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// PEM certificate (chain) for the HTTPS listener: the RFC 8908 Captive Portal API and
+    /// the portal pages over TLS (`netauth cert` makes a self-signed pair for labs).
+    #[arg(long, value_name = "PATH", requires = "api_tls_key")]
+    pub api_tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --api-tls-cert.
+    #[arg(long, value_name = "PATH", requires = "api_tls_cert")]
+    pub api_tls_key: Option<PathBuf>,
+
+    /// TCP port of the HTTPS listener [default: 8443].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub api_port: Option<u16>,
+
+    /// DNS name of the portal for https URLs (must match the certificate) [default: the
+    /// portal address].
+    #[arg(long, value_name = "NAME")]
+    pub api_hostname: Option<String>,
+
+    /// `venue-info-url` announced by the Captive Portal API.
+    #[arg(long, value_name = "URL")]
+    pub venue_info_url: Option<String>,
+
     /// Venue name shown on the pages [default: "Guest Wi-Fi"].
     #[arg(long)]
     pub venue_name: Option<String>,
@@ -157,6 +180,11 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub bpffs: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
+    /// Certificate and key of the HTTPS listener.
+    pub api_tls: Option<(PathBuf, PathBuf)>,
+    pub api_port: u16,
+    pub api_hostname: Option<String>,
+    pub venue_info_url: Option<String>,
     pub venue_name: String,
     pub terms: String,
     pub fwmark: u32,
@@ -219,6 +247,14 @@ impl Settings {
             state_dir: pick!(state_dir).unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
             bpffs: pick!(bpffs).unwrap_or_else(|| DEFAULT_BPFFS.into()),
             metrics_listen: pick!(metrics_listen),
+            api_tls: match (pick!(api_tls_cert), pick!(api_tls_key)) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => bail!("api-tls-cert and api-tls-key go together"),
+            },
+            api_port: pick!(api_port).unwrap_or(DEFAULT_API_PORT),
+            api_hostname: pick!(api_hostname),
+            venue_info_url: pick!(venue_info_url),
             venue_name: pick!(venue_name).unwrap_or_else(|| DEFAULT_VENUE.into()),
             terms,
             fwmark: pick!(fwmark).unwrap_or(DEFAULT_FWMARK),
@@ -245,6 +281,14 @@ impl Settings {
         let v6 = self.portal_ip.len() - v4;
         if v4 > 1 || v6 > 1 {
             bail!("give at most one IPv4 and one IPv6 portal-ip");
+        }
+        if self.api_tls.is_some() && self.api_port == self.portal_port {
+            bail!("api-port and portal-port must differ");
+        }
+        if let Some(u) = &self.venue_info_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            bail!("venue-info-url must be an http(s) URL");
         }
         if self.lan.is_empty() || self.lan.len() > 15 || self.lan.contains('/') {
             bail!("'{}' is not an interface name", self.lan);

@@ -73,6 +73,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e),
     };
+    let https = match &cfg.api_tls {
+        Some((cert, key)) => {
+            let acceptor = serve::tls_acceptor(cert, key)?;
+            let v4l =
+                serve::plain_listener(SocketAddr::from((Ipv4Addr::UNSPECIFIED, cfg.api_port)))
+                    .await?;
+            let v6l = match serve::plain_listener(SocketAddr::from((
+                Ipv6Addr::UNSPECIFIED,
+                cfg.api_port,
+            )))
+            .await
+            {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    warn!("no IPv6 HTTPS listener: {e:#}");
+                    None
+                }
+            };
+            Some((acceptor, v4l, v6l))
+        }
+        None => None,
+    };
     let metrics_listener = match cfg.metrics_listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -139,6 +161,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             handle: handle.clone(),
             ifindex: lan.index,
         }),
+        api: https.as_ref().map(|_| portal::ApiSettings {
+            port: cfg.api_port,
+            hostname: cfg.api_hostname.clone(),
+            venue_info_url: cfg.venue_info_url.clone(),
+        }),
     });
     let app = portal::router(portal);
     let facts = json!({
@@ -147,6 +174,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "portal_ipv4": v4,
         "portal_ipv6": v6,
         "portal_port": cfg.portal_port,
+        "api_port": cfg.api_tls.as_ref().map(|_| cfg.api_port),
         "session_timeout_s": cfg.session_timeout.as_secs(),
         "idle_timeout_s": cfg.idle_timeout.map(|d| d.as_secs()),
         "state_dir": cfg.state_dir,
@@ -163,9 +191,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let admin_app = admin::router(admin_state.clone());
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(serve::serve(listener_v4, app.clone(), Default::default()));
+    tasks.spawn(serve::serve(
+        listener_v4,
+        app.clone(),
+        Default::default(),
+        None,
+    ));
     if let Some(l) = listener_v6 {
-        tasks.spawn(serve::serve(l, app.clone(), Default::default()));
+        tasks.spawn(serve::serve(l, app.clone(), Default::default(), None));
+    }
+    if let Some((acceptor, v4l, v6l)) = https {
+        tasks.spawn(serve::serve(
+            v4l,
+            app.clone(),
+            Default::default(),
+            Some(acceptor.clone()),
+        ));
+        if let Some(l) = v6l {
+            tasks.spawn(serve::serve(
+                l,
+                app.clone(),
+                Default::default(),
+                Some(acceptor),
+            ));
+        }
     }
     tasks.spawn(async move {
         if let Err(e) = axum::serve(admin_listener, admin_app).await {

@@ -13,5 +13,6 @@ pub mod mac;
 pub mod metrics;
 pub mod netlink;
 pub mod portal;
+pub mod provision;
 pub mod session;
 pub mod store;

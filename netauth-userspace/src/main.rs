@@ -83,6 +83,33 @@ enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// Make a self-signed certificate and key for the HTTPS listener (for labs; use a real
+    /// certificate in production so phones trust the portal).
+    Cert {
+        /// The portal's DNS name (also give it to `run` as --api-hostname).
+        #[arg(long)]
+        hostname: String,
+        /// Addresses to include in the certificate too.
+        #[arg(long = "ip")]
+        ips: Vec<std::net::IpAddr>,
+        /// Where to write NAME.crt and NAME.key.
+        #[arg(long, default_value = ".")]
+        out_dir: PathBuf,
+    },
+    /// Print the DHCP (or RA) configuration that announces the Captive Portal API (RFC 8910).
+    DhcpConfig {
+        #[arg(long, value_enum)]
+        format: netauth::provision::DhcpFormat,
+        /// The API's URI [default: https://HOSTNAME:PORT/api/captive].
+        #[arg(long, conflicts_with = "hostname")]
+        api_uri: Option<String>,
+        /// The portal's DNS name.
+        #[arg(long)]
+        hostname: Option<String>,
+        /// The HTTPS port.
+        #[arg(long, default_value_t = netauth::config::DEFAULT_API_PORT)]
+        port: u16,
+    },
     /// Show what the running daemon is doing.
     Status {
         #[arg(long)]
@@ -257,6 +284,51 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             println!("{mac} revoked");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Cert {
+            hostname,
+            ips,
+            out_dir,
+        } => {
+            let (cert, key) = netauth::provision::self_signed(&hostname, &ips, &out_dir)
+                .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            println!(
+                "certificate: {}\nkey:         {}",
+                cert.display(),
+                key.display()
+            );
+            println!(
+                "use: netauth run ... --api-tls-cert {} --api-tls-key {} --api-hostname {hostname}",
+                cert.display(),
+                key.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DhcpConfig {
+            format,
+            api_uri,
+            hostname,
+            port,
+        } => {
+            let uri = match (api_uri, hostname) {
+                (Some(u), _) => u,
+                (None, Some(h)) if port == 443 => format!("https://{h}/api/captive"),
+                (None, Some(h)) => format!("https://{h}:{port}/api/captive"),
+                (None, None) => {
+                    eprintln!("netauth: give --hostname NAME or --api-uri URI");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            match netauth::provision::dhcp_config(format, &uri) {
+                Ok(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("netauth: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
         }
         Command::Status { json, socket } => {
             let (status, body) = client(socket).call("GET", "/v1/status", None).await?;

@@ -2,6 +2,7 @@
 //! probes), serves the login, status and logout pages, and ties each connection to the
 //! client's MAC from what the kernel saw, never from anything the client sends.
 
+pub mod api;
 pub mod pages;
 pub mod probes;
 pub mod serve;
@@ -52,6 +53,15 @@ pub struct Portal {
     /// Finds a MAC in the kernel's neighbour table (the fallback when the datapath has no
     /// record of the address).
     pub neighbours: Option<Neighbours>,
+    /// The HTTPS side (RFC 8908 API and the portal pages over TLS), when configured.
+    pub api: Option<ApiSettings>,
+}
+
+pub struct ApiSettings {
+    pub port: u16,
+    /// DNS name for https URLs (the certificate's name); else the portal address.
+    pub hostname: Option<String>,
+    pub venue_info_url: Option<String>,
 }
 
 pub struct Neighbours {
@@ -59,7 +69,7 @@ pub struct Neighbours {
     pub ifindex: u32,
 }
 
-type AppState = Arc<Portal>;
+pub(crate) type AppState = Arc<Portal>;
 
 pub fn router(portal: Arc<Portal>) -> Router {
     Router::new()
@@ -67,6 +77,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/login", get(login_page).post(login_submit))
         .route("/status", get(status_page))
         .route("/logout", axum::routing::post(logout))
+        .route("/api/captive", get(api::captive))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(portal.clone(), intercept))
@@ -92,20 +103,42 @@ impl Portal {
             IpAddr::V4(a) => self.ipv4 == Some(a),
             IpAddr::V6(a) => self.ipv6 == Some(a),
         };
-        !(own && conn.local.port() == self.port)
+        let port = conn.local.port();
+        !(own && (port == self.port || self.api.as_ref().is_some_and(|a| a.port == port)))
     }
 
-    /// The login URL on the portal address of the client's own address family.
-    pub fn login_url(&self, conn: &ConnInfo, original: Option<&str>) -> String {
-        let host = match (canonical(conn.remote.ip()), self.ipv4, self.ipv6) {
+    /// The portal's host for the client's own address family, as it goes in a URL.
+    fn host_for(&self, conn: &ConnInfo) -> String {
+        match (canonical(conn.remote.ip()), self.ipv4, self.ipv6) {
             (IpAddr::V6(_), _, Some(v6)) | (IpAddr::V4(_), None, Some(v6)) => format!("[{v6}]"),
             (_, Some(v4), _) => v4.to_string(),
-            // No portal address of either family: the local address still reaches us.
             _ => match canonical(conn.local.ip()) {
                 IpAddr::V4(a) => a.to_string(),
                 IpAddr::V6(a) => format!("[{a}]"),
             },
-        };
+        }
+    }
+
+    /// An https URL on the API listener (RFC 8908 requires https), or the http portal
+    /// URL when no TLS listener is configured.
+    pub fn https_portal_url(&self, conn: &ConnInfo, path: &str) -> String {
+        match &self.api {
+            Some(api) => {
+                let host = api.hostname.clone().unwrap_or_else(|| self.host_for(conn));
+                let port = if api.port == 443 {
+                    String::new()
+                } else {
+                    format!(":{}", api.port)
+                };
+                format!("https://{host}{port}{path}")
+            }
+            None => format!("http://{}:{}{path}", self.host_for(conn), self.port),
+        }
+    }
+
+    /// The login URL on the portal address of the client's own address family.
+    pub fn login_url(&self, conn: &ConnInfo, original: Option<&str>) -> String {
+        let host = self.host_for(conn);
         let port = if self.port == 80 {
             String::new()
         } else {

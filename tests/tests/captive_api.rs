@@ -1,0 +1,260 @@
+//! RFC 8908 Captive Portal API over TLS, and RFC 8910 provisioning output.
+
+use std::{
+    io::{Read, Write},
+    net::{IpAddr, SocketAddr, TcpStream},
+    sync::Arc,
+    time::Duration,
+};
+
+use netauth_lab::{Client, GW_LAN_V4, GW_LAN_V6, Lab, PORTAL_PORT, WEB_V4, http, net};
+use serde_json::Value;
+
+const API_PORT: u16 = 8443;
+const HOSTNAME: &str = "portal.lab.example";
+
+/// An HTTPS GET that trusts exactly the lab's self-signed certificate.
+fn https_get(
+    addr: SocketAddr,
+    path: &str,
+    accept: Option<&str>,
+    ca_pem: &[u8],
+) -> std::io::Result<http::Response> {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(c.map_err(std::io::Error::other)?)
+            .map_err(std::io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from(HOSTNAME).map_err(std::io::Error::other)?;
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+    let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    sock.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: {HOSTNAME}:{API_PORT}\r\n{accept}Connection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    let _ = tls.read_to_end(&mut buf);
+    http::parse(&buf).ok_or_else(|| std::io::Error::other("not an HTTP response"))
+}
+
+fn setup(extra: &[&str]) -> (Lab, Vec<u8>) {
+    let mut lab = Lab::new(2).unwrap();
+    let out = std::process::Command::new(netauth_lab::netauth_bin())
+        .args([
+            "cert",
+            "--hostname",
+            HOSTNAME,
+            "--ip",
+            "192.0.2.1",
+            "--out-dir",
+        ])
+        .arg(&lab.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cert = lab.dir.join(format!("{HOSTNAME}.crt"));
+    let key = lab.dir.join(format!("{HOSTNAME}.key"));
+    let mut args = vec![
+        "--api-tls-cert".to_string(),
+        cert.to_string_lossy().into_owned(),
+        "--api-tls-key".to_string(),
+        key.to_string_lossy().into_owned(),
+        "--api-hostname".to_string(),
+        HOSTNAME.to_string(),
+        "--venue-info-url".to_string(),
+        "https://venue.lab.example/info".to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    lab.start_netauth(&refs).unwrap();
+    let pem = std::fs::read(&cert).unwrap();
+    (lab, pem)
+}
+
+fn api(c: &Client, v6: bool, accept: Option<&str>, pem: &[u8]) -> http::Response {
+    let addr = if v6 {
+        SocketAddr::new(IpAddr::V6(GW_LAN_V6), API_PORT)
+    } else {
+        SocketAddr::new(IpAddr::V4(GW_LAN_V4), API_PORT)
+    };
+    let accept = accept.map(str::to_string);
+    let pem = pem.to_vec();
+    c.ns.run(move || https_get(addr, "/api/captive", accept.as_deref(), &pem))
+        .unwrap()
+        .expect("HTTPS request to the API")
+}
+
+fn json(r: &http::Response) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
+}
+
+#[test]
+fn captive_api_reports_state_over_tls() {
+    let (mut lab, pem) = setup(&["--session-timeout", "1h"]);
+    let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+
+    // Captive: reachable while captive, over IPv4 and IPv6.
+    for v6 in [false, true] {
+        let r = api(&a, v6, None, &pem);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("content-type"), Some("application/captive+json"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        assert!(r.body.len() <= 4096);
+        let v = json(&r);
+        assert_eq!(v["captive"], true);
+        assert_eq!(
+            v["user-portal-url"],
+            format!("https://{HOSTNAME}:{API_PORT}/login")
+        );
+        assert_eq!(v["venue-info-url"], "https://venue.lab.example/info");
+        assert_eq!(v["can-extend-session"], false);
+        assert!(v.get("seconds-remaining").is_none(), "{v}");
+        assert!(v.get("bytes-remaining").is_none(), "{v}");
+    }
+    // The login page itself is served over TLS too.
+    let pem2 = pem.clone();
+    let r =
+        a.ns.run(move || {
+            https_get(
+                SocketAddr::new(IpAddr::V4(GW_LAN_V4), API_PORT),
+                "/login",
+                None,
+                &pem2,
+            )
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Accept and connect"));
+
+    // Accept variants.
+    for (accept, ok) in [
+        ("application/captive+json", true),
+        ("application/captive+json, */*", true),
+        ("text/html;q=0.9, Application/Captive+JSON", true),
+        ("*/*", true),
+        ("text/html", false),
+    ] {
+        let r = api(&a, false, Some(accept), &pem);
+        assert_eq!(r.status == 200, ok, "{accept}: {r:?}");
+        if !ok {
+            assert_eq!(r.status, 406);
+        }
+    }
+
+    // captive turns false immediately after login; a quota makes bytes-remaining appear.
+    let out = lab
+        .daemon()
+        .cli(&["allow", &a.mac, "--for", "1h", "--quota", "10M"]);
+    assert!(out.status.success(), "{out:?}");
+    let v = json(&api(&a, false, None, &pem));
+    assert_eq!(v["captive"], false, "{v}");
+    assert_eq!(v["can-extend-session"], true);
+    let s0 = v["seconds-remaining"].as_u64().unwrap();
+    let b0 = v["bytes-remaining"].as_u64().unwrap();
+    assert!(s0 <= 3600 && s0 > 3500, "{v}");
+    assert!(b0 <= 10_000_000 && b0 > 9_000_000, "{v}");
+
+    // Time passes and bytes flow: both decrease.
+    a.ns.run(|| {
+        let mut s = net::tcp_connect(
+            SocketAddr::new(IpAddr::V4(WEB_V4), 8443),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let chunk = [3u8; 50_000];
+        let mut back = [0u8; 50_000];
+        for _ in 0..4 {
+            s.write_all(&chunk).unwrap();
+            s.read_exact(&mut back).unwrap();
+        }
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let v = json(&api(&a, false, None, &pem));
+    let s1 = v["seconds-remaining"].as_u64().unwrap();
+    let b1 = v["bytes-remaining"].as_u64().unwrap();
+    assert!(s1 < s0, "{s0} -> {s1}");
+    assert!(
+        b0 - b1 >= 400_000,
+        "bytes-remaining {b0} -> {b1} after 400 kB"
+    );
+
+    // A click-through login without a quota: no bytes-remaining.
+    let r =
+        b.ns.run(|| {
+            http::post_form(
+                SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT),
+                "/login",
+                "accept=1",
+            )
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, 303);
+    let v = json(&api(&b, true, None, &pem));
+    assert_eq!(v["captive"], false);
+    assert!(v.get("bytes-remaining").is_none(), "{v}");
+    assert!(v["seconds-remaining"].as_u64().unwrap() > 3500);
+
+    // The API is not served over plain HTTP.
+    let r =
+        b.ns.run(|| {
+            http::get(
+                SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT),
+                None,
+                "/api/captive",
+            )
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn dhcp_config_announces_the_api_uri() {
+    let bin = netauth_lab::netauth_bin();
+    let out = std::process::Command::new(&bin)
+        .args(["dhcp-config", "--format", "dnsmasq", "--hostname", HOSTNAME])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let uri = format!("https://{HOSTNAME}:{API_PORT}/api/captive");
+    assert!(
+        text.contains(&format!("dhcp-option=114,\"{uri}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("dhcp-option=option6:103,\"{uri}\"")),
+        "{text}"
+    );
+    let out = std::process::Command::new(&bin)
+        .args(["dhcp-config", "--format", "kea", "--api-uri", &uri])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["Dhcp4"]["option-data"][0]["data"], uri);
+    let long = format!("https://{}/api/captive", "x".repeat(260));
+    let out = std::process::Command::new(&bin)
+        .args(["dhcp-config", "--format", "dnsmasq", "--api-uri", &long])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("255"));
+}
