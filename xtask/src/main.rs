@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own commands. `setup` makes a machine ready; every other
 //! command runs it first when something is missing, so a fresh clone needs nothing else.
 
+mod bench;
 mod demo;
 mod setup;
 
@@ -39,6 +40,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Measure netauth against nftables/iptables and nginx in a namespace lab; write a report.
+    Bench(bench::Opts),
 }
 
 fn main() {
@@ -55,6 +58,12 @@ fn main() {
         Cmd::Test { args } => setup::run(false)
             .and_then(|()| build())
             .and_then(|()| test(&args)),
+        Cmd::Bench(opts) => if opts.no_build {
+            Ok(())
+        } else {
+            setup::run(false).and_then(|()| build())
+        }
+        .and_then(|()| bench::run(&opts)),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");

@@ -1,0 +1,606 @@
+//! `cargo xtask bench`: measures netauth against the alternatives, in network namespaces
+//! on this machine, and writes a Markdown report with SVG plots (issue 6).
+//!
+//! Sections: forwarding (pps and TCP) against the number of authorized clients for seven
+//! methods, datapath program cost (BPF_PROG_TEST_RUN), time to authorize, portal answer
+//! rate against nginx, and memory. The method follows `notes/benchmarking.md`: interleaved
+//! repeats, medians, ratios to "no filter" from the same block, blocks whose baseline
+//! varies more than 10% flagged. Every number in the report is measured in the run that
+//! writes it; a section that fails says so instead of showing numbers.
+
+mod admin;
+mod auth;
+mod env;
+mod fwd;
+mod portal;
+mod progcost;
+mod report;
+mod stats;
+mod topo;
+
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+
+use self::topo::{CLIENT_MAC, Method, Path};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Opts {
+    /// One repeat at 1 and 10k clients (a few minutes) instead of five at 1, 1k, 10k, 100k.
+    #[arg(long)]
+    pub quick: bool,
+    /// Only check that the harness works: tiny samples, report under target/bench-smoke.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Run even when the machine looks busy (the report records the load).
+    #[arg(long)]
+    pub force: bool,
+    /// Use the existing target/release/netauth instead of building it first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Where to write the report (default: bench/results, bench/results/quick with
+    /// --quick, target/bench-smoke with --smoke).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mode: &'static str,
+    pub counts: Vec<u32>,
+    pub repeats: usize,
+    pub pps_secs: f64,
+    pub tcp_secs: u32,
+    pub logins: usize,
+    pub cmd_reps: usize,
+    pub wrk_secs: u32,
+    pub paced_secs: f64,
+    pub testrun_repeat: u32,
+    pub testrun_trials: usize,
+}
+
+impl Plan {
+    fn new(o: &Opts) -> Self {
+        if o.smoke {
+            Plan {
+                mode: if o.quick { "smoke (quick)" } else { "smoke" },
+                counts: vec![1, 1000],
+                repeats: 1,
+                pps_secs: 0.5,
+                tcp_secs: 1,
+                logins: 10,
+                cmd_reps: 3,
+                wrk_secs: 1,
+                paced_secs: 1.0,
+                testrun_repeat: 100_000,
+                testrun_trials: 3,
+            }
+        } else if o.quick {
+            Plan {
+                mode: "quick",
+                counts: vec![1, 10_000],
+                repeats: 1,
+                pps_secs: 1.0,
+                tcp_secs: 2,
+                logins: 50,
+                cmd_reps: 5,
+                wrk_secs: 3,
+                paced_secs: 3.0,
+                testrun_repeat: 1_000_000,
+                testrun_trials: 5,
+            }
+        } else {
+            Plan {
+                mode: "full",
+                counts: vec![1, 1_000, 10_000, 100_000],
+                repeats: 5,
+                pps_secs: 2.0,
+                tcp_secs: 2,
+                logins: 60,
+                cmd_reps: 10,
+                wrk_secs: 5,
+                paced_secs: 5.0,
+                testrun_repeat: 1_000_000,
+                testrun_trials: 5,
+            }
+        }
+    }
+}
+
+/// Forwarding samples of one block (one client count), in measurement order.
+#[derive(Default, Debug)]
+pub struct FwdBlock {
+    pub clients: u32,
+    pub pps: BTreeMap<Method, Vec<f64>>,
+    pub tcp: BTreeMap<Method, Vec<f64>>,
+    pub failures: Vec<String>,
+    /// Seconds to bring each method to this client count, and entries added.
+    pub fill: BTreeMap<Method, (f64, u32)>,
+}
+
+#[derive(Default, Debug)]
+pub struct AuthRow {
+    pub clients: u32,
+    pub login_ms: Vec<f64>,
+    pub login_error: Option<String>,
+    pub cmd_ms: BTreeMap<Method, Vec<f64>>,
+    pub cmd_errors: Vec<String>,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct MemRow {
+    pub clients: u32,
+    pub rss_kb: Option<u64>,
+    pub clients_map_memlock: Option<u64>,
+    pub all_maps_memlock: Option<u64>,
+}
+
+#[derive(Default, Debug)]
+pub struct PortalResult {
+    pub clients: u32,
+    /// (target, close) -> wrk requests/s
+    pub peak: Vec<(portal::Target, bool, f64)>,
+    pub paced: Vec<(portal::Target, bool, portal::Paced)>,
+    pub body_len: usize,
+    pub checks: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct Results {
+    pub started: String,
+    pub finished: String,
+    pub plan: Option<Plan>,
+    pub facts: Vec<(String, String)>,
+    pub fwd: Vec<FwdBlock>,
+    pub cost: Option<progcost::CostResult>,
+    pub cost_error: Option<String>,
+    pub auth: Vec<AuthRow>,
+    pub mem_idle: MemRow,
+    pub mem: Vec<MemRow>,
+    pub portal: Option<PortalResult>,
+    pub portal_error: Option<String>,
+    pub xdp_status: BTreeMap<Method, String>,
+    pub notes: Vec<String>,
+}
+
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M:%S UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn rss_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// (memlock of NETAUTH_CLIENTS, memlock of all the process's maps), from the fdinfo of the
+/// daemon's map fds (the kernel's own accounting of each map's memory).
+fn map_memlock(pid: u32) -> (Option<u64>, Option<u64>) {
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut clients, mut total) = (None, 0u64);
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
+        return (None, None);
+    };
+    for e in dir.flatten() {
+        let Ok(info) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let (Some(id), Some(memlock)) = (field("map_id:"), field("memlock:")) else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        total += memlock;
+        let name = aya::maps::MapInfo::from_id(id as u32)
+            .ok()
+            .and_then(|i| i.name_as_str().map(str::to_string));
+        if name.as_deref() == Some("NETAUTH_CLIENTS") {
+            clients = Some(memlock);
+        }
+    }
+    (clients, (total > 0).then_some(total))
+}
+
+fn mem_row(p: &Path, clients: u32) -> MemRow {
+    let pid = p.daemon_pid();
+    let (c, all) = pid.map(map_memlock).unwrap_or((None, None));
+    MemRow {
+        clients,
+        rss_kb: pid.and_then(rss_kb),
+        clients_map_memlock: c,
+        all_maps_memlock: all,
+    }
+}
+
+fn xdp_status(p: &Path) -> String {
+    let Some(d) = p.daemon.as_ref() else {
+        return String::new();
+    };
+    let out = d.cli(&["status", "--json"]);
+    let v: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+        Ok(v) => v,
+        Err(_) => return String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    };
+    for key in ["xdp_mode", "xdp", "datapath"] {
+        if let Some(x) = v.get(key) {
+            return x.to_string();
+        }
+    }
+    v.to_string().chars().take(200).collect()
+}
+
+pub fn run(opts: &Opts) -> anyhow::Result<()> {
+    crate::require_root("the benchmark")?;
+    env::ensure_tools()?;
+    let quiet = env::quiet_check(opts.force)?;
+    env::install_interrupt_handler()?;
+    let plan = Plan::new(opts);
+    let out_dir = opts.out.clone().unwrap_or_else(|| {
+        if opts.smoke {
+            crate::root().join("target/bench-smoke")
+        } else if opts.quick {
+            crate::root().join("bench/results/quick")
+        } else {
+            crate::root().join("bench/results")
+        }
+    });
+    let t_all = Instant::now();
+    let mut r = Results {
+        started: utc_now(),
+        plan: Some(plan.clone()),
+        ..Default::default()
+    };
+    r.facts = facts(&quiet);
+    eprintln!(
+        "bench: {} run, clients {:?}, {} repeat(s)",
+        plan.mode, plan.counts, plan.repeats
+    );
+
+    // 1. Program cost: no namespaces, nothing else running.
+    match progcost::run(&plan.counts, plan.testrun_repeat, plan.testrun_trials) {
+        Ok(c) => r.cost = Some(c),
+        Err(e) => {
+            eprintln!("bench: program cost failed: {e:#}");
+            r.cost_error = Some(format!("{e:#}"));
+        }
+    }
+
+    // 2. The paths, then each client count in turn.
+    let prefix = format!("nb{}", std::process::id() % 100_000);
+    let mut paths = Vec::new();
+    for m in Method::ALL {
+        eprintln!("bench: building the {} path", m.label());
+        paths.push(Path::new(&prefix, m)?);
+    }
+    let native = Method::ALL
+        .iter()
+        .position(|m| *m == Method::XdpNative)
+        .expect("native");
+    for p in &paths {
+        if p.method.is_netauth() {
+            r.xdp_status.insert(p.method, xdp_status(p));
+        }
+    }
+    r.mem_idle = mem_row(&paths[native], 0);
+    for &n in &plan.counts {
+        let mut block = FwdBlock {
+            clients: n,
+            ..Default::default()
+        };
+        for p in paths.iter_mut() {
+            eprintln!("bench: {} -> {n} clients", p.method.label());
+            p.set_clients(n)
+                .with_context(|| format!("{}: setting {n} clients", p.method.label()))?;
+            if let Some((d, added)) = p.last_fill {
+                block.fill.insert(p.method, (d.as_secs_f64(), added));
+            }
+        }
+        r.mem.push(mem_row(&paths[native], n));
+        forwarding(&plan, &mut paths, &mut block);
+        r.fwd.push(block);
+        r.auth.push(authorize(&plan, &paths, n));
+    }
+
+    // 3. Portal answer rate at the largest client count.
+    let last = *plan.counts.last().expect("counts");
+    match portal_rate(&plan, &paths[native], last) {
+        Ok(p) => r.portal = Some(p),
+        Err(e) => {
+            eprintln!("bench: portal answer rate failed: {e:#}");
+            r.portal_error = Some(format!("{e:#}"));
+        }
+    }
+    drop(paths);
+
+    r.finished = utc_now();
+    let (l1, l5, l15) = env::loadavg();
+    r.facts.push((
+        "load at end".into(),
+        format!("loadavg {l1:.2} {l5:.2} {l15:.2}"),
+    ));
+    r.facts.push((
+        "run time".into(),
+        format!("{:.1} min", t_all.elapsed().as_secs_f64() / 60.0),
+    ));
+    let file = report::write(&r, &out_dir)?;
+    println!("\nReport: {}", file.display());
+    if opts.smoke {
+        smoke_check(&r)?;
+    }
+    Ok(())
+}
+
+fn facts(quiet: &str) -> Vec<(String, String)> {
+    let commit = Command::new("git")
+        .args([
+            "-C",
+            &crate::root().to_string_lossy(),
+            "describe",
+            "--always",
+            "--dirty",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let bin = netauth_lab::netauth_bin();
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| {
+            Command::new("date")
+                .args([
+                    "-u",
+                    "-d",
+                    &format!("@{}", d.as_secs()),
+                    "+%Y-%m-%d %H:%M UTC",
+                ])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    vec![
+        ("kernel".into(), env::kernel()),
+        (
+            "CPU".into(),
+            format!("{} x {}", env::ncpus(), env::cpu_model()),
+        ),
+        ("machine state".into(), quiet.to_string()),
+        (
+            "netauth".into(),
+            format!(
+                "{} (binary built {built}), workspace at {commit}",
+                bin.display()
+            ),
+        ),
+        ("trafgen".into(), env::version("trafgen", &["-v"])),
+        ("iperf3".into(), env::version("iperf3", &["-v"])),
+        ("wrk".into(), env::version("wrk", &["-v"])),
+        ("nginx".into(), env::version("nginx", &["-v"])),
+        ("nft".into(), env::version("nft", &["-v"])),
+        (
+            "iptables-legacy".into(),
+            env::version("iptables-legacy", &["-V"]),
+        ),
+        ("iptables-nft".into(), env::version("iptables-nft", &["-V"])),
+    ]
+}
+
+fn forwarding(plan: &Plan, paths: &mut [Path], block: &mut FwdBlock) {
+    let n = block.clients;
+    for round in 0..plan.repeats {
+        for p in paths.iter_mut() {
+            let v = match fwd::pps(p, plan.pps_secs) {
+                Ok(v) => v,
+                Err(e) => {
+                    block
+                        .failures
+                        .push(format!("pps {} round {round}: {e:#}", p.method.label()));
+                    f64::NAN
+                }
+            };
+            eprintln!(
+                "bench: {n} clients, round {round}, {:<32} {:>10.0} pps",
+                p.method.label(),
+                v
+            );
+            block.pps.entry(p.method).or_default().push(v);
+        }
+    }
+    for round in 0..plan.repeats {
+        for p in paths.iter_mut() {
+            let v = match fwd::tcp(p, plan.tcp_secs) {
+                Ok(v) => v,
+                Err(e) => {
+                    block
+                        .failures
+                        .push(format!("tcp {} round {round}: {e:#}", p.method.label()));
+                    f64::NAN
+                }
+            };
+            eprintln!(
+                "bench: {n} clients, round {round}, {:<32} {:>8.3} Gbit/s",
+                p.method.label(),
+                v
+            );
+            block.tcp.entry(p.method).or_default().push(v);
+        }
+    }
+}
+
+fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
+    let mut row = AuthRow {
+        clients: n,
+        ..Default::default()
+    };
+    let native = paths
+        .iter()
+        .find(|p| p.method == Method::XdpNative)
+        .expect("native path");
+    match auth::login_times(native, plan.logins) {
+        Ok(v) => {
+            eprintln!(
+                "bench: {n} clients, login to passthrough: median {:.2} ms, p99 {:.2} ms",
+                stats::median(&v),
+                stats::percentile(&v, 99.0)
+            );
+            row.login_ms = v;
+        }
+        Err(e) => {
+            eprintln!("bench: login timing failed: {e:#}");
+            row.login_error = Some(format!("{e:#}"));
+        }
+    }
+    // The measured client must be authorized again, and last, for the next block.
+    if let Err(e) = native.admin().and_then(|a| a.allow(CLIENT_MAC)) {
+        row.cmd_errors
+            .push(format!("re-authorizing the client: {e:#}"));
+    }
+    for m in [
+        Method::IptLegacy,
+        Method::IptNft,
+        Method::NftSet,
+        Method::XdpNative,
+    ] {
+        let p = paths.iter().find(|p| p.method == m).expect("path");
+        match auth::command_times(p, plan.cmd_reps) {
+            Ok(v) => {
+                eprintln!(
+                    "bench: {n} clients, {} add one client: median {:.2} ms",
+                    m.label(),
+                    stats::median(&v)
+                );
+                row.cmd_ms.insert(m, v);
+            }
+            Err(e) => row.cmd_errors.push(format!("{}: {e:#}", m.label())),
+        }
+    }
+    row
+}
+
+fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult> {
+    let mut res = PortalResult {
+        clients,
+        ..Default::default()
+    };
+    let admin = p.admin()?;
+    admin.revoke(CLIENT_MAC)?;
+    let pid = p.daemon_pid().context("no daemon")?;
+    // Servers on CPU 0, the load generator on CPU 1.
+    crate::status(
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", "0", &pid.to_string()])
+            .stdout(std::process::Stdio::null()),
+    )?;
+    let result = (|| -> anyhow::Result<()> {
+        let (status, body_len) = portal::probe(p, portal::Target::Intercepted)?;
+        if status != 511 {
+            bail!("an intercepted request got HTTP {status}, expected 511");
+        }
+        res.body_len = body_len;
+        let _nginx = portal::Nginx::start(p, body_len)?;
+        for t in portal::Target::ALL {
+            let (status, len) = portal::probe(p, t)?;
+            res.checks
+                .push(format!("{}: HTTP {status}, body {len} B", t.short()));
+        }
+        for close in [false, true] {
+            let mut peaks = Vec::new();
+            for t in portal::Target::ALL {
+                let rps = portal::wrk(p, t, close, plan.wrk_secs)?;
+                eprintln!(
+                    "bench: wrk {} {}: {rps:.0} req/s",
+                    t.short(),
+                    if close {
+                        "new connection per request"
+                    } else {
+                        "keep-alive"
+                    }
+                );
+                res.peak.push((t, close, rps));
+                peaks.push(rps);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            // One fixed rate for all three: half the slowest peak, at most 5000/s.
+            let slowest = peaks.iter().copied().fold(f64::INFINITY, f64::min);
+            let rate = ((slowest * 0.5 / 100.0).floor() * 100.0).clamp(100.0, 5000.0);
+            for t in portal::Target::ALL {
+                let r = portal::paced(p, t, close, rate, plan.paced_secs)?;
+                eprintln!(
+                    "bench: paced {} {} at {rate}/s: p50 {:.3} ms p99 {:.3} ms ({} of {} ok)",
+                    t.short(),
+                    if close { "close" } else { "keep-alive" },
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.ok,
+                    r.sent
+                );
+                res.paced.push((t, close, r));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        Ok(())
+    })();
+    let cpus = format!("0-{}", env::ncpus() - 1);
+    let _ = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status();
+    let _ = admin.allow(CLIENT_MAC);
+    result?;
+    Ok(res)
+}
+
+/// The smoke run's verdict: every section produced numbers.
+fn smoke_check(r: &Results) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    if r.cost.is_none() {
+        missing.push("program cost");
+    }
+    if r.fwd
+        .iter()
+        .any(|b| b.pps.values().flatten().any(|v| !v.is_finite()))
+    {
+        missing.push("pps");
+    }
+    if r.fwd
+        .iter()
+        .any(|b| b.tcp.values().flatten().any(|v| !v.is_finite()))
+    {
+        missing.push("tcp");
+    }
+    if r.auth
+        .iter()
+        .any(|a| a.login_ms.is_empty() || !a.cmd_errors.is_empty())
+    {
+        missing.push("time to authorize");
+    }
+    if r.portal.is_none() {
+        missing.push("portal answer rate");
+    }
+    if r.mem.iter().any(|m| m.rss_kb.is_none()) {
+        missing.push("memory");
+    }
+    if !missing.is_empty() {
+        bail!("smoke run: no figures for {}", missing.join(", "));
+    }
+    println!("bench smoke: every section produced figures");
+    Ok(())
+}

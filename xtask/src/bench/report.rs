@@ -1,0 +1,687 @@
+//! The report: Markdown tables, PASS/MISS lines for the issue's targets, and SVG plots
+//! drawn with plotters. Nothing here measures; it only formats what the run measured.
+
+use std::{
+    fmt::Write as _,
+    path::{Path as FsPath, PathBuf},
+};
+
+use anyhow::Context as _;
+use plotters::prelude::*;
+
+use super::{
+    Results,
+    portal::Target,
+    stats::{median, percentile, spread},
+    topo::Method,
+};
+
+const BASELINE_LIMIT: f64 = 0.10;
+
+fn fmt_pps(v: f64) -> String {
+    if !v.is_finite() {
+        "failed".into()
+    } else if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.0} k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn fmt_n(n: u32) -> String {
+    match n {
+        n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
+        n => n.to_string(),
+    }
+}
+
+fn fmt_ms(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v < 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn ratio(v: f64, base: f64) -> String {
+    if v.is_finite() && base.is_finite() && base > 0.0 {
+        format!("{:.2}", v / base)
+    } else {
+        "-".into()
+    }
+}
+
+/// Targets of issue 6, each a (verdict, text) line. Never enforced.
+pub fn targets(r: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    let line = |ok: Option<bool>, text: String| -> String {
+        match ok {
+            Some(true) => format!("PASS  {text}"),
+            Some(false) => format!("MISS  {text}"),
+            None => format!("N/A   {text}"),
+        }
+    };
+    let (first, last) = (r.fwd.first(), r.fwd.last());
+    let at = |n: u32| {
+        if n == 100_000 {
+            "100k".to_string()
+        } else {
+            format!("{} (this run's largest; the target is at 100k)", fmt_n(n))
+        }
+    };
+    // 1. netauth forwarding at 100k >= 0.95 x its own at 1 (block-normalized pps).
+    if let (Some(f), Some(l)) = (first, last) {
+        for m in [Method::XdpNative, Method::XdpGeneric, Method::TcOnly] {
+            let norm = |b: &super::FwdBlock| {
+                median(b.pps.get(&m).map(Vec::as_slice).unwrap_or(&[]))
+                    / median(b.pps.get(&Method::None).map(Vec::as_slice).unwrap_or(&[]))
+            };
+            let (a, b) = (norm(f), norm(l));
+            let q = b / a;
+            out.push(line(
+                q.is_finite().then_some(q >= 0.95),
+                format!(
+                    "{} pps at {} clients = {:.2} x its own at {} (each relative to no filter in its block; target >= 0.95)",
+                    m.label(),
+                    at(l.clients),
+                    q,
+                    fmt_n(f.clients)
+                ),
+            ));
+        }
+    }
+    // 2. TC-only or XDP-generic pps >= 0.90 x no filter in the same block (worst block).
+    for m in [Method::TcOnly, Method::XdpGeneric] {
+        let worst = r
+            .fwd
+            .iter()
+            .map(|b| {
+                (
+                    b.clients,
+                    median(b.pps.get(&m).map(Vec::as_slice).unwrap_or(&[]))
+                        / median(b.pps.get(&Method::None).map(Vec::as_slice).unwrap_or(&[])),
+                )
+            })
+            .filter(|(_, q)| q.is_finite())
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((n, q)) = worst {
+            out.push(line(
+                Some(q >= 0.90),
+                format!(
+                    "{} pps >= 0.90 x no filter in the same block: worst block {} clients, {:.2}",
+                    m.label(),
+                    fmt_n(n),
+                    q
+                ),
+            ));
+        }
+    }
+    // 3. time to authorize p99 <= 5 ms at 100k.
+    if let Some(a) = r.auth.last() {
+        let p99 = percentile(&a.login_ms, 99.0);
+        out.push(line(
+            p99.is_finite().then_some(p99 <= 5.0),
+            format!(
+                "time to authorize p99 at {} clients = {} ms over {} logins (target <= 5 ms)",
+                at(a.clients),
+                fmt_ms(p99),
+                a.login_ms.len()
+            ),
+        ));
+    }
+    // 4. 511 rate >= 1.0 x nginx with a new connection per request.
+    if let Some(p) = &r.portal {
+        let get = |t: Target| {
+            p.peak
+                .iter()
+                .find(|(x, c, _)| *x == t && *c)
+                .map(|(_, _, v)| *v)
+                .unwrap_or(f64::NAN)
+        };
+        let (n, x) = (get(Target::Intercepted), get(Target::Nginx));
+        let q = n / x;
+        out.push(line(
+            q.is_finite().then_some(q >= 1.0),
+            format!(
+                "511 rate, new connection per request: netauth {n:.0}/s vs nginx {x:.0}/s = {q:.2} x (target >= 1.0)"
+            ),
+        ));
+    } else {
+        out.push(line(
+            None,
+            "511 rate vs nginx: the portal section failed".into(),
+        ));
+    }
+    // 5. RSS at 100k sessions <= 100 MB.
+    if let Some(m) = r.mem.last() {
+        let mb = m.rss_kb.map(|k| k as f64 / 1024.0);
+        out.push(line(
+            mb.map(|v| v <= 100.0),
+            format!(
+                "daemon RSS with {} sessions = {} MB (target <= 100 MB)",
+                at(m.clients),
+                mb.map(|v| format!("{v:.1}")).unwrap_or("-".into())
+            ),
+        ));
+    }
+    out
+}
+
+fn plot_lines(
+    file: &FsPath,
+    title: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> anyhow::Result<()> {
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0 && *x > 0.0)
+        .collect();
+    if pts.is_empty() {
+        return Ok(());
+    }
+    let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max) * 2.0;
+    let ymin = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min) / 2.0;
+    let ymax = pts.iter().map(|p| p.1).fold(0.0, f64::max) * 2.0;
+    let root = SVGBackend::new(file, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(70)
+        .build_cartesian_2d((0.5f64..xmax).log_scale(), (ymin..ymax).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("authorized clients (log)")
+        .y_desc(y_label)
+        .x_label_formatter(&|x| fmt_n(x.round() as u32))
+        .y_label_formatter(&|y| {
+            if *y >= 1e6 {
+                format!("{:.1}M", y / 1e6)
+            } else if *y >= 1e3 {
+                format!("{:.0}k", y / 1e3)
+            } else if *y >= 1.0 {
+                format!("{y:.0}")
+            } else {
+                format!("{y:.2}")
+            }
+        })
+        .draw()?;
+    for (i, (name, v)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let v: Vec<(f64, f64)> = v
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0 && *x > 0.0)
+            .collect();
+        chart
+            .draw_series(LineSeries::new(v.clone(), color.stroke_width(2)))?
+            .label(name.clone())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+        chart.draw_series(v.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+fn series_of(r: &Results, tcp: bool) -> Vec<(String, Vec<(f64, f64)>)> {
+    Method::ALL
+        .iter()
+        .map(|m| {
+            let pts = r
+                .fwd
+                .iter()
+                .map(|b| {
+                    let s = if tcp { &b.tcp } else { &b.pps };
+                    (
+                        f64::from(b.clients),
+                        median(s.get(m).map(Vec::as_slice).unwrap_or(&[])),
+                    )
+                })
+                .collect();
+            (m.label().to_string(), pts)
+        })
+        .collect()
+}
+
+pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let plan = r.plan.as_ref().context("no plan")?;
+    let mut md = String::new();
+    let w = &mut md;
+    writeln!(w, "# netauth benchmark report ({} run)\n", plan.mode)?;
+    writeln!(
+        w,
+        "Produced by `cargo xtask bench{}` from {} to {}. Every figure below was measured in this run; \
+         how, and what the numbers can and cannot say, is under [Method](#method).\n",
+        match plan.mode {
+            "full" => "",
+            "quick" => " --quick",
+            _ => " --smoke",
+        },
+        r.started,
+        r.finished
+    )?;
+    writeln!(w, "## Machine and tools\n\n| | |\n|---|---|")?;
+    for (k, v) in &r.facts {
+        writeln!(w, "| {k} | {} |", v.replace('|', "/"))?;
+    }
+    for (m, s) in &r.xdp_status {
+        writeln!(
+            w,
+            "| {} (as the daemon reports it) | `{}` |",
+            m.label(),
+            s.replace('|', "/")
+        )?;
+    }
+    writeln!(
+        w,
+        "| plan | clients {:?}; {} interleaved repeat(s); pps samples {} s, TCP samples {} s; {} logins per count; \
+         {} command timings per count; wrk {} s; paced {} s; BPF_PROG_TEST_RUN repeat {} x {} trials |",
+        plan.counts,
+        plan.repeats,
+        plan.pps_secs,
+        plan.tcp_secs,
+        plan.logins,
+        plan.cmd_reps,
+        plan.wrk_secs,
+        plan.paced_secs,
+        plan.testrun_repeat,
+        plan.testrun_trials
+    )?;
+
+    writeln!(w, "\n## Targets (reported, never enforced)\n\n```")?;
+    for t in targets(r) {
+        writeln!(w, "{t}")?;
+    }
+    writeln!(w, "```")?;
+
+    // Forwarding.
+    for (tcp, title) in [
+        (false, "packets per second (64-byte UDP frames)"),
+        (true, "TCP throughput, Gbit/s (iperf3, client TSO/GSO off)"),
+    ] {
+        writeln!(w, "\n## Forwarding for an authenticated client: {title}\n")?;
+        writeln!(
+            w,
+            "Median of the interleaved samples; in parentheses the ratio to \"no filter\" in the same block.\n"
+        )?;
+        write!(w, "| method |")?;
+        for b in &r.fwd {
+            write!(w, " {} clients |", fmt_n(b.clients))?;
+        }
+        write!(w, "\n|---|")?;
+        for _ in &r.fwd {
+            write!(w, "---:|")?;
+        }
+        writeln!(w)?;
+        for m in Method::ALL {
+            write!(w, "| {} |", m.label())?;
+            for b in &r.fwd {
+                let s = if tcp { &b.tcp } else { &b.pps };
+                let v = median(s.get(&m).map(Vec::as_slice).unwrap_or(&[]));
+                let base = median(s.get(&Method::None).map(Vec::as_slice).unwrap_or(&[]));
+                let shown = if tcp {
+                    if v.is_finite() {
+                        format!("{v:.3}")
+                    } else {
+                        "failed".into()
+                    }
+                } else {
+                    fmt_pps(v)
+                };
+                write!(w, " {shown} ({}) |", ratio(v, base))?;
+            }
+            writeln!(w)?;
+        }
+        write!(w, "| *baseline spread (max-min)/median* |")?;
+        for b in &r.fwd {
+            let s = if tcp { &b.tcp } else { &b.pps };
+            let sp = spread(s.get(&Method::None).map(Vec::as_slice).unwrap_or(&[]));
+            let n = s.get(&Method::None).map(Vec::len).unwrap_or(0);
+            let flag = if n < 2 {
+                "single sample, not checked".to_string()
+            } else if sp > BASELINE_LIMIT {
+                format!("**{:.0}% FLAGGED (>10%)**", sp * 100.0)
+            } else {
+                format!("{:.1}% ok", sp * 100.0)
+            };
+            write!(w, " {flag} |")?;
+        }
+        writeln!(w)?;
+        let svg = if tcp { "fwd-tcp.svg" } else { "fwd-pps.svg" };
+        plot_lines(
+            &dir.join(svg),
+            if tcp {
+                "TCP throughput through the gateway"
+            } else {
+                "Forwarded packets per second (64-byte UDP, one sender CPU)"
+            },
+            if tcp {
+                "Gbit/s (log)"
+            } else {
+                "packets/s (log)"
+            },
+            &series_of(r, tcp),
+        )?;
+        writeln!(w, "\n![{title}]({svg})")?;
+    }
+    let failures: Vec<&String> = r.fwd.iter().flat_map(|b| b.failures.iter()).collect();
+    if !failures.is_empty() {
+        writeln!(
+            w,
+            "\nFailed samples (shown as `failed`, excluded from medians):\n"
+        )?;
+        for f in failures {
+            writeln!(w, "- {}", f.replace('\n', " "))?;
+        }
+    }
+
+    // Program cost.
+    writeln!(w, "\n## Datapath program cost (BPF_PROG_TEST_RUN)\n")?;
+    match (&r.cost, &r.cost_error) {
+        (Some(c), _) => {
+            writeln!(
+                w,
+                "netauth's `netauth_xdp` from `{}`; NETAUTH_CLIENTS: {}. ns per run, median of the trials. \
+                 Hit: a UDP frame from an authorized MAC (expected XDP_PASS = 2); miss: the same frame from an \
+                 unknown MAC (expected XDP_DROP = 1).\n",
+                c.object, c.map_kind
+            )?;
+            writeln!(
+                w,
+                "| clients | empty program | hit | miss | hit - empty | miss - empty | return hit/miss |\n|---:|---:|---:|---:|---:|---:|---|"
+            )?;
+            for row in &c.rows {
+                writeln!(
+                    w,
+                    "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {}/{} |",
+                    fmt_n(row.clients),
+                    row.empty_ns,
+                    row.hit_ns,
+                    row.miss_ns,
+                    row.hit_ns - row.empty_ns,
+                    row.miss_ns - row.empty_ns,
+                    row.hit_ret,
+                    row.miss_ret
+                )?;
+            }
+        }
+        (None, Some(e)) => writeln!(w, "Failed: `{e}`")?,
+        _ => writeln!(w, "Not run.")?,
+    }
+
+    // Time to authorize.
+    writeln!(w, "\n## Time to authorize\n")?;
+    writeln!(
+        w,
+        "netauth: from the login POST leaving the client to the first UDP probe (sent every 1 ms to an upstream \
+         port that is blocked while captive) echoed back; resolution about 1 ms. Commands: wall time of the \
+         process that makes the same change with N clients present (run inside the gateway namespace), median.\n"
+    )?;
+    writeln!(
+        w,
+        "| clients | netauth login median ms | p99 ms | max ms | logins | iptables-legacy -A ms | iptables-nft -A ms | nft add element ms | netauth allow (CLI) ms |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    for a in &r.auth {
+        let cmd = |m: Method| fmt_ms(median(a.cmd_ms.get(&m).map(Vec::as_slice).unwrap_or(&[])));
+        writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            fmt_n(a.clients),
+            fmt_ms(median(&a.login_ms)),
+            fmt_ms(percentile(&a.login_ms, 99.0)),
+            fmt_ms(percentile(&a.login_ms, 100.0)),
+            a.login_ms.len(),
+            cmd(Method::IptLegacy),
+            cmd(Method::IptNft),
+            cmd(Method::NftSet),
+            cmd(Method::XdpNative)
+        )?;
+    }
+    for a in &r.auth {
+        if let Some(e) = &a.login_error {
+            writeln!(
+                w,
+                "\n- {} clients, login timing failed: `{}`",
+                fmt_n(a.clients),
+                e.replace('\n', " ")
+            )?;
+        }
+        for e in &a.cmd_errors {
+            writeln!(
+                w,
+                "\n- {} clients: `{}`",
+                fmt_n(a.clients),
+                e.replace('\n', " ")
+            )?;
+        }
+    }
+    let x = |a: &super::AuthRow| f64::from(a.clients);
+    let mut auth_series = vec![
+        (
+            "netauth login, median".to_string(),
+            r.auth
+                .iter()
+                .map(|a| (x(a), median(&a.login_ms)))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "netauth login, p99".to_string(),
+            r.auth
+                .iter()
+                .map(|a| (x(a), percentile(&a.login_ms, 99.0)))
+                .collect(),
+        ),
+    ];
+    for (m, name) in [
+        (Method::IptLegacy, "iptables-legacy -A"),
+        (Method::IptNft, "iptables-nft -A"),
+        (Method::NftSet, "nft add element"),
+        (Method::XdpNative, "netauth allow (CLI)"),
+    ] {
+        auth_series.push((
+            name.to_string(),
+            r.auth
+                .iter()
+                .map(|a| {
+                    (
+                        x(a),
+                        median(a.cmd_ms.get(&m).map(Vec::as_slice).unwrap_or(&[])),
+                    )
+                })
+                .collect(),
+        ));
+    }
+    plot_lines(
+        &dir.join("auth.svg"),
+        "Time to authorize one client",
+        "ms (log)",
+        &auth_series,
+    )?;
+    writeln!(w, "\n![time to authorize](auth.svg)")?;
+
+    // Portal.
+    writeln!(w, "\n## Portal answer rate\n")?;
+    match (&r.portal, &r.portal_error) {
+        (Some(p), _) => {
+            writeln!(
+                w,
+                "With {} authorized clients; the measured client captive. Servers pinned to CPU 0, the load generator \
+                 to CPU 1. Peak: wrk, 1 thread, 32 connections. Latency: an open-loop client at one fixed rate for \
+                 all three servers (half the slowest peak, at most 5000/s), 8 workers, latency from each request's \
+                 scheduled time, first 10% not counted. nginx's body has the length of netauth's 511 page ({} B).\n",
+                fmt_n(p.clients),
+                p.body_len
+            )?;
+            writeln!(
+                w,
+                "| server | keep-alive req/s | new connection req/s | keep-alive p50 / p99 ms (rate) | new connection p50 / p99 ms (rate) |\n|---|---:|---:|---:|---:|"
+            )?;
+            for t in Target::ALL {
+                let peak = |close: bool| {
+                    p.peak
+                        .iter()
+                        .find(|(x, c, _)| *x == t && *c == close)
+                        .map(|(_, _, v)| format!("{v:.0}"))
+                        .unwrap_or("-".into())
+                };
+                let lat = |close: bool| {
+                    p.paced
+                        .iter()
+                        .find(|(x, c, _)| *x == t && *c == close)
+                        .map(|(_, _, v)| {
+                            format!(
+                                "{:.3} / {:.3} ({:.0}/s, {} of {} ok)",
+                                v.p50_ms, v.p99_ms, v.rate, v.ok, v.sent
+                            )
+                        })
+                        .unwrap_or("-".into())
+                };
+                writeln!(
+                    w,
+                    "| {} | {} | {} | {} | {} |",
+                    t.label(),
+                    peak(false),
+                    peak(true),
+                    lat(false),
+                    lat(true)
+                )?;
+            }
+            writeln!(w, "\nChecks before measuring: {}.", p.checks.join("; "))?;
+        }
+        (None, Some(e)) => writeln!(w, "Failed: `{}`", e.replace('\n', " "))?,
+        _ => writeln!(w, "Not run.")?,
+    }
+
+    // Memory.
+    writeln!(w, "\n## Memory (the XDP-native daemon)\n")?;
+    writeln!(
+        w,
+        "RSS from /proc/PID/status; kernel map memory is the `memlock` the kernel accounts for each map fd the daemon holds (/proc/PID/fdinfo).\n"
+    )?;
+    writeln!(
+        w,
+        "| sessions | daemon RSS MB | NETAUTH_CLIENTS map MB | all daemon maps MB |\n|---:|---:|---:|---:|"
+    )?;
+    let mb = |v: Option<u64>, div: f64| {
+        v.map(|x| format!("{:.1}", x as f64 / div))
+            .unwrap_or("-".into())
+    };
+    for m in std::iter::once(&r.mem_idle).chain(r.mem.iter()) {
+        writeln!(
+            w,
+            "| {}{} | {} | {} | {} |",
+            fmt_n(m.clients),
+            if m.clients == 0 {
+                " (idle, just started)"
+            } else {
+                ""
+            },
+            mb(m.rss_kb, 1024.0),
+            mb(m.clients_map_memlock, 1048576.0),
+            mb(m.all_maps_memlock, 1048576.0)
+        )?;
+    }
+
+    // Fill times.
+    writeln!(
+        w,
+        "\n## Loading the filters\n\nWall time to bring each method to the block's client count (entries added in parentheses). netauth: admin API, 8 parallel keep-alive connections over the Unix socket (`POST /v1/sessions`); nftables: one `nft -f` file; iptables: one `*-restore` of the whole rule set.\n"
+    )?;
+    write!(w, "| method |")?;
+    for b in &r.fwd {
+        write!(w, " {} |", fmt_n(b.clients))?;
+    }
+    write!(w, "\n|---|")?;
+    for _ in &r.fwd {
+        write!(w, "---:|")?;
+    }
+    writeln!(w)?;
+    for m in Method::ALL.iter().skip(1) {
+        write!(w, "| {} |", m.label())?;
+        for b in &r.fwd {
+            match b.fill.get(m) {
+                Some((s, added)) => write!(w, " {s:.2} s (+{added}) |")?,
+                None => write!(w, " - |")?,
+            }
+        }
+        writeln!(w)?;
+    }
+
+    // Raw samples.
+    writeln!(
+        w,
+        "\n## Raw forwarding samples\n\nIn measurement order (round by round, methods interleaved).\n\n```"
+    )?;
+    for b in &r.fwd {
+        for m in Method::ALL {
+            let f = |v: &[f64], d: usize| {
+                v.iter()
+                    .map(|x| format!("{x:.d$}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            writeln!(
+                w,
+                "{:>6} {:<30} pps [{}]  Gbit/s [{}]",
+                fmt_n(b.clients),
+                m.label(),
+                f(b.pps.get(&m).map(Vec::as_slice).unwrap_or(&[]), 0),
+                f(b.tcp.get(&m).map(Vec::as_slice).unwrap_or(&[]), 3)
+            )?;
+        }
+    }
+    writeln!(w, "```")?;
+    for n in &r.notes {
+        writeln!(w, "\n{n}")?;
+    }
+    writeln!(w, "\n## Method\n\n{METHOD}")?;
+    let file = dir.join("report.md");
+    std::fs::write(&file, &md)?;
+    println!("\n{}", targets(r).join("\n"));
+    Ok(file)
+}
+
+const METHOD: &str = "\
+- **Topology.** One path per method: client namespace -- veth -- gateway namespace -- veth -- upstream \
+namespace, IPv4 forwarding on; the paths are identical except for the gateway's filter, so the methods \
+can be sampled interleaved (A B C ... A B C ...). Addresses are documentation ranges only (LAN \
+192.0.2.0/24, uplink 198.51.100.0/24, target 203.0.113.80). The client has a static neighbour entry for \
+the gateway and TSO/GSO off.
+- **Methods.** *no filter*; *netauth* (`netauth run --lan lan0 --xdp-mode native|generic|off`, sessions \
+through its admin API); *nftables MAC set* (forward chain, policy drop, `ether saddr @allowed accept`); \
+*iptables rule per MAC* (FORWARD policy DROP, one `-m mac --mac-source X -j ACCEPT` per client, the way \
+nodogsplash/openNDS gate), with the legacy and the nft back end. Return traffic is accepted by a first \
+`-i wan0` rule, so only the client's direction is gated. The measured client is always the last one \
+authorized; the others are synthetic MACs.
+- **Packets per second.** `trafgen --cpus 1` floods 64-byte UDP frames from the client; the rate is what \
+arrives on the upstream's interface over the sample. With veth, the whole path runs on the sender's CPU, \
+so this is a per-packet cost comparison on one CPU, not a NIC line-rate figure. After each sample the \
+harness waits until nothing more arrives (slow filters leave a backlog).
+- **TCP.** `iperf3 -c` for the sample length, received throughput. Native XDP on a veth turns TSO off on \
+its peer, and generic XDP must linearize; neither says anything about a real NIC.
+- **Blocks.** One block per client count; ratios are to the no-filter median of the same block. A block \
+whose no-filter samples vary more than 10% ((max-min)/median) is flagged.
+- **Program cost.** BPF_PROG_TEST_RUN (repeat count above) on netauth's XDP program with the clients map \
+filled to N, against `r0 = XDP_PASS; exit`. Per-run time includes the test harness's own overhead, which \
+the empty program shows.
+- **Time to authorize.** See the section. iptables/nft times are process wall times (start to exit) and \
+include process start-up, which is what an operator's script pays too.
+- **Portal.** wrk for peak rates; a paced open-loop client for latency (wrk2-style, no coordinated \
+omission). nginx runs in the same gateway namespace behind the same datapath.
+- **Machine.** A small VM: per-packet figures are only comparable within this report.";

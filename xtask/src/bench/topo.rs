@@ -1,0 +1,446 @@
+//! One forwarding path per method: client ns -- veth -- gateway ns -- veth -- upstream ns,
+//! IPv4 forwarding on, the method's filter on the gateway. Every path is identical but for
+//! its filter, so switching methods between samples costs nothing and the samples of one
+//! block can be interleaved. Paths remove their namespaces and processes on drop.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use netauth_lab::{Daemon, Ns, sh};
+
+use super::{admin::Admin, env};
+
+pub const CLIENT_MAC: &str = "02:00:00:00:01:0a";
+pub const GW_LAN_MAC: &str = "02:00:00:00:00:01";
+pub const CLIENT_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+pub const TARGET_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 80);
+/// The UDP echo port the login probe uses (blocked while captive).
+pub const ECHO_PORT: u16 = 9999;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Method {
+    None,
+    XdpNative,
+    XdpGeneric,
+    TcOnly,
+    NftSet,
+    IptLegacy,
+    IptNft,
+}
+
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::None,
+        Method::XdpNative,
+        Method::XdpGeneric,
+        Method::TcOnly,
+        Method::NftSet,
+        Method::IptLegacy,
+        Method::IptNft,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::None => "no filter",
+            Method::XdpNative => "netauth XDP native",
+            Method::XdpGeneric => "netauth XDP generic",
+            Method::TcOnly => "netauth TC only",
+            Method::NftSet => "nftables MAC set",
+            Method::IptLegacy => "iptables-legacy, rule per MAC",
+            Method::IptNft => "iptables-nft, rule per MAC",
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Method::None => "none",
+            Method::XdpNative => "xdp-native",
+            Method::XdpGeneric => "xdp-generic",
+            Method::TcOnly => "tc-only",
+            Method::NftSet => "nft-set",
+            Method::IptLegacy => "iptables-legacy",
+            Method::IptNft => "iptables-nft",
+        }
+    }
+
+    pub fn xdp_mode(self) -> Option<&'static str> {
+        match self {
+            Method::XdpNative => Some("native"),
+            Method::XdpGeneric => Some("generic"),
+            Method::TcOnly => Some("off"),
+            _ => None,
+        }
+    }
+
+    pub fn is_netauth(self) -> bool {
+        self.xdp_mode().is_some()
+    }
+
+    fn iptables(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Method::IptLegacy => Some(("iptables-legacy", "iptables-legacy-restore")),
+            Method::IptNft => Some(("iptables-nft", "iptables-nft-restore")),
+            _ => None,
+        }
+    }
+}
+
+/// The `i`-th synthetic client MAC (never equal to [`CLIENT_MAC`]).
+pub fn synthetic_mac(i: u32) -> String {
+    let b = i.to_be_bytes();
+    format!("02:bb:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3])
+}
+
+pub struct Path {
+    pub method: Method,
+    pub cl: Ns,
+    pub gw: Ns,
+    pub up: Ns,
+    pub dir: PathBuf,
+    pub daemon: Option<Daemon>,
+    bpffs: Option<env::Bpffs>,
+    /// Synthetic clients currently authorized (the measured client comes on top).
+    pub synthetic: u32,
+    /// Wall time of the last fill, and how many entries it added.
+    pub last_fill: Option<(Duration, u32)>,
+    iperf: Option<Child>,
+    stop: Arc<AtomicBool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+fn create_ns(name: &str) -> anyhow::Result<Ns> {
+    let _ = Command::new("ip")
+        .args(["netns", "del", name])
+        .stderr(Stdio::null())
+        .status();
+    sh("ip", &["netns", "add", name])?;
+    env::register_ns(name);
+    let ns = Ns {
+        name: name.to_string(),
+    };
+    ns.ip(&["link", "set", "lo", "up"])?;
+    Ok(ns)
+}
+
+/// Runs `program args` inside `ns` (from a thread that entered it, so no `ip netns exec`
+/// start-up cost) and fails with its stderr.
+pub fn ns_sh(ns: &Ns, program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let program = program.to_string();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    ns.run(move || -> anyhow::Result<String> {
+        let out = Command::new(&program)
+            .args(&args)
+            .output()
+            .with_context(|| format!("running {program}"))?;
+        if !out.status.success() {
+            bail!(
+                "{program} {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    })?
+}
+
+/// Packets received on `ifname` in `ns`, from /proc/thread-self/net/dev of a thread in it.
+pub fn rx_packets(ns: &Ns, ifname: &str) -> anyhow::Result<u64> {
+    let ifname = format!("{ifname}:");
+    ns.run(move || -> anyhow::Result<u64> {
+        let dev = std::fs::read_to_string("/proc/thread-self/net/dev")?;
+        for line in dev.lines() {
+            let line = line.trim_start();
+            if let Some(rest) = line.strip_prefix(&ifname) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                return f
+                    .get(1)
+                    .context("short /proc/net/dev line")?
+                    .parse::<u64>()
+                    .context("rx_packets");
+            }
+        }
+        bail!("no {ifname} in /proc/net/dev")
+    })?
+}
+
+impl Path {
+    pub fn new(prefix: &str, method: Method) -> anyhow::Result<Self> {
+        let tag = match method {
+            Method::None => "none",
+            Method::XdpNative => "xdpn",
+            Method::XdpGeneric => "xdpg",
+            Method::TcOnly => "tc",
+            Method::NftSet => "nfts",
+            Method::IptLegacy => "iptl",
+            Method::IptNft => "iptn",
+        };
+        let name = |role: &str| format!("{prefix}-{tag}-{role}");
+        let dir = std::env::temp_dir().join(format!("netauth-bench-{prefix}-{}", method.key()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        env::register_dir(&dir);
+        let mut p = Path {
+            method,
+            cl: Ns { name: name("cl") },
+            gw: Ns { name: name("gw") },
+            up: Ns { name: name("up") },
+            dir,
+            daemon: None,
+            bpffs: None,
+            synthetic: 0,
+            last_fill: None,
+            iperf: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            servers: Vec::new(),
+        };
+        p.build()
+            .with_context(|| format!("building the {} path", method.label()))?;
+        Ok(p)
+    }
+
+    fn build(&mut self) -> anyhow::Result<()> {
+        self.cl = create_ns(&self.cl.name)?;
+        self.gw = create_ns(&self.gw.name)?;
+        self.up = create_ns(&self.up.name)?;
+        let (cl, gw, up) = (&self.cl, &self.gw, &self.up);
+        sh(
+            "ip",
+            &[
+                "link", "add", "eth0", "netns", &cl.name, "type", "veth", "peer", "name", "lan0",
+                "netns", &gw.name,
+            ],
+        )?;
+        sh(
+            "ip",
+            &[
+                "link", "add", "wan0", "netns", &gw.name, "type", "veth", "peer", "name", "up0",
+                "netns", &up.name,
+            ],
+        )?;
+        cl.ip(&["link", "set", "eth0", "address", CLIENT_MAC])?;
+        cl.ip(&["link", "set", "eth0", "up"])?;
+        cl.ip(&["addr", "add", "192.0.2.10/24", "dev", "eth0"])?;
+        cl.ip(&["route", "add", "default", "via", "192.0.2.1"])?;
+        gw.ip(&["link", "set", "lan0", "address", GW_LAN_MAC])?;
+        gw.ip(&["link", "set", "lan0", "up"])?;
+        gw.ip(&["addr", "add", "192.0.2.1/24", "dev", "lan0"])?;
+        gw.ip(&["addr", "add", "2001:db8:1::1/64", "dev", "lan0", "nodad"])?;
+        gw.ip(&["link", "set", "wan0", "up"])?;
+        gw.ip(&["addr", "add", "198.51.100.1/24", "dev", "wan0"])?;
+        gw.ip(&["route", "add", "203.0.113.0/24", "via", "198.51.100.2"])?;
+        up.ip(&["link", "set", "up0", "up"])?;
+        up.ip(&["addr", "add", "198.51.100.2/24", "dev", "up0"])?;
+        up.ip(&["addr", "add", "203.0.113.80/24", "dev", "lo"])?;
+        up.ip(&["route", "add", "default", "via", "198.51.100.1"])?;
+        ns_sh(gw, "sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        // Many short connections from one client (wrk with Connection: close).
+        ns_sh(
+            cl,
+            "sysctl",
+            &[
+                "-qw",
+                "net.ipv4.tcp_tw_reuse=1",
+                "net.ipv4.ip_local_port_range=1024 65000",
+            ],
+        )?;
+        // Static neighbours: no ARP in the measured path, and the gateway knows the client
+        // (the portal ties a connection to a MAC through the neighbour table as a fallback).
+        cl.ip(&[
+            "neigh",
+            "replace",
+            "192.0.2.1",
+            "lladdr",
+            GW_LAN_MAC,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ])?;
+        // TSO/GSO off on the client: super-packets would hide per-packet cost.
+        ns_sh(cl, "ethtool", &["-K", "eth0", "tso", "off", "gso", "off"])?;
+
+        // Upstream services: a UDP echo (the login probe) and an iperf3 server.
+        let ready = Arc::new(AtomicUsize::new(0));
+        let (stop, r) = (self.stop.clone(), ready.clone());
+        self.servers.push(self.up.spawn(move || {
+            netauth_lab::net::serve_udp_echo(IpAddr::V4(TARGET_V4), ECHO_PORT, stop, r)
+        })?);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ready.load(Ordering::SeqCst) < 1 {
+            if Instant::now() > deadline {
+                bail!("the upstream echo service did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.start_iperf_server()?;
+
+        match self.method {
+            Method::None => {}
+            Method::NftSet => {
+                let rules = "table inet nbgate {\n\
+                     set allowed { type ether_addr; size 262144; }\n\
+                     chain gate { type filter hook forward priority 0; policy drop;\n\
+                       iifname \"wan0\" accept\n\
+                       ether saddr @allowed accept\n\
+                     }\n\
+                   }\n";
+                let f = self.dir.join("nft-base.nft");
+                std::fs::write(&f, rules)?;
+                ns_sh(&self.gw, "nft", &["-f", &f.to_string_lossy()])?;
+            }
+            Method::IptLegacy | Method::IptNft => self.load_iptables(0)?,
+            m => {
+                let mode = m.xdp_mode().expect("netauth method");
+                // Daemon::start gives the daemon `dir/state` and `dir/bpf` (pins).
+                self.bpffs = Some(env::Bpffs::mount(self.dir.join("bpf"))?);
+                let d = Daemon::start(&self.gw, &self.dir, &["--xdp-mode", mode])?;
+                env::register_pid(d.child.id());
+                self.daemon = Some(d);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn start_iperf_server(&mut self) -> anyhow::Result<()> {
+        if let Some(mut c) = self.iperf.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            env::unregister_pid(c.id());
+        }
+        let child = self
+            .up
+            .command("iperf3")
+            .args(["-s", "-B", "203.0.113.80", "-p", "5201"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting iperf3 -s")?;
+        env::register_pid(child.id());
+        self.iperf = Some(child);
+        // Wait until it listens.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let out = ns_sh(&self.up, "ss", &["-Htln", "sport = :5201"]).unwrap_or_default();
+            if !out.trim().is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("iperf3 server did not start");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn admin(&self) -> anyhow::Result<Admin> {
+        let d = self.daemon.as_ref().context("no netauth on this path")?;
+        Ok(Admin::new(d.admin_socket.clone()))
+    }
+
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(|d| d.child.id())
+    }
+
+    /// The iptables ruleset for `n_synthetic` synthetic clients plus the measured client
+    /// (last), the way nodogsplash/openNDS gate: one rule per MAC, default drop.
+    fn load_iptables(&mut self, n_synthetic: u32) -> anyhow::Result<()> {
+        let (_, restore) = self.method.iptables().expect("iptables method");
+        let mut s = String::with_capacity(80 * (n_synthetic as usize + 8));
+        s.push_str("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+        s.push_str("-A FORWARD -i wan0 -j ACCEPT\n");
+        for i in 0..n_synthetic {
+            s.push_str(&format!(
+                "-A FORWARD -i lan0 -m mac --mac-source {} -j ACCEPT\n",
+                synthetic_mac(i)
+            ));
+        }
+        s.push_str(&format!(
+            "-A FORWARD -i lan0 -m mac --mac-source {CLIENT_MAC} -j ACCEPT\nCOMMIT\n"
+        ));
+        let f = self.dir.join("iptables.rules");
+        std::fs::write(&f, s)?;
+        ns_sh(&self.gw, restore, &[&f.to_string_lossy()])?;
+        Ok(())
+    }
+
+    /// Makes `n` clients authorized on this path's filter: `n - 1` synthetic ones, then the
+    /// measured client last.
+    pub fn set_clients(&mut self, n: u32) -> anyhow::Result<()> {
+        let want = n.saturating_sub(1);
+        let t = Instant::now();
+        let added = want.saturating_sub(self.synthetic);
+        match self.method {
+            Method::None => {}
+            Method::NftSet => {
+                let mut s = String::from("flush set inet nbgate allowed\n");
+                let macs: Vec<String> = (0..want).map(synthetic_mac).collect();
+                for chunk in macs.chunks(5000) {
+                    s.push_str(&format!(
+                        "add element inet nbgate allowed {{ {} }}\n",
+                        chunk.join(", ")
+                    ));
+                }
+                s.push_str(&format!(
+                    "add element inet nbgate allowed {{ {CLIENT_MAC} }}\n"
+                ));
+                let f = self.dir.join("nft-set.nft");
+                std::fs::write(&f, s)?;
+                ns_sh(&self.gw, "nft", &["-f", &f.to_string_lossy()])?;
+            }
+            Method::IptLegacy | Method::IptNft => self.load_iptables(want)?,
+            _ => {
+                if want < self.synthetic {
+                    bail!("netauth paths only grow");
+                }
+                let admin = self.admin()?;
+                admin.revoke(CLIENT_MAC)?;
+                let macs: Vec<String> = (self.synthetic..want).map(synthetic_mac).collect();
+                admin.allow_many(&macs, 8)?;
+                admin.allow(CLIENT_MAC)?;
+            }
+        }
+        self.synthetic = want;
+        self.last_fill = Some((t.elapsed(), added));
+        Ok(())
+    }
+
+    pub fn cleanup(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let pid = d.child.id();
+            let _ = d.stop();
+            d.kill();
+            env::unregister_pid(pid);
+        }
+        if let Some(mut c) = self.iperf.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            env::unregister_pid(c.id());
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        for s in self.servers.drain(..) {
+            let _ = s.join();
+        }
+        for ns in [&self.cl, &self.gw, &self.up] {
+            env::delete_ns(&ns.name);
+        }
+        self.bpffs = None;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        env::unregister_dir(&self.dir);
+    }
+}
+
+impl Drop for Path {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
