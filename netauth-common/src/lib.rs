@@ -122,8 +122,15 @@ impl Counter {
     pub const TC_DROP_CAPTIVE: u32 = 7;
     /// Packets TC dropped because they could not be parsed.
     pub const TC_DROP_MALFORMED: u32 = 8;
-    /// Number of counters.
-    pub const COUNT: u32 = 9;
+    /// TCP SYNs from captive clients XDP handed to TC to be answered with a reset.
+    pub const XDP_PASS_RESET: u32 = 9;
+    /// TCP resets sent to captive clients (fail fast instead of a silent drop).
+    pub const TC_RESET_SENT: u32 = 10;
+    /// Number of counters in use.
+    pub const COUNT: u32 = 11;
+    /// Slots in the pinned counter map: room to add counters without changing the map's
+    /// definition (a pinned map with another size could not be reused on upgrade).
+    pub const SLOTS: u32 = 32;
 
     pub const NAMES: [&'static str; Self::COUNT as usize] = [
         "xdp_pass_authenticated",
@@ -135,6 +142,8 @@ impl Counter {
         "tc_drop_steer_failed",
         "tc_drop_captive",
         "tc_drop_malformed",
+        "xdp_pass_reset",
+        "tc_reset_sent",
     ];
 }
 

@@ -13,6 +13,7 @@
 #![no_main]
 
 mod packet;
+mod reset;
 mod verdict;
 
 use aya_ebpf::{
@@ -41,7 +42,7 @@ static CLIENTS: PerCpuHashMap<MacKey, ClientUsage> = PerCpuHashMap::pinned(MAX_C
 static CLIENT_ADDRS: LruHashMap<IpKey, MacKey> = LruHashMap::with_max_entries(MAX_CLIENT_ADDRS, 0);
 
 #[map(name = "NETAUTH_COUNTERS")]
-static COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(Counter::COUNT, 0);
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(Counter::SLOTS, 0);
 
 #[unsafe(no_mangle)]
 static NETAUTH_PORTAL_V4: Global<[u8; 4]> = Global::new([0; 4]);
@@ -131,6 +132,11 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
             count(Counter::XDP_PASS_HTTP);
             xdp_action::XDP_PASS
         }
+        Verdict::Reset { .. } => {
+            // TC builds the reset: it can turn the skb around, checksum state included.
+            count(Counter::XDP_PASS_RESET);
+            xdp_action::XDP_PASS
+        }
         Verdict::Captive => {
             count(Counter::XDP_DROP_CAPTIVE);
             xdp_action::XDP_DROP
@@ -187,6 +193,16 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
                 TC_ACT_SHOT
             }
         }
+        Verdict::Reset { ip } => match reset::answer(&ctx, &link, &ip) {
+            Ok(action) => {
+                count(Counter::TC_RESET_SENT);
+                action
+            }
+            Err(()) => {
+                count(Counter::TC_DROP_CAPTIVE);
+                TC_ACT_SHOT
+            }
+        },
         Verdict::Captive => {
             count(Counter::TC_DROP_CAPTIVE);
             TC_ACT_SHOT

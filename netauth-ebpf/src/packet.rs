@@ -176,3 +176,13 @@ pub fn tcp_header_len(data: usize, data_end: usize, l4: usize) -> Option<usize> 
 pub fn ipv6_dst_first_byte(data: usize, data_end: usize, l3: usize) -> Option<u8> {
     load::<[u8; 2]>(data, data_end, l3 + 24).map(|b| b[0])
 }
+
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+/// The TCP flags byte.
+#[inline(always)]
+pub fn tcp_flags(data: usize, data_end: usize, l4: usize) -> Option<u8> {
+    load::<[u8; 14]>(data, data_end, l4).map(|h| h[13])
+}

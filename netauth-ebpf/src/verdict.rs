@@ -2,8 +2,8 @@
 //! the XDP and TC programs so the two hooks can never disagree.
 
 use crate::packet::{
-    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, Ip, Link,
-    icmpv6_type, parse_ipv4, parse_ipv6, parse_ports,
+    ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, Ip, Link, TCP_ACK,
+    TCP_RST, TCP_SYN, icmpv6_type, parse_ipv4, parse_ipv6, parse_ports, tcp_flags,
 };
 
 const PORT_DNS: u16 = 53;
@@ -17,6 +17,9 @@ pub enum Verdict {
     Infra { ip: Option<Ip> },
     /// Plain HTTP to some other address: steer to the portal's transparent listener.
     Http { ip: Ip, sport: u16, dport: u16 },
+    /// A TCP connection attempt to anything else: answer with a reset so apps fail fast
+    /// (RFC 8952 allows this; a silent drop makes them hang).
+    Reset { ip: Ip },
     /// Anything else: drop.
     Captive,
     /// Could not be parsed: drop.
@@ -75,7 +78,12 @@ pub fn classify(data: usize, data_end: usize, link: &Link, portal: &Portal) -> V
             if to_portal || dport == PORT_DNS {
                 return Verdict::Infra { ip: Some(ip) };
             }
-            Verdict::Captive
+            match tcp_flags(data, data_end, ip.l4) {
+                Some(f) if f & TCP_SYN != 0 && f & (TCP_ACK | TCP_RST) == 0 => {
+                    Verdict::Reset { ip }
+                }
+                _ => Verdict::Captive,
+            }
         }
         IPPROTO_UDP => {
             let Some((_, dport)) = parse_ports(data, data_end, ip.l4) else {

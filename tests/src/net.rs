@@ -236,3 +236,82 @@ pub fn tagged_ipv4_frame(
     f.extend_from_slice(&l4);
     f
 }
+
+/// A raw capture of every frame an interface sends or receives (AF_PACKET, ETH_P_ALL).
+pub struct Capture {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Capture {
+    pub fn open(ifname: &str) -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd as _;
+        let name = std::ffi::CString::new(ifname)?;
+        // SAFETY: plain libc calls; the fd is owned by the returned value.
+        unsafe {
+            let index = libc::if_nametoindex(name.as_ptr());
+            if index == 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let proto = (libc::ETH_P_ALL as u16).to_be();
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto as i32);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let fd = std::os::fd::OwnedFd::from_raw_fd(fd);
+            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_protocol = proto;
+            addr.sll_ifindex = index as i32;
+            use std::os::fd::AsRawFd as _;
+            if libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 200_000,
+            };
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            );
+            Ok(Self { fd })
+        }
+    }
+
+    /// The next frame, or `None` after a 200 ms quiet spell.
+    pub fn next(&self) -> Option<Vec<u8>> {
+        use std::os::fd::AsRawFd as _;
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: recv into a buffer we own.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n <= 0 {
+            return None;
+        }
+        buf.truncate(n as usize);
+        Some(buf)
+    }
+}
+
+/// The Internet checksum (RFC 1071) of `data`, starting from `initial`.
+pub fn inet_checksum(data: &[u8], initial: u32) -> u16 {
+    let mut sum = initial;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}

@@ -556,7 +556,7 @@ fn vlan_tagged_frames_get_the_same_verdicts() {
     let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
 
     let before = counters(&mut lab);
-    send(&c, 6, 443, 20); // tagged HTTPS SYN: captive, dropped
+    send(&c, 17, 9999, 20); // tagged UDP to some port: captive, dropped
     let after = counters(&mut lab);
     assert!(
         n(&after, "xdp_drop_captive") >= n(&before, "xdp_drop_captive") + 20,
@@ -565,6 +565,18 @@ fn vlan_tagged_frames_get_the_same_verdicts() {
     assert_eq!(
         n(&after, "xdp_drop_malformed"),
         n(&before, "xdp_drop_malformed")
+    );
+
+    let before = after;
+    send(&c, 6, 443, 20); // tagged HTTPS SYN: answered with a reset by TC
+    let after = counters(&mut lab);
+    assert!(
+        n(&after, "xdp_pass_reset") >= n(&before, "xdp_pass_reset") + 20,
+        "{before} {after}"
+    );
+    assert!(
+        n(&after, "tc_reset_sent") >= n(&before, "tc_reset_sent") + 20,
+        "{before} {after}"
     );
 
     let before = after;
@@ -594,4 +606,115 @@ fn vlan_tagged_frames_get_the_same_verdicts() {
         "{before} {after}"
     );
     assert!(n(&after, "xdp_drop_captive") < n(&before, "xdp_drop_captive") + 20);
+}
+
+/// Checks the IP and TCP checksums of an Ethernet frame carrying a TCP segment; returns
+/// the TCP flags when both are valid.
+fn valid_tcp_frame(f: &[u8]) -> Option<u8> {
+    let et = u16::from_be_bytes([f[12], f[13]]);
+    let (l4, pseudo) = match et {
+        0x0800 => {
+            let ihl = ((f[14] & 0x0f) as usize) * 4;
+            if net::inet_checksum(&f[14..14 + ihl], 0) != 0 || f[14 + 9] != 6 {
+                return None;
+            }
+            let tot = u16::from_be_bytes([f[16], f[17]]) as usize;
+            let tcp_len = tot - ihl;
+            let mut p = Vec::new();
+            p.extend_from_slice(&f[26..34]);
+            p.extend_from_slice(&[0, 6]);
+            p.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+            (14 + ihl..14 + ihl + tcp_len, p)
+        }
+        0x86dd => {
+            if f[20] != 6 {
+                return None;
+            }
+            let plen = u16::from_be_bytes([f[18], f[19]]) as usize;
+            let mut p = Vec::new();
+            p.extend_from_slice(&f[22..54]);
+            p.extend_from_slice(&(plen as u32).to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 6]);
+            (54..54 + plen, p)
+        }
+        _ => return None,
+    };
+    let seg = &f[l4.clone()];
+    let mut all = pseudo;
+    all.extend_from_slice(seg);
+    (net::inet_checksum(&all, 0) == 0).then_some(seg[13])
+}
+
+#[test]
+fn tcp_from_captive_clients_is_reset_fast_with_valid_checksums() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    for offload in [true, false] {
+        if !offload {
+            // Without checksum offload the client verifies every checksum in software,
+            // and the capture below sees final checksums.
+            let s =
+                c.ns.command("ethtool")
+                    .args(["-K", "eth0", "tx", "off"])
+                    .status()
+                    .unwrap();
+            assert!(s.success());
+        }
+        for v6 in [false, true] {
+            for port in [443, 22, 8443] {
+                let target = web(v6, port);
+                let (elapsed, err, rst) =
+                    c.ns.run(move || {
+                        let cap = net::Capture::open("eth0").unwrap();
+                        let t0 = Instant::now();
+                        let r = net::tcp_connect(target, Duration::from_secs(2));
+                        let elapsed = t0.elapsed();
+                        let mut rst = None;
+                        while let Some(f) = cap.next() {
+                            if let Some(flags) = valid_tcp_frame(&f)
+                                && flags & 0x04 != 0
+                            {
+                                rst = Some(flags);
+                                break;
+                            }
+                        }
+                        (elapsed, r.err().map(|e| e.kind()), rst)
+                    })
+                    .unwrap();
+                assert_eq!(
+                    err,
+                    Some(std::io::ErrorKind::ConnectionRefused),
+                    "{target} offload={offload}"
+                );
+                assert!(
+                    elapsed < Duration::from_millis(100),
+                    "{target}: {elapsed:?}"
+                );
+                if !offload {
+                    assert_eq!(
+                        rst,
+                        Some(0x14),
+                        "{target}: no RST|ACK with valid checksums seen"
+                    );
+                }
+            }
+        }
+    }
+    // QUIC (UDP/443) is dropped, not answered, so browsers fall back to TCP.
+    assert!(!udp_echo(
+        &c,
+        SocketAddr::new(IpAddr::V4(UPSTREAM_V4), 443),
+        0
+    ));
+    let out = lab.daemon().cli(&["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json["counters"]["tc_reset_sent"].as_u64().unwrap() >= 12,
+        "{json}"
+    );
+    // Once online, the same ports connect.
+    login(&c);
+    assert!(connects(&c, web(false, 443)));
+    assert!(connects(&c, web(true, 8443)));
 }
