@@ -43,7 +43,7 @@ pub struct Opts {
     /// Use the existing target/release/netauth instead of building it first.
     #[arg(long)]
     pub no_build: bool,
-    /// Where to write the report (default: bench/results, bench/results/quick with
+    /// Where to write the report (default: bench/results; target/bench-quick with
     /// --quick, target/bench-smoke with --smoke).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -255,7 +255,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         if opts.smoke {
             crate::root().join("target/bench-smoke")
         } else if opts.quick {
-            crate::root().join("bench/results/quick")
+            crate::root().join("target/bench-quick")
         } else {
             crate::root().join("bench/results")
         }
@@ -298,7 +298,23 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         }
     }
     r.mem_idle = mem_row(&paths[native], 0);
+    let mut during = Vec::new();
     for &n in &plan.counts {
+        let (l1, _, _) = env::loadavg();
+        let busy = env::busy_processes(Duration::from_secs(1));
+        let busy: Vec<String> = busy
+            .iter()
+            .map(|(p, name, s)| format!("{name}[{p}] {:.0}%", s * 100.0))
+            .collect();
+        during.push(format!(
+            "{} clients: loadavg {l1:.2}{}",
+            n,
+            if busy.is_empty() {
+                String::new()
+            } else {
+                format!(", busy: {}", busy.join(", "))
+            }
+        ));
         let mut block = FwdBlock {
             clients: n,
             ..Default::default()
@@ -328,6 +344,8 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     }
     drop(paths);
 
+    r.facts
+        .push(("load before each block".into(), during.join("; ")));
     r.finished = utc_now();
     let (l1, l5, l15) = env::loadavg();
     r.facts.push((
@@ -544,13 +562,14 @@ fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResu
             for t in portal::Target::ALL {
                 let r = portal::paced(p, t, close, rate, plan.paced_secs)?;
                 eprintln!(
-                    "bench: paced {} {} at {rate}/s: p50 {:.3} ms p99 {:.3} ms ({} of {} ok)",
+                    "bench: paced {} {} at {rate}/s: p50 {:.3} ms p99 {:.3} ms ({} of {} ok, {} SYN retransmits)",
                     t.short(),
                     if close { "close" } else { "keep-alive" },
                     r.p50_ms,
                     r.p99_ms,
                     r.ok,
-                    r.sent
+                    r.sent,
+                    r.syn_retrans
                 );
                 res.paced.push((t, close, r));
                 std::thread::sleep(Duration::from_millis(500));

@@ -214,6 +214,8 @@ pub fn wrk(p: &Path, t: Target, close: bool, secs: u32) -> anyhow::Result<f64> {
 
 #[derive(Debug)]
 pub struct Paced {
+    /// SYNs the client had to retransmit during the run (TcpExt TCPSynRetrans).
+    pub syn_retrans: u64,
     pub rate: f64,
     pub sent: usize,
     pub ok: usize,
@@ -228,7 +230,8 @@ pub fn paced(p: &Path, t: Target, close: bool, rate: f64, secs: f64) -> anyhow::
     const WORKERS: usize = 8;
     let total = (rate * secs) as usize;
     let expect = t.expect();
-    let (lat, sent, ok) = p.cl.run(move || {
+    let (lat, sent, ok, syn_retrans) = p.cl.run(move || {
+        let syn0 = netstat("TCPSynRetrans").unwrap_or(0);
         let start = Instant::now() + Duration::from_millis(50);
         let handles: Vec<_> = (0..WORKERS)
             .map(|w| {
@@ -292,13 +295,30 @@ pub fn paced(p: &Path, t: Target, close: bool, rate: f64, secs: f64) -> anyhow::
                 ok += o;
             }
         }
-        (all, sent, ok)
+        let syn = netstat("TCPSynRetrans").unwrap_or(0).saturating_sub(syn0);
+        (all, sent, ok, syn)
     })?;
     Ok(Paced {
+        syn_retrans,
         rate,
         sent,
         ok,
         p50_ms: percentile(&lat, 50.0),
         p99_ms: percentile(&lat, 99.0),
     })
+}
+
+/// A TcpExt counter of the calling thread's network namespace.
+fn netstat(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/netstat").ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    for pair in lines.chunks(2) {
+        let [head, values] = pair else { continue };
+        if !head.starts_with("TcpExt:") {
+            continue;
+        }
+        let i = head.split_whitespace().position(|h| h == name)?;
+        return values.split_whitespace().nth(i)?.parse().ok();
+    }
+    None
 }

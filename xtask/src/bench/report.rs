@@ -109,13 +109,24 @@ pub fn targets(r: &Results) -> Vec<String> {
             .filter(|(_, q)| q.is_finite())
             .min_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((n, q)) = worst {
+            let flagged = r
+                .fwd
+                .iter()
+                .find(|b| b.clients == n)
+                .map(|b| spread(b.pps.get(&Method::None).map(Vec::as_slice).unwrap_or(&[])))
+                .is_some_and(|s| s > BASELINE_LIMIT);
             out.push(line(
                 Some(q >= 0.90),
                 format!(
-                    "{} pps >= 0.90 x no filter in the same block: worst block {} clients, {:.2}",
+                    "{} pps >= 0.90 x no filter in the same block: worst block {} clients, {:.2}{}",
                     m.label(),
                     fmt_n(n),
-                    q
+                    q,
+                    if flagged {
+                        " (that block's baseline varied >10%: flagged)"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -176,6 +187,7 @@ fn plot_lines(
     title: &str,
     y_label: &str,
     series: &[(String, Vec<(f64, f64)>)],
+    legend: SeriesLabelPosition,
 ) -> anyhow::Result<()> {
     let pts: Vec<(f64, f64)> = series
         .iter()
@@ -232,7 +244,7 @@ fn plot_lines(
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(legend)
         .draw()?;
     root.present()?;
     Ok(())
@@ -377,6 +389,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
                 "packets/s (log)"
             },
             &series_of(r, tcp),
+            SeriesLabelPosition::LowerLeft,
         )?;
         writeln!(w, "\n![{title}]({svg})")?;
     }
@@ -512,6 +525,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
         "Time to authorize one client",
         "ms (log)",
         &auth_series,
+        SeriesLabelPosition::UpperLeft,
     )?;
     writeln!(w, "\n![time to authorize](auth.svg)")?;
 
@@ -546,8 +560,8 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
                         .find(|(x, c, _)| *x == t && *c == close)
                         .map(|(_, _, v)| {
                             format!(
-                                "{:.3} / {:.3} ({:.0}/s, {} of {} ok)",
-                                v.p50_ms, v.p99_ms, v.rate, v.ok, v.sent
+                                "{:.3} / {:.3} ({:.0}/s, {} of {} ok, {} SYN retransmits)",
+                                v.p50_ms, v.p99_ms, v.rate, v.ok, v.sent, v.syn_retrans
                             )
                         })
                         .unwrap_or("-".into())
