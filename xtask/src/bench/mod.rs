@@ -249,6 +249,19 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     crate::require_root("the benchmark")?;
     env::ensure_tools()?;
     let quiet = env::quiet_check(opts.force)?;
+    // Measure one binary from start to end, even if the workspace is rebuilt meanwhile.
+    let snapshot = std::env::temp_dir().join(format!("netauth-bench-bin-{}", std::process::id()));
+    let bin = netauth_lab::netauth_bin();
+    std::fs::copy(&bin, &snapshot)
+        .with_context(|| format!("copying {} (run cargo xtask build)", bin.display()))?;
+    // SAFETY: no other thread exists yet (the Ctrl-C handler's thread starts below).
+    unsafe { std::env::set_var("NETAUTH_BIN", &snapshot) };
+    env::register_dir(&snapshot);
+    let binary_facts = format!(
+        "{} (copied to {} for the run)",
+        bin.display(),
+        snapshot.display()
+    );
     env::install_interrupt_handler()?;
     let plan = Plan::new(opts);
     let out_dir = opts.out.clone().unwrap_or_else(|| {
@@ -266,7 +279,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         plan: Some(plan.clone()),
         ..Default::default()
     };
-    r.facts = facts(&quiet);
+    r.facts = facts(&quiet, &binary_facts);
     eprintln!(
         "bench: {} run, clients {:?}, {} repeat(s)",
         plan.mode, plan.counts, plan.repeats
@@ -356,6 +369,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         "run time".into(),
         format!("{:.1} min", t_all.elapsed().as_secs_f64() / 60.0),
     ));
+    let _ = std::fs::remove_file(&snapshot);
     let file = report::write(&r, &out_dir)?;
     println!("\nReport: {}", file.display());
     if opts.smoke {
@@ -364,7 +378,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn facts(quiet: &str) -> Vec<(String, String)> {
+fn facts(quiet: &str, binary: &str) -> Vec<(String, String)> {
     let commit = Command::new("git")
         .args([
             "-C",
@@ -376,7 +390,7 @@ fn facts(quiet: &str) -> Vec<(String, String)> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let bin = netauth_lab::netauth_bin();
+    let bin = crate::root().join("target/release/netauth");
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .ok()
@@ -403,10 +417,7 @@ fn facts(quiet: &str) -> Vec<(String, String)> {
         ("machine state".into(), quiet.to_string()),
         (
             "netauth".into(),
-            format!(
-                "{} (binary built {built}), workspace at {commit}",
-                bin.display()
-            ),
+            format!("{binary}, built {built}; workspace at {commit}"),
         ),
         ("trafgen".into(), env::version("trafgen", &["-v"])),
         ("iperf3".into(), env::version("iperf3", &["-v"])),
