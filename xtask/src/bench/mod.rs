@@ -524,6 +524,23 @@ fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
     row
 }
 
+/// The daemon's datapath counters (`netauth status --json` -> counters).
+fn datapath_counters(p: &Path) -> BTreeMap<String, u64> {
+    let Some(d) = p.daemon.as_ref() else {
+        return BTreeMap::new();
+    };
+    let out = d.cli(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.get("counters")
+        .and_then(|c| c.as_object())
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult> {
     let mut res = PortalResult {
         clients,
@@ -571,7 +588,30 @@ fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResu
             let slowest = peaks.iter().copied().fold(f64::INFINITY, f64::min);
             let rate = ((slowest * 0.5 / 100.0).floor() * 100.0).clamp(100.0, 5000.0);
             for t in portal::Target::ALL {
+                let c0 = datapath_counters(p);
                 let r = portal::paced(p, t, close, rate, plan.paced_secs)?;
+                let c1 = datapath_counters(p);
+                let moved: Vec<String> = c1
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let d = v.saturating_sub(*c0.get(k).unwrap_or(&0));
+                        (d > 0).then(|| format!("{k} +{d}"))
+                    })
+                    .collect();
+                res.checks.push(format!(
+                    "netauth datapath counters during the paced {} {} run: {}",
+                    t.short(),
+                    if close {
+                        "new-connection"
+                    } else {
+                        "keep-alive"
+                    },
+                    if moved.is_empty() {
+                        "none moved".to_string()
+                    } else {
+                        moved.join(", ")
+                    }
+                ));
                 eprintln!(
                     "bench: paced {} {} at {rate}/s: p50 {:.3} ms p99 {:.3} ms ({} of {} ok, {} SYN retransmits)",
                     t.short(),

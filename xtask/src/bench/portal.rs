@@ -216,6 +216,8 @@ pub fn wrk(p: &Path, t: Target, close: bool, secs: u32) -> anyhow::Result<f64> {
 pub struct Paced {
     /// SYNs the client had to retransmit during the run (TcpExt TCPSynRetrans).
     pub syn_retrans: u64,
+    /// The gateway's TCP counters that moved during the run (name, delta), largest first.
+    pub gw_counters: Vec<(String, u64)>,
     pub rate: f64,
     pub sent: usize,
     pub ok: usize,
@@ -230,6 +232,7 @@ pub fn paced(p: &Path, t: Target, close: bool, rate: f64, secs: f64) -> anyhow::
     const WORKERS: usize = 8;
     let total = (rate * secs) as usize;
     let expect = t.expect();
+    let gw0 = p.gw.run(tcp_counters)?;
     let (lat, sent, ok, syn_retrans) = p.cl.run(move || {
         let syn0 = netstat("TCPSynRetrans").unwrap_or(0);
         let start = Instant::now() + Duration::from_millis(50);
@@ -298,14 +301,55 @@ pub fn paced(p: &Path, t: Target, close: bool, rate: f64, secs: f64) -> anyhow::
         let syn = netstat("TCPSynRetrans").unwrap_or(0).saturating_sub(syn0);
         (all, sent, ok, syn)
     })?;
+    let gw1 = p.gw.run(tcp_counters)?;
+    let mut gw_counters: Vec<(String, u64)> = gw1
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v.saturating_sub(*gw0.get(k).unwrap_or(&0));
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect();
+    gw_counters.sort_by_key(|c| std::cmp::Reverse(c.1));
     Ok(Paced {
         syn_retrans,
+        gw_counters,
         rate,
         sent,
         ok,
         p50_ms: percentile(&lat, 50.0),
         p99_ms: percentile(&lat, 99.0),
     })
+}
+
+/// All Tcp and TcpExt counters of the calling thread's network namespace.
+fn tcp_counters() -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for file in [
+        "/proc/thread-self/net/snmp",
+        "/proc/thread-self/net/netstat",
+    ] {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for pair in lines.chunks(2) {
+            let [head, values] = pair else { continue };
+            let Some(prefix) = head.split_whitespace().next() else {
+                continue;
+            };
+            if prefix != "Tcp:" && prefix != "TcpExt:" {
+                continue;
+            }
+            for (h, v) in head
+                .split_whitespace()
+                .zip(values.split_whitespace())
+                .skip(1)
+            {
+                if let Ok(v) = v.parse::<u64>() {
+                    out.insert(format!("{}{h}", prefix.trim_end_matches(':')), v);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A TcpExt counter of the calling thread's network namespace.

@@ -576,7 +576,35 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
                     lat(true)
                 )?;
             }
-            writeln!(w, "\nChecks before measuring: {}.", p.checks.join("; "))?;
+            writeln!(w, "\nChecks and datapath counters:\n")?;
+            for c in &p.checks {
+                writeln!(w, "- {c}")?;
+            }
+            writeln!(
+                w,
+                "\nGateway TCP counters that moved during each paced run (largest first; counters \
+                 that move with every connection, such as TcpActiveOpens/PassiveOpens, included):\n"
+            )?;
+            for (t, close, v) in &p.paced {
+                let list: Vec<String> = v
+                    .gw_counters
+                    .iter()
+                    .filter(|(k, _)| !k.ends_with("InSegs") && !k.ends_with("OutSegs"))
+                    .take(10)
+                    .map(|(k, d)| format!("{k} +{d}"))
+                    .collect();
+                writeln!(
+                    w,
+                    "- {}, {}: {}",
+                    t.short(),
+                    if *close {
+                        "new connection"
+                    } else {
+                        "keep-alive"
+                    },
+                    list.join(", ")
+                )?;
+            }
         }
         (None, Some(e)) => writeln!(w, "Failed: `{}`", e.replace('\n', " "))?,
         _ => writeln!(w, "Not run.")?,
