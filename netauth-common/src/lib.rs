@@ -16,6 +16,13 @@ pub const MAP_CLIENTS: &str = "NETAUTH_CLIENTS";
 /// (key [`IpKey`], value [`MacKey`]), so the portal can tie a connection to a MAC from
 /// what the datapath itself saw.
 pub const MAP_CLIENT_ADDRS: &str = "NETAUTH_CLIENT_ADDRS";
+/// Names of the walled-garden LPM tries (key: prefix length + address bytes, value: u8):
+/// destinations captive clients may reach.
+pub const MAP_WALLED_V4: &str = "NETAUTH_WALLED_V4";
+pub const MAP_WALLED_V6: &str = "NETAUTH_WALLED_V6";
+/// Capacity of each walled-garden trie.
+pub const MAX_WALLED: u32 = 8192;
+
 /// Name of the per-CPU array of datapath counters, indexed by [`Counter`].
 pub const MAP_COUNTERS: &str = "NETAUTH_COUNTERS";
 
@@ -126,8 +133,10 @@ impl Counter {
     pub const XDP_PASS_RESET: u32 = 9;
     /// TCP resets sent to captive clients (fail fast instead of a silent drop).
     pub const TC_RESET_SENT: u32 = 10;
+    /// Frames from captive clients XDP passed because they go to the walled garden.
+    pub const XDP_PASS_WALLED: u32 = 11;
     /// Number of counters in use.
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 12;
     /// Slots in the pinned counter map: room to add counters without changing the map's
     /// definition (a pinned map with another size could not be reused on upgrade).
     pub const SLOTS: u32 = 32;
@@ -144,6 +153,7 @@ impl Counter {
         "tc_drop_malformed",
         "xdp_pass_reset",
         "tc_reset_sent",
+        "xdp_pass_walled",
     ];
 }
 

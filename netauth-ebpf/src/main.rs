@@ -24,11 +24,13 @@ use aya_ebpf::{
     },
     helpers::{bpf_ktime_get_coarse_ns, bpf_sk_assign, bpf_sk_release, bpf_skc_lookup_tcp},
     macros::{classifier, map, xdp},
-    maps::{LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, lpm_trie::Key},
     programs::{TcContext, XdpContext},
 };
 use aya_log_ebpf::debug;
-use netauth_common::{ClientUsage, Counter, IpKey, MAX_CLIENT_ADDRS, MAX_CLIENTS, MacKey};
+use netauth_common::{
+    ClientUsage, Counter, IpKey, MAX_CLIENT_ADDRS, MAX_CLIENTS, MAX_WALLED, MacKey,
+};
 
 use crate::{
     packet::{ETH_P_IP, ETH_P_IPV6, Ip, parse_ipv4, parse_ipv6, parse_link},
@@ -40,6 +42,12 @@ static CLIENTS: PerCpuHashMap<MacKey, ClientUsage> = PerCpuHashMap::pinned(MAX_C
 
 #[map(name = "NETAUTH_CLIENT_ADDRS")]
 static CLIENT_ADDRS: LruHashMap<IpKey, MacKey> = LruHashMap::with_max_entries(MAX_CLIENT_ADDRS, 0);
+
+#[map(name = "NETAUTH_WALLED_V4")]
+static WALLED_V4: LpmTrie<[u8; 4], u8> = LpmTrie::with_max_entries(MAX_WALLED, 0);
+
+#[map(name = "NETAUTH_WALLED_V6")]
+static WALLED_V6: LpmTrie<[u8; 16], u8> = LpmTrie::with_max_entries(MAX_WALLED, 0);
 
 #[map(name = "NETAUTH_COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(Counter::SLOTS, 0);
@@ -62,6 +70,19 @@ fn count(index: u32) {
     if let Some(slot) = COUNTERS.get_ptr_mut(index) {
         // SAFETY: per-CPU slot, no other writer on this CPU while the program runs.
         unsafe { *slot += 1 };
+    }
+}
+
+/// Whether a destination is in the walled garden.
+#[inline(always)]
+fn walled(ip: &Ip) -> bool {
+    if ip.v6 {
+        WALLED_V6.get(Key::new(128, ip.daddr)).is_some()
+    } else {
+        let d = ip.daddr;
+        WALLED_V4
+            .get(Key::new(32, [d[0], d[1], d[2], d[3]]))
+            .is_some()
     }
 }
 
@@ -123,9 +144,13 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
         count(Counter::XDP_PASS_AUTHENTICATED);
         return xdp_action::XDP_PASS;
     }
-    match classify(data, data_end, &link, &portal()) {
+    match classify(data, data_end, &link, &portal(), walled) {
         Verdict::Infra { .. } => {
             count(Counter::XDP_PASS_INFRA);
+            xdp_action::XDP_PASS
+        }
+        Verdict::Walled => {
+            count(Counter::XDP_PASS_WALLED);
             xdp_action::XDP_PASS
         }
         Verdict::Http { .. } => {
@@ -175,7 +200,8 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
         }
         return TC_ACT_OK;
     }
-    match classify(data, data_end, &link, &portal) {
+    match classify(data, data_end, &link, &portal, walled) {
+        Verdict::Walled => TC_ACT_OK,
         Verdict::Infra { ip } => {
             if let Some(ip) = ip {
                 record_address(&ip, link.src_mac);

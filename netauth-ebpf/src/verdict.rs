@@ -15,6 +15,8 @@ const PORT_HTTP: u16 = 80;
 pub enum Verdict {
     /// Needed to get online (ARP, ND, DHCP, DNS) or addressed to the portal host: pass.
     Infra { ip: Option<Ip> },
+    /// Addressed to the walled garden (operator-allowed destinations): pass.
+    Walled,
     /// Plain HTTP to some other address: steer to the portal's transparent listener.
     Http { ip: Ip, sport: u16, dport: u16 },
     /// A TCP connection attempt to anything else: answer with a reset so apps fail fast
@@ -44,8 +46,15 @@ impl Portal {
     }
 }
 
+/// `walled`: whether a destination is in the walled garden.
 #[inline(always)]
-pub fn classify(data: usize, data_end: usize, link: &Link, portal: &Portal) -> Verdict {
+pub fn classify(
+    data: usize,
+    data_end: usize,
+    link: &Link,
+    portal: &Portal,
+    walled: impl Fn(&Ip) -> bool,
+) -> Verdict {
     let ip = match link.ethertype {
         ETH_P_ARP => return Verdict::Infra { ip: None },
         ETH_P_IP => parse_ipv4(data, data_end, link.l3),
@@ -56,6 +65,9 @@ pub fn classify(data: usize, data_end: usize, link: &Link, portal: &Portal) -> V
         return Verdict::Malformed;
     };
     let to_portal = portal.is_portal(&ip);
+    if !to_portal && walled(&ip) {
+        return Verdict::Walled;
+    }
     let Some(proto) = ip.proto else {
         // A fragment without its L4 header: only the portal host may receive it.
         return if to_portal {

@@ -42,6 +42,7 @@ use crate::{
 
 pub struct AdminState {
     pub sessions: Arc<Sessions>,
+    pub walled: Arc<crate::walled::WalledGarden>,
     pub facts: Value,
     /// Asks the daemon to stop; `true`: and take the datapath down.
     pub shutdown: tokio::sync::mpsc::Sender<bool>,
@@ -79,6 +80,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/shutdown", post(shutdown))
         .route("/metrics", get(metrics))
+        .route("/v1/walled-garden", get(walled_list).post(walled_add))
+        .route("/v1/walled-garden/{*entry}", delete(walled_remove))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
@@ -262,6 +265,49 @@ async fn shutdown(
         .await
         .map_err(|_| ApiError::Internal("already shutting down".into()))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "detach": body.detach }))).into_response())
+}
+
+async fn walled_list(State(st): State<Arc<AdminState>>) -> Json<Value> {
+    Json(json!({ "entries": st.walled.list() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WalledBody {
+    entry: String,
+}
+
+async fn walled_add(
+    State(st): State<Arc<AdminState>>,
+    body: Result<Json<WalledBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let entry = crate::walled::Entry::parse(&body.entry).map_err(ApiError::BadRequest)?;
+    st.sessions.walled_persist(&entry.to_string(), true)?;
+    let added = st.walled.add(entry.clone());
+    let code = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((code, Json(json!({ "entry": entry.to_string() }))).into_response())
+}
+
+async fn walled_remove(
+    State(st): State<Arc<AdminState>>,
+    UrlPath(entry): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let entry = crate::walled::Entry::parse(&entry).map_err(ApiError::BadRequest)?;
+    match st.walled.remove(&entry) {
+        Ok(true) => {
+            st.sessions.walled_persist(&entry.to_string(), false)?;
+            Ok(Json(json!({ "entry": entry.to_string() })))
+        }
+        Ok(false) => Err(ApiError::NotFound(format!(
+            "{entry} is not in the walled garden"
+        ))),
+        Err(why) => Err(ApiError::BadRequest(why.into())),
+    }
 }
 
 async fn metrics(State(st): State<Arc<AdminState>>) -> Response {

@@ -135,6 +135,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub venue_info_url: Option<String>,
 
+    /// A destination captive clients may reach: an address, a prefix (198.51.100.0/24,
+    /// 2001:db8::/48) or a host name (resolved, and kept current by its DNS TTL). Repeat
+    /// for more; the admin API adds and removes entries at run time.
+    #[arg(long = "walled-garden", value_name = "ENTRY")]
+    #[serde(default)]
+    pub walled_garden: Vec<String>,
+
     /// Venue name shown on the pages [default: "Guest Wi-Fi"].
     #[arg(long)]
     pub venue_name: Option<String>,
@@ -185,6 +192,7 @@ pub struct Settings {
     pub api_port: u16,
     pub api_hostname: Option<String>,
     pub venue_info_url: Option<String>,
+    pub walled_garden: Vec<crate::walled::Entry>,
     pub venue_name: String,
     pub terms: String,
     pub fwmark: u32,
@@ -255,6 +263,17 @@ impl Settings {
             api_port: pick!(api_port).unwrap_or(DEFAULT_API_PORT),
             api_hostname: pick!(api_hostname),
             venue_info_url: pick!(venue_info_url),
+            walled_garden: {
+                let list = if cli.walled_garden.is_empty() {
+                    &file.walled_garden
+                } else {
+                    &cli.walled_garden
+                };
+                list.iter()
+                    .map(|e| crate::walled::Entry::parse(e).map_err(anyhow::Error::msg))
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .context("walled-garden")?
+            },
             venue_name: pick!(venue_name).unwrap_or_else(|| DEFAULT_VENUE.into()),
             terms,
             fwmark: pick!(fwmark).unwrap_or(DEFAULT_FWMARK),

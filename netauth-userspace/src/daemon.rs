@@ -150,6 +150,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         SystemTime::now(),
     )?;
+    let walled = {
+        let (v4m, v6m) = sessions
+            .take_walled_maps()
+            .ok_or_else(|| anyhow::anyhow!("walled-garden maps missing"))?;
+        let stored: Vec<_> = sessions
+            .walled_entries()
+            .iter()
+            .filter_map(|e| crate::walled::Entry::parse(e).ok())
+            .collect();
+        Arc::new(crate::walled::WalledGarden::new(
+            v4m,
+            v6m,
+            &cfg.walled_garden,
+            &stored,
+        ))
+    };
     let portal = Arc::new(Portal {
         venue: cfg.venue_name.clone(),
         terms: cfg.terms.clone(),
@@ -185,6 +201,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (shutdown_tx, mut shutdown_rx) = tokio::sync::mpsc::channel::<bool>(1);
     let admin_state = Arc::new(admin::AdminState {
         sessions: sessions.clone(),
+        walled: walled.clone(),
         facts,
         shutdown: shutdown_tx,
     });
@@ -245,6 +262,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         });
     }
     tasks.spawn(sessions.clone().maintain(ENFORCE_TICK, CHECKPOINT_EVERY));
+    tasks.spawn(walled.clone().resolve_loop());
     if let Some(logger) = logger {
         tasks.spawn(kernel_log_pump(logger));
     }

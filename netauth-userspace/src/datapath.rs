@@ -17,7 +17,7 @@ use std::{
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues},
+    maps::{HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues},
     programs::{
         SchedClassifier, TcAttachType, Xdp,
         links::{FdLink, PinnedLink},
@@ -26,8 +26,8 @@ use aya::{
     },
 };
 use netauth_common::{
-    ClientUsage, Counter, IpKey, MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MacKey, globals,
-    programs,
+    ClientUsage, Counter, IpKey, MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MAP_WALLED_V4,
+    MAP_WALLED_V6, MacKey, globals, programs,
 };
 use tracing::{info, warn};
 
@@ -60,6 +60,8 @@ pub struct Datapath {
     clients: PerCpuHashMap<MapData, MacKey, ClientUsage>,
     addrs: HashMap<MapData, IpKey, MacKey>,
     counters: PerCpuArray<MapData, u64>,
+    /// The walled-garden tries, until the daemon takes them.
+    pub walled: Option<WalledMaps>,
     nr_cpus: usize,
     pin_dir: PathBuf,
     /// Links that could not be pinned (kernels without bpf_link for TC): kept alive here.
@@ -72,6 +74,11 @@ pub struct Datapath {
     // Kept alive so kernel-side aya-log records keep flowing.
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
+
+pub type WalledMaps = (
+    LpmTrie<MapData, [u8; 4], u8>,
+    LpmTrie<MapData, [u8; 16], u8>,
+);
 
 enum FdLinkHolder {
     Tc(#[allow(dead_code)] SchedClassifierLink),
@@ -286,12 +293,21 @@ impl Datapath {
             ebpf.take_map(MAP_COUNTERS)
                 .ok_or_else(|| anyhow!("map {MAP_COUNTERS} missing"))?,
         )?;
+        let walled_v4 = LpmTrie::try_from(
+            ebpf.take_map(MAP_WALLED_V4)
+                .ok_or_else(|| anyhow!("map {MAP_WALLED_V4} missing"))?,
+        )?;
+        let walled_v6 = LpmTrie::try_from(
+            ebpf.take_map(MAP_WALLED_V6)
+                .ok_or_else(|| anyhow!("map {MAP_WALLED_V6} missing"))?,
+        )?;
         let nr_cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
         Ok(Self {
             _ebpf: ebpf,
             clients,
             addrs,
             counters,
+            walled: Some((walled_v4, walled_v6)),
             nr_cpus,
             pin_dir,
             _unpinned: unpinned,

@@ -16,3 +16,4 @@ pub mod portal;
 pub mod provision;
 pub mod session;
 pub mod store;
+pub mod walled;

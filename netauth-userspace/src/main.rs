@@ -110,6 +110,13 @@ enum Command {
         #[arg(long, default_value_t = netauth::config::DEFAULT_API_PORT)]
         port: u16,
     },
+    /// List, add or remove walled-garden entries (destinations captive clients may reach).
+    WalledGarden {
+        #[command(subcommand)]
+        action: WalledAction,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// Show what the running daemon is doing.
     Status {
         #[arg(long)]
@@ -119,10 +126,23 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum WalledAction {
+    /// Show the entries and what their host names resolve to.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add an address, prefix or host name.
+    Add { entry: String },
+    /// Remove an entry added with `add`.
+    Remove { entry: String },
+}
+
 #[derive(clap::Args)]
 struct SocketArg {
     /// The daemon's admin socket.
-    #[arg(long, default_value = DEFAULT_ADMIN_SOCKET)]
+    #[arg(long, global = true, default_value = DEFAULT_ADMIN_SOCKET)]
     admin_socket: PathBuf,
 }
 
@@ -329,6 +349,66 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::from(2))
                 }
             }
+        }
+        Command::WalledGarden { action, socket } => {
+            let admin = client(socket);
+            let check = |e: &str| netauth::walled::Entry::parse(e);
+            match action {
+                WalledAction::List { json } => {
+                    let (status, body) = admin.call("GET", "/v1/walled-garden", None).await?;
+                    if status != 200 {
+                        return Ok(fail(status, &body));
+                    }
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&body)?);
+                    } else {
+                        for e in body["entries"].as_array().into_iter().flatten() {
+                            let addrs: Vec<String> = e["addresses"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .map(plain)
+                                .collect();
+                            println!(
+                                "{:<40} {:<7} {}",
+                                plain(&e["entry"]),
+                                plain(&e["source"]),
+                                addrs.join(" ")
+                            );
+                        }
+                    }
+                }
+                WalledAction::Add { entry } => {
+                    if let Err(e) = check(&entry) {
+                        eprintln!("netauth: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    let (status, body) = admin
+                        .call("POST", "/v1/walled-garden", Some(json!({ "entry": entry })))
+                        .await?;
+                    if !(200..300).contains(&status) {
+                        return Ok(fail(status, &body));
+                    }
+                    println!("{} is in the walled garden", plain(&body["entry"]));
+                }
+                WalledAction::Remove { entry } => {
+                    let parsed = match check(&entry) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            eprintln!("netauth: {e}");
+                            return Ok(ExitCode::from(2));
+                        }
+                    };
+                    let (status, body) = admin
+                        .call("DELETE", &format!("/v1/walled-garden/{parsed}"), None)
+                        .await?;
+                    if status != 200 {
+                        return Ok(fail(status, &body));
+                    }
+                    println!("{parsed} removed from the walled garden");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status { json, socket } => {
             let (status, body) = client(socket).call("GET", "/v1/status", None).await?;

@@ -608,6 +608,21 @@ impl Sessions {
         self.lock().datapath.is_authorized(mac)
     }
 
+    /// Walled-garden entries stored by the API.
+    pub fn walled_entries(&self) -> Vec<String> {
+        self.lock().store.walled_entries().unwrap_or_default()
+    }
+
+    /// Records (or forgets) an API walled-garden entry on disk.
+    pub fn walled_persist(&self, entry: &str, present: bool) -> Result<(), SessionError> {
+        Ok(self.lock().store.walled_set(entry, present)?)
+    }
+
+    /// The walled-garden maps, taken once by the daemon.
+    pub fn take_walled_maps(&self) -> Option<crate::datapath::WalledMaps> {
+        self.lock().datapath.walled.take()
+    }
+
     /// Takes the datapath down for good (`netauth stop --detach`).
     pub fn detach(&self) -> anyhow::Result<()> {
         self.lock().datapath.detach()

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_one_active_per_mac ON sessions(mac) WHERE ended_ms IS NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions(ended_ms);
+CREATE TABLE IF NOT EXISTS walled_garden (entry TEXT PRIMARY KEY);
 ";
 
 impl Store {
@@ -247,6 +248,28 @@ impl Store {
             })
         })?;
         rows.collect()
+    }
+
+    /// Walled-garden entries added through the API.
+    pub fn walled_entries(&self) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT entry FROM walled_garden ORDER BY entry")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect()
+    }
+
+    pub fn walled_set(&self, entry: &str, present: bool) -> rusqlite::Result<()> {
+        if present {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO walled_garden(entry) VALUES (?1)",
+                params![entry],
+            )?;
+        } else {
+            self.conn
+                .execute("DELETE FROM walled_garden WHERE entry = ?1", params![entry])?;
+        }
+        Ok(())
     }
 
     /// Why `mac`'s most recent session ended, if it ended after `since_ms`.

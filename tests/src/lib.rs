@@ -74,6 +74,20 @@ impl Ns {
             .stderr(Stdio::null())
             .status();
         sh("ip", &["netns", "add", &name])?;
+        // No duplicate address detection: link-local addresses are usable at once, so
+        // the first IPv6 flows of a fresh lab do not wait seconds for neighbour discovery.
+        sh(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &name,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ],
+        )?;
         let ns = Ns { name };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
@@ -354,6 +368,7 @@ impl Lab {
                 .stderr(Stdio::null())
                 .status();
         }
+        let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.gw.name));
         let bpf = self.dir.join("bpf");
         let _ = Command::new("umount")
             .args(["-l"])
@@ -361,6 +376,18 @@ impl Lab {
             .stderr(Stdio::null())
             .status();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Makes programs in the gateway namespace (netauth's resolver) use `server` for DNS:
+    /// `ip netns exec` bind-mounts /etc/netns/NAME/resolv.conf over /etc/resolv.conf.
+    pub fn set_gateway_dns(&self, server: IpAddr) -> anyhow::Result<()> {
+        let dir = PathBuf::from("/etc/netns").join(&self.gw.name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("resolv.conf"),
+            format!("nameserver {server}\noptions timeout:1 attempts:2\n"),
+        )?;
+        Ok(())
     }
 
     /// Where this lab's daemons pin their maps and links.

@@ -315,3 +315,85 @@ pub fn inet_checksum(data: &[u8], initial: u32) -> u16 {
     }
     !(sum as u16)
 }
+
+/// Name -> addresses a lab DNS server answers with.
+pub type DnsRecords = Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<IpAddr>>>>;
+
+/// A minimal authoritative DNS server for lab names: answers A/AAAA queries for names in
+/// `records` with TTL `ttl`, NXDOMAIN otherwise.
+pub fn serve_dns(
+    addr: SocketAddr,
+    records: DnsRecords,
+    ttl: u32,
+    stop: Arc<AtomicBool>,
+    ready: Arc<AtomicUsize>,
+) {
+    let Ok(s) = socket(addr, Type::DGRAM, Protocol::UDP) else {
+        return;
+    };
+    let s: UdpSocket = s.into();
+    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+    ready.fetch_add(1, Ordering::SeqCst);
+    let mut buf = [0u8; 1500];
+    while !stop.load(Ordering::SeqCst) {
+        let Ok((n, from)) = s.recv_from(&mut buf) else {
+            continue;
+        };
+        if let Some(reply) = dns_answer(&buf[..n], &records, ttl) {
+            let _ = s.send_to(&reply, from);
+        }
+    }
+}
+
+fn dns_answer(q: &[u8], records: &DnsRecords, ttl: u32) -> Option<Vec<u8>> {
+    if q.len() < 12 || q[2] & 0x80 != 0 || u16::from_be_bytes([q[4], q[5]]) != 1 {
+        return None;
+    }
+    // The question: labels, then type and class.
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question_end = i + 4;
+    let name = labels.join(".");
+    let addrs = records.lock().ok()?.get(&name).cloned();
+    let answers: Vec<IpAddr> = addrs
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| (qtype == 1 && a.is_ipv4()) || (qtype == 28 && a.is_ipv6()))
+        .collect();
+    let mut r = Vec::new();
+    r.extend_from_slice(&q[0..2]);
+    let rcode = if addrs.is_none() { 3 } else { 0 };
+    r.extend_from_slice(&[0x84 | (q[2] & 0x01), 0x80 | rcode]);
+    r.extend_from_slice(&[0, 1]);
+    r.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    r.extend_from_slice(&[0, 0, 0, 0]);
+    r.extend_from_slice(q.get(12..question_end)?);
+    for a in answers {
+        r.extend_from_slice(&[0xc0, 0x0c]);
+        r.extend_from_slice(&qtype.to_be_bytes());
+        r.extend_from_slice(&[0, 1]);
+        r.extend_from_slice(&ttl.to_be_bytes());
+        match a {
+            IpAddr::V4(v4) => {
+                r.extend_from_slice(&[0, 4]);
+                r.extend_from_slice(&v4.octets());
+            }
+            IpAddr::V6(v6) => {
+                r.extend_from_slice(&[0, 16]);
+                r.extend_from_slice(&v6.octets());
+            }
+        }
+    }
+    Some(r)
+}
