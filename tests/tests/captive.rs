@@ -718,3 +718,56 @@ fn tcp_from_captive_clients_is_reset_fast_with_valid_checksums() {
     assert!(connects(&c, web(false, 443)));
     assert!(connects(&c, web(true, 8443)));
 }
+
+/// Every address an authenticated device uses passes (SLAAC, privacy addresses, DHCPv6):
+/// the gate is the MAC, not an address.
+#[test]
+fn every_ipv6_address_of_an_authenticated_device_passes() {
+    let mut lab = Lab::new(2).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+    login(&a);
+    // A privacy address appears after login, and B gets an extra address too.
+    a.ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::a:1234/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ])
+    .unwrap();
+    b.ns.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::b:1234/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ])
+    .unwrap();
+    for (c, src, online) in [
+        (&a, "2001:db8:1::a:1234", true),
+        (&b, "2001:db8:1::b:1234", false),
+    ] {
+        let src: std::net::Ipv6Addr = src.parse().unwrap();
+        let ok =
+            c.ns.run(move || {
+                let s = socket2::Socket::new(
+                    socket2::Domain::IPV6,
+                    socket2::Type::STREAM,
+                    Some(socket2::Protocol::TCP),
+                )
+                .unwrap();
+                s.bind(&SocketAddr::new(IpAddr::V6(src), 0).into()).unwrap();
+                s.connect_timeout(&web(true, 443).into(), Duration::from_millis(800))
+                    .is_ok()
+            })
+            .unwrap();
+        assert_eq!(ok, online, "from {src}");
+    }
+    // HTTP from B's new address is still intercepted.
+    assert_eq!(get(&b, web(true, 80), None, "/").status, 511);
+}
