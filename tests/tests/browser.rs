@@ -1,0 +1,555 @@
+//! A real browser on a captive LAN: headless Chromium, driven over WebDriver by
+//! chromedriver, both running inside a lab client's namespace, opens an ordinary web page,
+//! is taken to the login page by the portal's 511 page, clicks "Accept and connect" and
+//! ends up on the page it asked for, served by the internet.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`cargo xtask setup` installs them).
+//! Screenshots of each step are kept under target/test-artifacts/browser/.
+
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    os::unix::process::CommandExt as _,
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use netauth_lab::{Lab, PORTAL_PORT, UPSTREAM_MARKER, WEB_V4, http, workspace_root};
+use serde_json::{Value, json};
+
+const VENUE: &str = "Harbour Hotel Guest Wi-Fi";
+const DRIVER_PORT: u16 = 9515;
+/// The key WebDriver uses for element references.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// chromedriver running in a client namespace, in a process group of its own so that the
+/// browser it starts goes down with it. Killed on drop.
+struct Driver {
+    child: Child,
+}
+
+impl Driver {
+    fn start(ns: &netauth_lab::Ns, log: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::File::create(log)?;
+        let child = ns
+            .command("chromedriver")
+            .arg(format!("--port={DRIVER_PORT}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .context("starting chromedriver (is chromium-driver installed? `cargo xtask setup`)")?;
+        Ok(Driver { child })
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // `ip netns exec` execs chromedriver, so the child's pid is its process group's id.
+        let pgid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// HTTP responses as (URL, status), and readable lines of requests, answers, failures.
+type NetworkLog = (Vec<(String, u64)>, Vec<String>);
+
+/// A minimal blocking WebDriver client; must be used from a thread inside the namespace
+/// chromedriver runs in.
+struct WebDriver {
+    addr: SocketAddr,
+    session: String,
+}
+
+fn wd_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(90)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{DRIVER_PORT}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    // chromedriver keeps the connection open whatever the request says: read the head,
+    // then exactly the body it announces.
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let complete = |buf: &[u8]| -> Option<usize> {
+        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let r = http::parse(buf)?;
+        if let Some(len) = r.header("content-length") {
+            let len: usize = len.parse().ok()?;
+            (buf.len() >= end + len).then_some(end)
+        } else {
+            buf.ends_with(b"0\r\n\r\n").then_some(end)
+        }
+    };
+    let end = loop {
+        let n = s
+            .read(&mut chunk)
+            .with_context(|| format!("{method} {path}"))?;
+        if n == 0 {
+            bail!("{method} {path}: chromedriver closed the connection");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = complete(&buf) {
+            break end;
+        }
+    };
+    let r = http::parse(&buf).context("bad HTTP answer from chromedriver")?;
+    let mut payload = buf[end..].to_vec();
+    if r.header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        payload = dechunk(&payload).context("bad chunked body")?;
+    }
+    let v: Value = serde_json::from_slice(&payload)
+        .with_context(|| format!("{method} {path}: not JSON ({})", r.status))?;
+    let value = v.get("value").cloned().unwrap_or(Value::Null);
+    if r.status >= 400 || value.get("error").is_some() {
+        bail!("{method} {path}: {} {value}", r.status);
+    }
+    Ok(value)
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&b[..eol]).ok()?.split(';').next()?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+impl WebDriver {
+    fn connect(user_data_dir: &Path) -> anyhow::Result<Self> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], DRIVER_PORT));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match wd_request(addr, "GET", "/status", None) {
+                Ok(v) if v["ready"] == json!(true) => break,
+                r if Instant::now() > deadline => bail!("chromedriver not ready: {r:?}"),
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "pageLoadStrategy": "normal",
+            "goog:loggingPrefs": {"performance": "ALL"},
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--no-default-browser-check",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    "--disable-breakpad",
+                    "--disable-crash-reporter",
+                    "--window-size=1024,900",
+                    format!("--user-data-dir={}", user_data_dir.display()),
+                ],
+            },
+        }}});
+        let v = wd_request(addr, "POST", "/session", Some(&caps))?;
+        let session = v["sessionId"]
+            .as_str()
+            .context("no session id")?
+            .to_string();
+        Ok(WebDriver { addr, session })
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        wd_request(
+            self.addr,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body.as_ref(),
+        )
+    }
+
+    fn url(&self) -> anyhow::Result<String> {
+        Ok(self.cmd("GET", "/url", None)?.as_str().unwrap_or("").into())
+    }
+
+    fn source(&self) -> anyhow::Result<String> {
+        Ok(self
+            .cmd("GET", "/source", None)?
+            .as_str()
+            .unwrap_or("")
+            .into())
+    }
+
+    fn title(&self) -> anyhow::Result<String> {
+        Ok(self
+            .cmd("GET", "/title", None)?
+            .as_str()
+            .unwrap_or("")
+            .into())
+    }
+
+    /// Waits until the current URL satisfies `ok` and the document has loaded.
+    fn wait_for_url(&self, what: &str, ok: impl Fn(&str) -> bool) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let url = self.url()?;
+            let ready = self.cmd(
+                "POST",
+                "/execute/sync",
+                Some(json!({"script": "return document.readyState", "args": []})),
+            )?;
+            if ok(&url) && ready == json!("complete") {
+                return Ok(url);
+            }
+            if Instant::now() > deadline {
+                bail!("waited 30 s for {what}; the browser is at {url} ({ready})");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screenshot(&self, to: &Path) -> anyhow::Result<()> {
+        let b64 = self.cmd("GET", "/screenshot", None)?;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().context("screenshot is not a string")?)?;
+        anyhow::ensure!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
+        std::fs::write(to, png).with_context(|| format!("writing {}", to.display()))
+    }
+
+    /// The browser's network log since the last call, from Chrome's performance log
+    /// (DevTools Network events): every HTTP response as (URL, status), redirect answers
+    /// included, and a readable line per request, answer and failure.
+    fn network_log(&self) -> anyhow::Result<NetworkLog> {
+        let log = self.cmd("POST", "/se/log", Some(json!({"type": "performance"})))?;
+        let (mut responses, mut lines) = (Vec::new(), Vec::new());
+        let mut urls = std::collections::HashMap::new();
+        for entry in log.as_array().into_iter().flatten() {
+            let Some(msg) = entry["message"].as_str() else {
+                continue;
+            };
+            let Ok(msg) = serde_json::from_str::<Value>(msg) else {
+                continue;
+            };
+            let (m, p) = (&msg["message"]["method"], &msg["message"]["params"]);
+            let id = p["requestId"].as_str().unwrap_or("").to_string();
+            let mut response = |r: &Value| {
+                if let (Some(url), Some(status)) = (r["url"].as_str(), r["status"].as_u64())
+                    && url.starts_with("http")
+                {
+                    lines.push(format!("  <- {status} {url}"));
+                    responses.push((url.to_string(), status));
+                }
+            };
+            if m == "Network.requestWillBeSent" {
+                // Redirect answers (the portal's 303) only show up here.
+                response(&p["redirectResponse"]);
+                let url = p["request"]["url"].as_str().unwrap_or("");
+                if url.starts_with("http") {
+                    lines.push(format!("  -> {} {url}", p["request"]["method"]));
+                }
+                urls.insert(id, url.to_string());
+            } else if m == "Network.responseReceived" {
+                response(&p["response"]);
+            } else if m == "Network.loadingFailed" {
+                lines.push(format!(
+                    "  !! {} {} {} {}",
+                    urls.get(&id).map(String::as_str).unwrap_or("?"),
+                    p["errorText"],
+                    p["blockedReason"],
+                    p["corsErrorStatus"]
+                ));
+            }
+        }
+        Ok((responses, lines))
+    }
+
+    fn quit(&self) {
+        let _ = wd_request(
+            self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+    }
+}
+
+/// What the browser saw, step by step.
+#[derive(Debug, Default)]
+struct Seen {
+    after_navigation: String,
+    login_url: String,
+    login_title: String,
+    login_source: String,
+    final_url: String,
+    final_source: String,
+    responses: Vec<(String, u64)>,
+    network: Vec<String>,
+}
+
+fn browse_through_the_portal(
+    user_data_dir: PathBuf,
+    shots: PathBuf,
+    start: String,
+) -> anyhow::Result<Seen> {
+    let wd = WebDriver::connect(&user_data_dir)?;
+    let result = (|| -> anyhow::Result<Seen> {
+        let mut seen = Seen::default();
+        // The 511 page's <meta http-equiv="refresh" content="0; ..."> fires as soon as the
+        // page has loaded, so by the time the navigation command returns the browser is
+        // usually already on its way to (or on) the login page: the 511 page itself cannot
+        // be screenshotted reliably. This first shot is whatever the browser shows right
+        // after navigating; that the browser did get a 511 is checked from its network log.
+        wd.cmd("POST", "/url", Some(json!({"url": start})))?;
+        seen.after_navigation = wd.url()?;
+        wd.screenshot(&shots.join("1-after-navigation.png"))?;
+
+        let login_prefix = format!("http://192.0.2.1:{PORTAL_PORT}/login");
+        seen.login_url = wd.wait_for_url("the login page", |u| u.starts_with(&login_prefix))?;
+        seen.login_title = wd.title()?;
+        seen.login_source = wd.source()?;
+        wd.screenshot(&shots.join("2-login-page.png"))?;
+
+        let button = wd.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": "button[name=\"accept\"][value=\"1\"]"})),
+        )?;
+        let id = button[ELEMENT].as_str().context("no element reference")?;
+        let text = wd.cmd("GET", &format!("/element/{id}/text"), None)?;
+        anyhow::ensure!(
+            text == json!("Accept and connect"),
+            "the button says {text}"
+        );
+        wd.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))?;
+
+        seen.final_url = wd.wait_for_url("the original page", |u| u == start)?;
+        seen.final_source = wd.source()?;
+        wd.screenshot(&shots.join("3-online.png"))?;
+        (seen.responses, seen.network) = wd.network_log()?;
+        Ok(seen)
+    })();
+    let result = result.map_err(|e| {
+        let url = wd.url().unwrap_or_default();
+        let (_, log) = wd.network_log().unwrap_or_default();
+        let source = wd.source().unwrap_or_default();
+        e.context(format!(
+            "browser at {url}\nnetwork log:\n{}\npage source:\n{source}",
+            log.join("\n")
+        ))
+    });
+    wd.quit();
+    result
+}
+
+#[test]
+fn chromium_signs_in_through_the_portal_and_reaches_the_page_it_asked_for() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&["--venue-name", VENUE]).unwrap();
+    let c = lab.clients[0].clone();
+
+    let shots = workspace_root().join("target/test-artifacts/browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    for old in ["1-after-navigation.png", "2-login-page.png", "3-online.png"] {
+        let _ = std::fs::remove_file(shots.join(old));
+    }
+    let driver_log = lab.dir.join("chromedriver.log");
+    let user_data_dir = lab.dir.join("chromium-profile");
+    std::fs::create_dir_all(&user_data_dir).unwrap();
+
+    let driver = Driver::start(&c.ns, &driver_log).unwrap();
+    let start = format!("http://{WEB_V4}/some/page");
+    let seen = {
+        let (shots, start) = (shots.clone(), start.clone());
+        c.ns.run(move || browse_through_the_portal(user_data_dir, shots, start))
+            .unwrap()
+    };
+    drop(driver);
+    let seen = seen.unwrap_or_else(|e| {
+        panic!(
+            "browser session failed: {e:#}\nchromedriver log:\n{}",
+            std::fs::read_to_string(&driver_log).unwrap_or_default()
+        )
+    });
+    eprintln!(
+        "after navigation: {}\nlogin page: {}\nfinal: {}\nnetwork log:\n{}",
+        seen.after_navigation,
+        seen.login_url,
+        seen.final_url,
+        seen.network.join("\n")
+    );
+
+    // The browser was answered 511 for the page it asked for, and the refresh took it to the
+    // login page, which remembers where the user was going.
+    assert!(
+        seen.responses.contains(&(start.clone(), 511)),
+        "no 511 for {start} in {:?}",
+        seen.responses
+    );
+    assert!(
+        seen.login_url.starts_with(&format!(
+            "http://192.0.2.1:{PORTAL_PORT}/login?redirect=http%3A%2F%2F203.0.113.80%2Fsome%2Fpage"
+        )),
+        "{}",
+        seen.login_url
+    );
+    assert_eq!(seen.login_title, format!("Sign in to {VENUE}"));
+    assert!(
+        seen.login_source.contains(&format!("Welcome to {VENUE}")),
+        "{}",
+        seen.login_source
+    );
+    assert!(!seen.login_source.contains(UPSTREAM_MARKER));
+
+    // After "Accept and connect": the portal's 303 back to the original URL, and the page
+    // itself, from the upstream web server.
+    assert!(
+        seen.responses
+            .iter()
+            .any(|(u, s)| u == &format!("http://192.0.2.1:{PORTAL_PORT}/login") && *s == 303),
+        "no 303 from the login form in {:?}",
+        seen.responses
+    );
+    let after_login = seen
+        .responses
+        .iter()
+        .position(|(_, s)| *s == 303)
+        .map(|i| &seen.responses[i + 1..])
+        .unwrap_or_default();
+    assert!(
+        !after_login.contains(&(start.clone(), 511)),
+        "signed in, yet the browser got 511 again for {start}: {after_login:?}"
+    );
+    assert_eq!(seen.final_url, start);
+    assert!(
+        seen.final_source.contains(UPSTREAM_MARKER),
+        "{}",
+        seen.final_source
+    );
+    assert!(seen.final_source.contains("/some/page"));
+    assert!(seen.responses.contains(&(start.clone(), 200)));
+
+    // The screenshots are there and are images.
+    for shot in ["1-after-navigation.png", "2-login-page.png", "3-online.png"] {
+        let png = std::fs::read(shots.join(shot)).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 1000, "{shot}");
+    }
+
+    // And the portal really signed this client in, by clicking through.
+    let out = lab.daemon().cli(&["sessions", "--json"]);
+    assert!(out.status.success());
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sessions = json["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{json}");
+    assert_eq!(sessions[0]["mac"], c.mac);
+    assert_eq!(sessions[0]["via"], "click-through");
+}
+
+/// What a browser's connection pool does, deterministically: it keeps the connection that
+/// carried the 511 open (HTTP/1.1 keep-alive) and pre-connects spare sockets to origins it
+/// expects to load. After login, a request on such a connection must not be answered as if
+/// the client were still captive: the portal may close the connection (a browser retries a
+/// request on a reused or pre-connected socket that closes without answering) or answer
+/// with anything but the portal's 511 / redirect to the login page.
+#[test]
+fn connections_opened_while_captive_do_not_send_a_signed_in_browser_back_to_the_portal() {
+    use std::io::ErrorKind;
+
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    let outcomes = c
+        .ns
+        .run(|| -> anyhow::Result<Vec<(&'static str, Result<u16, String>)>> {
+            let web = SocketAddr::from((WEB_V4, 80));
+            let portal = SocketAddr::from(([192, 0, 2, 1], PORTAL_PORT));
+            let request = b"GET /some/page HTTP/1.1\r\nHost: 203.0.113.80\r\nUser-Agent: Mozilla/5.0\r\nAccept: text/html\r\n\r\n";
+            let open = || -> anyhow::Result<TcpStream> {
+                let s = TcpStream::connect_timeout(&web, Duration::from_secs(2))?;
+                s.set_read_timeout(Some(Duration::from_secs(3)))?;
+                Ok(s)
+            };
+            // One answer on a kept-alive connection: Ok(status), or Err(how it ended).
+            let exchange = |s: &mut TcpStream| -> Result<u16, String> {
+                s.write_all(request).map_err(|e| format!("write: {e}"))?;
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match s.read(&mut chunk) {
+                        Ok(0) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                            return Err("reset".into());
+                        }
+                        Err(e) => return Err(format!("read: {e}")),
+                    }
+                    if let Some(r) = http::parse(&buf) {
+                        let len = r
+                            .header("content-length")
+                            .and_then(|l| l.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if r.body.len() >= len {
+                            return Ok(r.status);
+                        }
+                    }
+                }
+                match http::parse(&buf) {
+                    Some(r) => Ok(r.status),
+                    None if buf.is_empty() => Err("closed".into()),
+                    None => Err("truncated".into()),
+                }
+            };
+
+            // While captive: one connection gets its 511 and stays open, one is pre-connected.
+            let mut kept_alive = open()?;
+            let first = exchange(&mut kept_alive);
+            anyhow::ensure!(first == Ok(511), "captive answer: {first:?}");
+            let mut preconnected = open()?;
+
+            let login = http::post_form(
+                portal,
+                "/login",
+                "accept=1&redirect=http%3A%2F%2F203.0.113.80%2Fsome%2Fpage",
+            )?;
+            anyhow::ensure!(login.status == 303, "login: {login:?}");
+            let fresh = http::get(web, None, "/some/page")?;
+            anyhow::ensure!(
+                fresh.status == 200 && fresh.body.contains(UPSTREAM_MARKER),
+                "fresh connection after login: {fresh:?}"
+            );
+            Ok(vec![
+                ("kept-alive connection", exchange(&mut kept_alive)),
+                ("pre-connected socket", exchange(&mut preconnected)),
+            ])
+        })
+        .unwrap()
+        .unwrap();
+    for (what, outcome) in outcomes {
+        // 511 and the redirect to the login page both send the user back to sign in again.
+        assert!(
+            !matches!(outcome, Ok(511) | Ok(302)),
+            "signed in, but a {what} opened while captive was answered {outcome:?}: \
+             the browser goes back to the portal instead of the page"
+        );
+    }
+}
