@@ -80,6 +80,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/shutdown", post(shutdown))
         .route("/metrics", get(metrics))
+        .route("/v1/vouchers", get(voucher_list).post(voucher_create))
+        .route("/v1/vouchers/{code}", delete(voucher_revoke))
         .route("/v1/walled-garden", get(walled_list).post(walled_add))
         .route("/v1/walled-garden/{*entry}", delete(walled_remove))
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
@@ -265,6 +267,68 @@ async fn shutdown(
         .await
         .map_err(|_| ApiError::Internal("already shutting down".into()))?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "detach": body.detach }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoucherBody {
+    count: u32,
+    duration: String,
+    quota: Option<Value>,
+    devices: Option<u32>,
+}
+
+async fn voucher_create(
+    State(st): State<Arc<AdminState>>,
+    body: Result<Json<VoucherBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !(1..=10_000).contains(&body.count) {
+        return Err(ApiError::BadRequest("count must be 1..=10000".into()));
+    }
+    let duration = parse_duration(&body.duration)
+        .map_err(|e| ApiError::BadRequest(format!("duration: {e}")))?;
+    let quota = bytes_field("quota", body.quota.as_ref())?;
+    let devices = body.devices.unwrap_or(1);
+    if !(1..=1000).contains(&devices) {
+        return Err(ApiError::BadRequest("devices must be 1..=1000".into()));
+    }
+    let sessions = st.sessions.clone();
+    let v = tokio::task::spawn_blocking(move || {
+        sessions.create_vouchers(
+            body.count as usize,
+            duration,
+            quota,
+            devices,
+            SystemTime::now(),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::Internal(format!("{e:#}")))?;
+    Ok((StatusCode::CREATED, Json(json!({ "vouchers": v }))).into_response())
+}
+
+async fn voucher_list(State(st): State<Arc<AdminState>>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "vouchers": st.sessions.vouchers()? })))
+}
+
+async fn voucher_revoke(
+    State(st): State<Arc<AdminState>>,
+    UrlPath(code): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let code = crate::auth::normalize_code(&code)
+        .ok_or_else(|| ApiError::BadRequest(format!("'{code}' is not a voucher code")))?;
+    let sessions = st.sessions.clone();
+    let c = code.clone();
+    let found = tokio::task::spawn_blocking(move || sessions.revoke_voucher(&c, SystemTime::now()))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    if found {
+        Ok(Json(json!({ "revoked": code })))
+    } else {
+        Err(ApiError::NotFound(format!("no voucher {code}")))
+    }
 }
 
 async fn walled_list(State(st): State<Arc<AdminState>>) -> Json<Value> {

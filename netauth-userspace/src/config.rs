@@ -142,6 +142,15 @@ pub struct RunArgs {
     #[serde(default)]
     pub walled_garden: Vec<String>,
 
+    /// How users log in [default: click-through].
+    #[arg(long, value_enum)]
+    pub auth_method: Option<crate::auth::Method>,
+
+    /// Users file for --auth-method local (`netauth user add` edits it)
+    /// [default: STATE_DIR/users].
+    #[arg(long, value_name = "PATH")]
+    pub users_file: Option<PathBuf>,
+
     /// Venue name shown on the pages [default: "Guest Wi-Fi"].
     #[arg(long)]
     pub venue_name: Option<String>,
@@ -193,6 +202,8 @@ pub struct Settings {
     pub api_hostname: Option<String>,
     pub venue_info_url: Option<String>,
     pub walled_garden: Vec<crate::walled::Entry>,
+    pub auth_method: crate::auth::Method,
+    pub users_file: PathBuf,
     pub venue_name: String,
     pub terms: String,
     pub fwmark: u32,
@@ -274,6 +285,12 @@ impl Settings {
                     .collect::<anyhow::Result<Vec<_>>>()
                     .context("walled-garden")?
             },
+            auth_method: pick!(auth_method).unwrap_or(crate::auth::Method::ClickThrough),
+            users_file: pick!(users_file).unwrap_or_else(|| {
+                pick!(state_dir)
+                    .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
+                    .join("users")
+            }),
             venue_name: pick!(venue_name).unwrap_or_else(|| DEFAULT_VENUE.into()),
             terms,
             fwmark: pick!(fwmark).unwrap_or(DEFAULT_FWMARK),

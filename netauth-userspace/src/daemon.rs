@@ -177,6 +177,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             handle: handle.clone(),
             ifindex: lan.index,
         }),
+        auth: crate::auth::Authenticator::new(cfg.auth_method, Some(&cfg.users_file))?,
         api: https.as_ref().map(|_| portal::ApiSettings {
             port: cfg.api_port,
             hostname: cfg.api_hostname.clone(),
@@ -196,6 +197,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "state_dir": cfg.state_dir,
         "pin_dir": crate::datapath::pin_dir(&cfg.bpffs, &lan.name),
         "adopted_pinned_datapath": adopted,
+        "auth_method": cfg.auth_method,
         "version": env!("CARGO_PKG_VERSION"),
     });
     let (shutdown_tx, mut shutdown_rx) = tokio::sync::mpsc::channel::<bool>(1);

@@ -6,6 +6,7 @@
 //! operators; [`netlink`] talks to the routing layer; [`daemon`] ties it together.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod datapath;

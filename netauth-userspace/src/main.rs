@@ -110,6 +110,22 @@ enum Command {
         #[arg(long, default_value_t = netauth::config::DEFAULT_API_PORT)]
         port: u16,
     },
+    /// Create, list and revoke vouchers (for --auth-method voucher).
+    Voucher {
+        #[command(subcommand)]
+        action: VoucherAction,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
+    /// Manage the users file of --auth-method local (passwords are read from the
+    /// terminal or standard input, never from the command line).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+        /// The users file [default: /var/lib/netauth/users].
+        #[arg(long, global = true, value_name = "PATH")]
+        users_file: Option<PathBuf>,
+    },
     /// List, add or remove walled-garden entries (destinations captive clients may reach).
     WalledGarden {
         #[command(subcommand)]
@@ -124,6 +140,46 @@ enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+}
+
+#[derive(Subcommand)]
+enum VoucherAction {
+    /// Make new voucher codes; each one's clock starts at its first use.
+    Create {
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// How long a voucher lasts from its first use.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Duration,
+        /// Data allowance per device.
+        #[arg(long, value_parser = parse_bytes)]
+        quota: Option<u64>,
+        /// How many devices may use one voucher.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        devices: u32,
+        /// Also write a printable HTML sheet of the codes.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Revoke {
+        code: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user or change a password.
+    Add {
+        name: String,
+    },
+    Remove {
+        name: String,
+    },
+    List,
 }
 
 #[derive(Subcommand)]
@@ -350,6 +406,138 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Voucher { action, socket } => {
+            let admin = client(socket);
+            match action {
+                VoucherAction::Create {
+                    count,
+                    duration,
+                    quota,
+                    devices,
+                    html,
+                } => {
+                    if !(1..=10_000).contains(&count) {
+                        eprintln!("netauth: --count must be 1..=10000");
+                        return Ok(ExitCode::from(2));
+                    }
+                    let mut req = json!({
+                        "count": count,
+                        "duration": format!("{}s", duration.as_secs()),
+                        "devices": devices,
+                    });
+                    if let Some(q) = quota {
+                        req["quota"] = json!(q);
+                    }
+                    let (status, body) = admin.call("POST", "/v1/vouchers", Some(req)).await?;
+                    if status != 201 {
+                        return Ok(fail(status, &body));
+                    }
+                    let codes: Vec<String> = body["vouchers"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|v| plain(&v["code"]))
+                        .collect();
+                    for c in &codes {
+                        println!("{c}");
+                    }
+                    if let Some(path) = html {
+                        std::fs::write(
+                            &path,
+                            netauth::portal::pages::voucher_sheet(&codes, duration, quota, devices),
+                        )?;
+                        eprintln!("printable sheet: {}", path.display());
+                    }
+                }
+                VoucherAction::List { json } => {
+                    let (status, body) = admin.call("GET", "/v1/vouchers", None).await?;
+                    if status != 200 {
+                        return Ok(fail(status, &body));
+                    }
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&body)?);
+                    } else {
+                        println!(
+                            "{:<15} {:>10} {:>10} {:>8} {:<10}",
+                            "CODE", "DURATION", "QUOTA", "DEVICES", "STATE"
+                        );
+                        for v in body["vouchers"].as_array().into_iter().flatten() {
+                            let state = if v["revoked"].as_bool() == Some(true) {
+                                "revoked"
+                            } else if v["first_used_ms"].is_null() {
+                                "unused"
+                            } else {
+                                "in use"
+                            };
+                            println!(
+                                "{:<15} {:>10} {:>10} {:>8} {:<10}",
+                                plain(&v["code"]),
+                                human(v["duration_s"].as_u64().unwrap_or(0)),
+                                v["quota"]
+                                    .as_u64()
+                                    .map(human_bytes)
+                                    .unwrap_or_else(|| "-".into()),
+                                format!("{}/{}", v["devices_used"], v["devices"]),
+                                state
+                            );
+                        }
+                    }
+                }
+                VoucherAction::Revoke { code } => {
+                    let Some(code) = netauth::auth::normalize_code(&code) else {
+                        eprintln!("netauth: '{code}' is not a voucher code");
+                        return Ok(ExitCode::from(2));
+                    };
+                    let (status, body) = admin
+                        .call("DELETE", &format!("/v1/vouchers/{code}"), None)
+                        .await?;
+                    if status != 200 {
+                        return Ok(fail(status, &body));
+                    }
+                    println!("{code} revoked");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { action, users_file } => {
+            let path = users_file
+                .unwrap_or_else(|| PathBuf::from(netauth::config::DEFAULT_STATE_DIR).join("users"));
+            let mut users = netauth::auth::UsersFile::load(&path)?;
+            match action {
+                UserAction::List => {
+                    for u in users.users.keys() {
+                        println!("{u}");
+                    }
+                }
+                UserAction::Remove { name } => {
+                    if users.users.remove(&name).is_none() {
+                        eprintln!("netauth: no user '{name}'");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    users.save()?;
+                    println!("{name} removed");
+                }
+                UserAction::Add { name } => {
+                    if !netauth::auth::valid_username(&name) {
+                        eprintln!(
+                            "netauth: '{name}' is not a valid user name (letters, digits, ._-@)"
+                        );
+                        return Ok(ExitCode::from(2));
+                    }
+                    let password = read_new_password()?;
+                    if let Err(e) = users.set_password(&name, &password) {
+                        eprintln!("netauth: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    if let Some(dir) = path.parent() {
+                        std::fs::create_dir_all(dir)?;
+                    }
+                    users.save()?;
+                    println!("{name} saved in {}", path.display());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::WalledGarden { action, socket } => {
             let admin = client(socket);
             let check = |e: &str| netauth::walled::Entry::parse(e);
@@ -439,6 +627,23 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A new password: asked twice on a terminal (not echoed), else one line of stdin.
+fn read_new_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("New password: ")?;
+        let b = rpassword::prompt_password("Again: ")?;
+        if a != b {
+            anyhow::bail!("the passwords differ");
+        }
+        Ok(a)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
     }
 }
 

@@ -25,6 +25,10 @@ pub enum Via {
     ClickThrough,
     /// An operator ran `netauth allow` (or the API).
     Admin,
+    /// A user name and password from the users file.
+    Local,
+    /// A voucher code.
+    Voucher,
 }
 
 impl Via {
@@ -32,12 +36,16 @@ impl Via {
         match self {
             Self::ClickThrough => "click-through",
             Self::Admin => "admin",
+            Self::Local => "local",
+            Self::Voucher => "voucher",
         }
     }
 
     pub fn parse(s: &str) -> Self {
         match s {
             "click-through" => Self::ClickThrough,
+            "local" => Self::Local,
+            "voucher" => Self::Voucher,
             _ => Self::Admin,
         }
     }
@@ -606,6 +614,93 @@ impl Sessions {
 
     pub fn is_authorized(&self, mac: Mac) -> bool {
         self.lock().datapath.is_authorized(mac)
+    }
+
+    /// Creates `count` vouchers; returns them.
+    pub fn create_vouchers(
+        &self,
+        count: usize,
+        duration: Duration,
+        quota: Option<u64>,
+        devices: u32,
+        now: SystemTime,
+    ) -> anyhow::Result<Vec<crate::store::Voucher>> {
+        let created_ms = unix_ms(now);
+        let mut v = Vec::with_capacity(count);
+        for _ in 0..count {
+            v.push(crate::store::Voucher {
+                code: crate::auth::new_voucher_code()?,
+                duration_s: duration.as_secs().max(1),
+                quota,
+                devices,
+                created_ms,
+                first_used_ms: None,
+                revoked: false,
+                devices_used: 0,
+            });
+        }
+        self.lock().store.voucher_create(&v)?;
+        info!(
+            count,
+            duration_s = duration.as_secs(),
+            devices,
+            "vouchers created"
+        );
+        Ok(v)
+    }
+
+    pub fn vouchers(&self) -> Result<Vec<crate::store::Voucher>, SessionError> {
+        Ok(self.lock().store.vouchers()?)
+    }
+
+    /// Checks a voucher for `mac` and records its use. `Ok(None)`: not valid (unknown,
+    /// revoked, used up in time, or no device slot left).
+    pub fn redeem_voucher(&self, code: &str, mac: Mac) -> Result<Option<Grant>, SessionError> {
+        let now_ms = unix_ms(SystemTime::now());
+        let mut inner = self.lock();
+        let Some(v) = inner.store.voucher(code)? else {
+            return Ok(None);
+        };
+        if v.revoked {
+            return Ok(None);
+        }
+        let starts = v.first_used_ms.unwrap_or(now_ms);
+        let ends = starts.saturating_add(v.duration_s.saturating_mul(1000));
+        if now_ms >= ends {
+            return Ok(None);
+        }
+        let known = inner.store.voucher_has_device(code, mac)?;
+        if !known && v.devices_used >= v.devices {
+            return Ok(None);
+        }
+        inner.store.voucher_use(code, mac, now_ms)?;
+        Ok(Some(Grant {
+            duration: Some(Duration::from_millis(ends - now_ms)),
+            idle: None,
+            quota: Quota {
+                total: v.quota,
+                ..Quota::default()
+            },
+        }))
+    }
+
+    /// Revokes a voucher and ends the sessions of the devices that used it.
+    pub fn revoke_voucher(&self, code: &str, now: SystemTime) -> Result<bool, SessionError> {
+        let macs = self.lock().store.voucher_revoke(code)?;
+        let Some(macs) = macs else {
+            return Ok(false);
+        };
+        for m in macs {
+            let via_voucher = self
+                .lock()
+                .sessions
+                .get(&m)
+                .is_some_and(|s| s.via == Via::Voucher);
+            if via_voucher {
+                self.end(m, EndReason::Revoked, now)?;
+            }
+        }
+        Ok(true)
     }
 
     /// Walled-garden entries stored by the API.

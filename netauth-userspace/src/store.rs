@@ -45,6 +45,20 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE UNIQUE INDEX IF NOT EXISTS sessions_one_active_per_mac ON sessions(mac) WHERE ended_ms IS NULL;
 CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions(ended_ms);
 CREATE TABLE IF NOT EXISTS walled_garden (entry TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS vouchers (
+    code          TEXT PRIMARY KEY,
+    duration_s    INTEGER NOT NULL,
+    quota         INTEGER,
+    devices       INTEGER NOT NULL,
+    created_ms    INTEGER NOT NULL,
+    first_used_ms INTEGER,
+    revoked       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS voucher_devices (
+    code TEXT NOT NULL,
+    mac  TEXT NOT NULL,
+    PRIMARY KEY (code, mac)
+);
 ";
 
 impl Store {
@@ -272,6 +286,94 @@ impl Store {
         Ok(())
     }
 
+    pub fn voucher_create(&mut self, v: &[Voucher]) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO vouchers(code, duration_s, quota, devices, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for v in v {
+                stmt.execute(params![
+                    v.code,
+                    v.duration_s as i64,
+                    v.quota.map(|q| q as i64),
+                    v.devices as i64,
+                    v.created_ms as i64
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
+    pub fn vouchers(&self) -> rusqlite::Result<Vec<Voucher>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT v.code, v.duration_s, v.quota, v.devices, v.created_ms, v.first_used_ms,
+                    v.revoked, (SELECT COUNT(*) FROM voucher_devices d WHERE d.code = v.code)
+             FROM vouchers v ORDER BY v.created_ms, v.code",
+        )?;
+        let rows = stmt.query_map([], voucher_row)?;
+        rows.collect()
+    }
+
+    pub fn voucher(&self, code: &str) -> rusqlite::Result<Option<Voucher>> {
+        self.conn
+            .query_row(
+                "SELECT v.code, v.duration_s, v.quota, v.devices, v.created_ms, v.first_used_ms,
+                        v.revoked, (SELECT COUNT(*) FROM voucher_devices d WHERE d.code = v.code)
+                 FROM vouchers v WHERE v.code = ?1",
+                params![code],
+                voucher_row,
+            )
+            .optional()
+    }
+
+    /// Records that `mac` used `code` (first use starts the clock). Returns whether `mac`
+    /// was already one of its devices.
+    pub fn voucher_use(&mut self, code: &str, mac: Mac, now_ms: u64) -> rusqlite::Result<bool> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE vouchers SET first_used_ms = COALESCE(first_used_ms, ?2) WHERE code = ?1",
+            params![code, now_ms as i64],
+        )?;
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO voucher_devices(code, mac) VALUES (?1, ?2)",
+            params![code, mac.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(added == 0)
+    }
+
+    pub fn voucher_has_device(&self, code: &str, mac: Mac) -> rusqlite::Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM voucher_devices WHERE code = ?1 AND mac = ?2",
+                params![code, mac.to_string()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+    }
+
+    /// Revokes a voucher; returns the MACs that used it, or `None` if there is no such code.
+    pub fn voucher_revoke(&self, code: &str) -> rusqlite::Result<Option<Vec<Mac>>> {
+        let n = self.conn.execute(
+            "UPDATE vouchers SET revoked = 1 WHERE code = ?1",
+            params![code],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT mac FROM voucher_devices WHERE code = ?1")?;
+        let macs = stmt
+            .query_map(params![code], |r| r.get::<_, String>(0))?
+            .filter_map(|m| m.ok()?.parse().ok())
+            .collect();
+        Ok(Some(macs))
+    }
+
     /// Why `mac`'s most recent session ended, if it ended after `since_ms`.
     pub fn last_end(&self, mac: Mac, since_ms: u64) -> rusqlite::Result<Option<String>> {
         self.conn
@@ -283,4 +385,30 @@ impl Store {
             )
             .optional()
     }
+}
+
+/// A voucher as stored.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Voucher {
+    pub code: String,
+    pub duration_s: u64,
+    pub quota: Option<u64>,
+    pub devices: u32,
+    pub created_ms: u64,
+    pub first_used_ms: Option<u64>,
+    pub revoked: bool,
+    pub devices_used: u32,
+}
+
+fn voucher_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Voucher> {
+    Ok(Voucher {
+        code: r.get(0)?,
+        duration_s: r.get::<_, i64>(1)?.max(0) as u64,
+        quota: r.get::<_, Option<i64>>(2)?.map(|q| q.max(0) as u64),
+        devices: r.get::<_, i64>(3)?.max(0) as u32,
+        created_ms: r.get::<_, i64>(4)?.max(0) as u64,
+        first_used_ms: r.get::<_, Option<i64>>(5)?.map(|v| v.max(0) as u64),
+        revoked: r.get::<_, i64>(6)? != 0,
+        devices_used: r.get::<_, i64>(7)?.max(0) as u32,
+    })
 }

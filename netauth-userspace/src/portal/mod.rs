@@ -26,7 +26,7 @@ use tracing::{debug, warn};
 
 use crate::{
     mac::Mac,
-    session::{EndReason, Grant, SessionError, Sessions, Via},
+    session::{EndReason, SessionError, Sessions, Via},
 };
 
 /// Largest request body the portal reads (the login form is a few dozen bytes).
@@ -55,6 +55,8 @@ pub struct Portal {
     pub neighbours: Option<Neighbours>,
     /// The HTTPS side (RFC 8908 API and the portal pages over TLS), when configured.
     pub api: Option<ApiSettings>,
+    /// How users log in.
+    pub auth: crate::auth::Authenticator,
 }
 
 pub struct ApiSettings {
@@ -379,13 +381,22 @@ async fn login_page(
 ) -> Response {
     let redirect = q.redirect.as_deref().and_then(safe_redirect);
     let why = portal.why_captive(&conn).await;
-    no_store(pages::login(&portal.venue, &portal.terms, redirect, why))
+    no_store(pages::login(
+        &portal.venue,
+        &portal.terms,
+        portal.auth.method,
+        redirect,
+        why,
+    ))
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     accept: Option<String>,
     redirect: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    code: Option<String>,
 }
 
 async fn login_submit(
@@ -397,16 +408,55 @@ async fn login_submit(
         return Err(PortalError::NotAccepted);
     }
     let (mac, ip) = portal.identify(&conn).await?;
+    let creds = crate::auth::Credentials {
+        username: form.username,
+        password: form.password,
+        code: form.code,
+    };
+    let p = portal.clone();
+    // Password hashing, store reads and writes: off the async workers.
+    let decision =
+        tokio::task::spawn_blocking(move || p.auth.authenticate(&creds, mac, &p.sessions))
+            .await
+            .map_err(|_| PortalError::Internal)?;
+    let grant = match decision {
+        Ok(g) => {
+            portal.auth.forget_failures(ip);
+            g
+        }
+        Err(crate::auth::AuthError::Invalid) => {
+            let delay = portal.auth.failure_delay(ip);
+            tracing::info!(%mac, %ip, delay_ms = delay.as_millis() as u64, "login refused");
+            tokio::time::sleep(delay).await;
+            let redirect = form.redirect.as_deref().and_then(safe_redirect);
+            let message = match portal.auth.method {
+                crate::auth::Method::Voucher => "Invalid voucher code.",
+                _ => "Invalid user name or password.",
+            };
+            return Ok((
+                StatusCode::FORBIDDEN,
+                [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+                Html(pages::login(
+                    &portal.venue,
+                    &portal.terms,
+                    portal.auth.method,
+                    redirect,
+                    Some(message),
+                )),
+            )
+                .into_response());
+        }
+        Err(crate::auth::AuthError::Unavailable) => return Err(PortalError::Internal),
+    };
+    let via = match portal.auth.method {
+        crate::auth::Method::ClickThrough => Via::ClickThrough,
+        crate::auth::Method::Local => Via::Local,
+        crate::auth::Method::Voucher => Via::Voucher,
+    };
     let sessions = portal.sessions.clone();
     // Map update and an fsynced store write: off the async workers.
     tokio::task::spawn_blocking(move || {
-        sessions.authorize(
-            mac,
-            Some(ip),
-            Via::ClickThrough,
-            Grant::default(),
-            SystemTime::now(),
-        )
+        sessions.authorize(mac, Some(ip), via, grant, SystemTime::now())
     })
     .await
     .map_err(|_| PortalError::Internal)??;

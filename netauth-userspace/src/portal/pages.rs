@@ -55,7 +55,25 @@ pub fn moved(login_url: &str) -> String {
     )
 }
 
-pub fn login(venue: &str, terms: &str, redirect: Option<&str>, error: Option<&str>) -> String {
+pub fn login(
+    venue: &str,
+    terms: &str,
+    method: crate::auth::Method,
+    redirect: Option<&str>,
+    error: Option<&str>,
+) -> String {
+    let fields = match method {
+        crate::auth::Method::ClickThrough => String::new(),
+        crate::auth::Method::Local => "<label>User name<br><input name=\"username\" autocomplete=\"username\" \
+required style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label><br>\
+<label>Password<br><input name=\"password\" type=\"password\" autocomplete=\"current-password\" required \
+style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label>"
+            .to_string(),
+        crate::auth::Method::Voucher => "<label>Voucher code<br><input name=\"code\" autocapitalize=\"characters\" \
+autocomplete=\"off\" placeholder=\"XXXX-XXXX-XXXX\" required \
+style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label>"
+            .to_string(),
+    };
     let paragraphs: String = terms
         .split("\n\n")
         .map(str::trim)
@@ -79,7 +97,7 @@ pub fn login(venue: &str, terms: &str, redirect: Option<&str>, error: Option<&st
         &format!(
             "<h1>Welcome to {venue}</h1><div class=\"card\">{error}\
 <h2>Terms of use</h2><div class=\"terms\">{paragraphs}</div>\
-<form method=\"post\" action=\"/login\">{redirect}\
+<form method=\"post\" action=\"/login\">{redirect}{fields}\
 <button type=\"submit\" name=\"accept\" value=\"1\">Accept and connect</button></form>\
 </div>",
             venue = text(venue),
@@ -138,6 +156,43 @@ pub fn error(title: &str, message: &str) -> String {
     )
 }
 
+/// A printable sheet of voucher codes, one card each.
+pub fn voucher_sheet(
+    codes: &[String],
+    duration: std::time::Duration,
+    quota: Option<u64>,
+    devices: u32,
+) -> String {
+    let terms = format!(
+        "Valid for {} from first use{}{}",
+        human(duration.as_secs()),
+        quota
+            .map(|q| format!(", {} of data", human_bytes(q)))
+            .unwrap_or_default(),
+        if devices > 1 {
+            format!(", up to {devices} devices")
+        } else {
+            String::new()
+        }
+    );
+    let cards: String = codes
+        .iter()
+        .map(|c| {
+            format!(
+                "<div class=\"v\"><div class=\"c\">{}</div><div class=\"t\">{}</div></div>",
+                text(c),
+                text(&terms)
+            )
+        })
+        .collect();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Wi-Fi vouchers</title>\
+<style>body{{font-family:system-ui,sans-serif}}.v{{display:inline-block;width:45%;margin:1%;padding:1em;\
+border:1px dashed #555;box-sizing:border-box;page-break-inside:avoid}}.c{{font:bold 1.6em monospace;\
+letter-spacing:.08em}}.t{{color:#444;margin-top:.4em}}</style></head><body>{cards}</body></html>\n"
+    )
+}
+
 /// "1.5 GB", "300 kB".
 pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -186,7 +241,13 @@ mod tests {
 
     #[test]
     fn client_values_are_escaped() {
-        let html = login("V", "t", Some("\"><script>x</script>"), None);
+        let html = login(
+            "V",
+            "t",
+            crate::auth::Method::ClickThrough,
+            Some("\"><script>x</script>"),
+            None,
+        );
         assert!(!html.contains("<script>"));
     }
 

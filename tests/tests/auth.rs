@@ -1,0 +1,203 @@
+//! Login methods other than click-through: local accounts and vouchers; failed logins
+//! are slowed down and say only "invalid"; secrets never reach the logs.
+
+use std::{
+    io::Write as _,
+    net::{IpAddr, SocketAddr},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use netauth_lab::{Client, GW_LAN_V4, Lab, PORTAL_PORT, WEB_V4, http};
+
+fn portal() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT)
+}
+
+fn status_of(c: &Client) -> u16 {
+    c.ns.run(|| {
+        http::get(SocketAddr::new(IpAddr::V4(WEB_V4), 80), None, "/")
+            .unwrap()
+            .status
+    })
+    .unwrap()
+}
+
+fn post(c: &Client, form: &str) -> (http::Response, Duration) {
+    let form = form.to_string();
+    c.ns.run(move || {
+        let t0 = Instant::now();
+        let r = http::post_form(portal(), "/login", &form).unwrap();
+        (r, t0.elapsed())
+    })
+    .unwrap()
+}
+
+#[test]
+fn local_accounts_log_in_and_wrong_passwords_are_refused_ever_slower() {
+    let mut lab = Lab::new(2).unwrap();
+    let users = lab.dir.join("users");
+    let secret = "s3cret-horse-battery";
+    let mut child = Command::new(netauth_lab::netauth_bin())
+        .args(["user", "add", "alice", "--users-file"])
+        .arg(&users)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{secret}").unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(
+        text.contains("alice:$argon2id$") && !text.contains(secret),
+        "{text}"
+    );
+    // A short password is refused, and nothing changes.
+    let mut child = Command::new(netauth_lab::netauth_bin())
+        .args(["user", "add", "bob", "--users-file"])
+        .arg(&users)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "short").unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&users).unwrap(), text);
+
+    lab.start_netauth(&[
+        "--auth-method",
+        "local",
+        "--users-file",
+        &users.to_string_lossy(),
+    ])
+    .unwrap();
+    let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+    let page =
+        a.ns.run(|| http::get(portal(), None, "/login").unwrap())
+            .unwrap();
+    assert!(page.body.contains("name=\"username\"") && page.body.contains("name=\"password\""));
+
+    // Wrong password and unknown user: the same answer, ever slower.
+    let mut delays = Vec::new();
+    for form in [
+        "accept=1&username=alice&password=wrong",
+        "accept=1&username=mallory&password=wrong",
+        "accept=1&username=alice&password=",
+    ] {
+        let (r, took) = post(&b, form);
+        assert_eq!(r.status, 403, "{r:?}");
+        assert!(r.body.contains("Invalid user name or password."));
+        delays.push(took);
+    }
+    assert!(delays[2] >= Duration::from_millis(900), "{delays:?}");
+    assert!(delays[2] > delays[0], "{delays:?}");
+    assert_eq!(status_of(&b), 511);
+
+    let (r, _) = post(&a, &format!("accept=1&username=alice&password={secret}"));
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(status_of(&a), 200);
+    assert_eq!(status_of(&b), 511);
+    let out = lab.daemon().cli(&["sessions", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sessions"][0]["via"], "local");
+    // No password in the logs, right or wrong.
+    let log = lab.daemon().log_text();
+    assert!(
+        !log.contains(secret) && !log.contains("password=wrong"),
+        "{log}"
+    );
+    assert!(log.contains("login refused"));
+}
+
+#[test]
+fn vouchers_start_at_first_use_limit_devices_and_can_be_revoked() {
+    let mut lab = Lab::new(3).unwrap();
+    lab.start_netauth(&["--auth-method", "voucher"]).unwrap();
+    let (a, b, c) = (
+        lab.clients[0].clone(),
+        lab.clients[1].clone(),
+        lab.clients[2].clone(),
+    );
+    let sheet = lab.dir.join("vouchers.html");
+    let out = lab.daemon().cli(&[
+        "voucher",
+        "create",
+        "--count",
+        "2",
+        "--duration",
+        "4s",
+        "--quota",
+        "100k",
+        "--html",
+        &sheet.to_string_lossy(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(codes.len(), 2);
+    assert!(std::fs::read_to_string(&sheet).unwrap().contains(&codes[0]));
+    let page =
+        a.ns.run(|| http::get(portal(), None, "/login").unwrap())
+            .unwrap();
+    assert!(page.body.contains("name=\"code\""));
+
+    // Not started yet: waiting before first use does not count.
+    std::thread::sleep(Duration::from_millis(1500));
+    // Typed sloppily: lower case, spaces instead of dashes.
+    let typed = codes[0].to_lowercase().replace('-', " ");
+    let t0 = Instant::now();
+    let (r, _) = post(&a, &format!("accept=1&code={}", typed.replace(' ', "+")));
+    assert_eq!(r.status, 303, "{r:?}");
+    assert_eq!(status_of(&a), 200);
+    let out = lab.daemon().cli(&["sessions", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sessions"][0]["via"], "voucher");
+    assert_eq!(v["sessions"][0]["quota_total"], 100_000);
+    assert!(
+        v["sessions"][0]["seconds_remaining"].as_u64().unwrap() >= 3,
+        "{v}"
+    );
+
+    // One device per voucher: B cannot reuse it; a wrong code is just "invalid".
+    let (r, _) = post(&b, &format!("accept=1&code={}", codes[0]));
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("Invalid voucher code."));
+    let (r, _) = post(&b, "accept=1&code=AAAA-AAAA-AAAA");
+    assert_eq!(r.status, 403);
+    assert_eq!(status_of(&b), 511);
+    let (r, _) = post(&b, &format!("accept=1&code={}", codes[1]));
+    assert_eq!(r.status, 303);
+    assert_eq!(status_of(&b), 200);
+
+    // Revoking a voucher ends the sessions it granted.
+    let out = lab.daemon().cli(&["voucher", "revoke", &codes[1]]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(status_of(&b), 511);
+    let (r, _) = post(&c, &format!("accept=1&code={}", codes[1]));
+    assert_eq!(r.status, 403);
+
+    // The first voucher runs out 4 s after its first use, and cannot be used again.
+    std::thread::sleep(Duration::from_millis(5000).saturating_sub(t0.elapsed()));
+    assert_eq!(status_of(&a), 511);
+    let (r, _) = post(&a, &format!("accept=1&code={}", codes[0]));
+    assert_eq!(r.status, 403);
+    let out = lab.daemon().cli(&["voucher", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["vouchers"].as_array().unwrap().len(), 2);
+    // Bad input to the CLI changes nothing.
+    let out = lab
+        .daemon()
+        .cli(&["voucher", "create", "--count", "0", "--duration", "1h"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = lab
+        .daemon()
+        .cli(&["voucher", "create", "--duration", "-1h"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = lab.daemon().cli(&["voucher", "revoke", "not-a-code"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = lab.daemon().cli(&["voucher", "list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["vouchers"].as_array().unwrap().len(), 2);
+}
