@@ -350,6 +350,8 @@ fn browse_through_the_portal(
         Ok(seen)
     })();
     let result = result.map_err(|e| {
+        // What the user is looking at when the flow went wrong.
+        let _ = wd.screenshot(&shots.join("failure.png"));
         let url = wd.url().unwrap_or_default();
         let (_, log) = wd.network_log().unwrap_or_default();
         let source = wd.source().unwrap_or_default();
@@ -370,7 +372,12 @@ fn chromium_signs_in_through_the_portal_and_reaches_the_page_it_asked_for() {
 
     let shots = workspace_root().join("target/test-artifacts/browser");
     std::fs::create_dir_all(&shots).unwrap();
-    for old in ["1-after-navigation.png", "2-login-page.png", "3-online.png"] {
+    for old in [
+        "1-after-navigation.png",
+        "2-login-page.png",
+        "3-online.png",
+        "failure.png",
+    ] {
         let _ = std::fs::remove_file(shots.join(old));
     }
     let driver_log = lab.dir.join("chromedriver.log");
