@@ -203,6 +203,24 @@ async fn intercept(
         return next.run(req).await;
     }
     let original = original_url(req.uri(), req.headers(), &conn);
+    // A connection intercepted while the client was captive stays bound to the portal
+    // socket after login (the kernel's established-socket lookup finds it first). Send the
+    // request back to where it was going on a fresh connection: 307 to the same URL, and
+    // close this one so the browser cannot reuse it.
+    if let Ok((mac, _)) = portal.identify(&conn).await
+        && portal.sessions.is_authorized(mac)
+    {
+        debug!(client = %conn.remote, url = %original, "signed-in client on an intercepted connection: 307 and close");
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [
+                (header::LOCATION, header_value(&original)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                (header::CONNECTION, HeaderValue::from_static("close")),
+            ],
+        )
+            .into_response();
+    }
     let host = request_host(req.uri(), req.headers()).unwrap_or_default();
     let path = req.uri().path();
     let login = portal.login_url(&conn, Some(&original));
