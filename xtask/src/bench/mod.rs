@@ -43,6 +43,9 @@ pub struct Opts {
     /// Use the existing target/release/netauth instead of building it first.
     #[arg(long)]
     pub no_build: bool,
+    /// A note for the report's facts table (e.g. how the binary under test was built).
+    #[arg(long)]
+    pub note: Option<String>,
     /// Where to write the report (default: bench/results; target/bench-quick with
     /// --quick, target/bench-smoke with --smoke).
     #[arg(long)]
@@ -279,14 +282,17 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         plan: Some(plan.clone()),
         ..Default::default()
     };
-    r.facts = facts(&quiet, &binary_facts);
+    r.facts = facts(&quiet, &binary_facts, &bin);
+    if let Some(note) = &opts.note {
+        r.facts.push(("note".into(), note.clone()));
+    }
     eprintln!(
         "bench: {} run, clients {:?}, {} repeat(s)",
         plan.mode, plan.counts, plan.repeats
     );
 
     // 1. Program cost: no namespaces, nothing else running.
-    match progcost::run(&plan.counts, plan.testrun_repeat, plan.testrun_trials) {
+    match progcost::run(&bin, &plan.counts, plan.testrun_repeat, plan.testrun_trials) {
         Ok(c) => r.cost = Some(c),
         Err(e) => {
             eprintln!("bench: program cost failed: {e:#}");
@@ -378,7 +384,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn facts(quiet: &str, binary: &str) -> Vec<(String, String)> {
+fn facts(quiet: &str, binary: &str, bin: &std::path::Path) -> Vec<(String, String)> {
     let commit = Command::new("git")
         .args([
             "-C",
@@ -390,8 +396,7 @@ fn facts(quiet: &str, binary: &str) -> Vec<(String, String)> {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let bin = crate::root().join("target/release/netauth");
-    let built = std::fs::metadata(&bin)
+    let built = std::fs::metadata(bin)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

@@ -110,8 +110,13 @@ fn possible_cpus() -> usize {
     n.max(1)
 }
 
-pub fn object_path() -> anyhow::Result<PathBuf> {
-    let build = crate::root().join("target/release/build");
+/// The BPF object built beside `bin` (`<target>/release/netauth` ->
+/// `<target>/release/build/netauth-userspace-*/out/netauth`), the newest if several.
+pub fn object_path(bin: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let build = bin
+        .parent()
+        .map(|d| d.join("build"))
+        .unwrap_or_else(|| crate::root().join("target/release/build"));
     let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
     for e in std::fs::read_dir(&build).with_context(|| format!("reading {}", build.display()))? {
         let e = e?;
@@ -179,8 +184,13 @@ pub struct CostResult {
     pub object: String,
 }
 
-pub fn run(counts: &[u32], repeat: u32, trials: usize) -> anyhow::Result<CostResult> {
-    let obj = object_path()?;
+pub fn run(
+    bin: &std::path::Path,
+    counts: &[u32],
+    repeat: u32,
+    trials: usize,
+) -> anyhow::Result<CostResult> {
+    let obj = object_path(bin)?;
     let bytes = std::fs::read(&obj).with_context(|| format!("reading {}", obj.display()))?;
     let v4: [u8; 4] = [192, 0, 2, 1];
     let v6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
