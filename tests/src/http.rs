@@ -28,16 +28,23 @@ pub fn raw(addr: SocketAddr, request: &[u8], timeout: Duration) -> std::io::Resu
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    s.write_all(request)?;
+    // A server may answer (413, 400) and close before the whole request is written: the
+    // write then fails, but the answer is there to read.
+    let write_err = s.write_all(request).err();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {
         match s.read(&mut chunk) {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if buf.is_empty() => return Err(e),
+            Err(e) if buf.is_empty() => return Err(write_err.unwrap_or(e)),
             Err(_) => break,
         }
+    }
+    if buf.is_empty()
+        && let Some(e) = write_err
+    {
+        return Err(e);
     }
     parse(&buf).ok_or_else(|| {
         std::io::Error::new(
