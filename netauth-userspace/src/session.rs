@@ -203,6 +203,9 @@ impl Session {
     }
 }
 
+/// How long the portal remembers why a session ended.
+const RECENT_END_MS: u64 = 3600 * 1000;
+
 pub fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -256,6 +259,9 @@ struct Inner {
     datapath: Datapath,
     store: Store,
     sessions: HashMap<Mac, Session>,
+    /// Why recent sessions ended (for the portal's "why am I captive" line), kept in
+    /// memory so answering an intercepted request never queries the store.
+    recent_ends: HashMap<Mac, (EndReason, u64)>,
 }
 
 impl Inner {
@@ -290,6 +296,7 @@ impl Sessions {
             datapath,
             store,
             sessions: HashMap::new(),
+            recent_ends: HashMap::new(),
         };
         let (mut kept, mut restored, mut ended) = (0, 0, 0);
         for mut s in stored {
@@ -457,6 +464,9 @@ impl Sessions {
             if let Err(e) = inner.store.end(s, now_ms, reason.as_str()) {
                 warn!(%mac, "could not record the end of the session: {e}");
             }
+            let horizon = now_ms.saturating_sub(RECENT_END_MS);
+            inner.recent_ends.retain(|_, (_, at)| *at >= horizon);
+            inner.recent_ends.insert(mac, (reason, now_ms));
             let mut ended = self
                 .stats
                 .ended_usage
@@ -563,10 +573,19 @@ impl Sessions {
         }
     }
 
-    /// Why `mac`'s last session ended, if it ended within the last hour.
-    pub fn recent_end_reason(&self, mac: Mac, now: SystemTime) -> Option<String> {
-        let since = unix_ms(now).saturating_sub(3600 * 1000);
-        self.lock().store.last_end(mac, since).ok().flatten()
+    /// Why `mac`'s last session ended, if it ended within the last hour (and since this
+    /// daemon started).
+    pub fn recent_end_reason(&self, mac: Mac, now: SystemTime) -> Option<EndReason> {
+        let since = unix_ms(now).saturating_sub(RECENT_END_MS);
+        let inner = self.lock();
+        if inner.sessions.contains_key(&mac) {
+            return None;
+        }
+        inner
+            .recent_ends
+            .get(&mac)
+            .filter(|(_, at)| *at >= since)
+            .map(|(r, _)| *r)
     }
 
     /// The MAC that last sent from `ip`, as the datapath recorded it.

@@ -373,18 +373,6 @@ impl Store {
             .collect();
         Ok(Some(macs))
     }
-
-    /// Why `mac`'s most recent session ended, if it ended after `since_ms`.
-    pub fn last_end(&self, mac: Mac, since_ms: u64) -> rusqlite::Result<Option<String>> {
-        self.conn
-            .query_row(
-                "SELECT end_reason FROM sessions WHERE mac = ?1 AND ended_ms >= ?2
-                 ORDER BY ended_ms DESC LIMIT 1",
-                params![mac.to_string(), since_ms as i64],
-                |r| r.get(0),
-            )
-            .optional()
-    }
 }
 
 /// A voucher as stored.
