@@ -270,6 +270,56 @@ fn series_of(r: &Results, tcp: bool) -> Vec<(String, Vec<(f64, f64)>)> {
         .collect()
 }
 
+/// The forwarding table (pps or TCP): medians, ratios to no filter, baseline spread.
+fn fwd_table(r: &Results, tcp: bool) -> anyhow::Result<String> {
+    let mut t = String::new();
+    let w = &mut t;
+    write!(w, "| method |")?;
+    for b in &r.fwd {
+        write!(w, " {} clients |", fmt_n(b.clients))?;
+    }
+    write!(w, "\n|---|")?;
+    for _ in &r.fwd {
+        write!(w, "---:|")?;
+    }
+    writeln!(w)?;
+    for m in Method::ALL {
+        write!(w, "| {} |", m.label())?;
+        for b in &r.fwd {
+            let s = if tcp { &b.tcp } else { &b.pps };
+            let v = median(s.get(&m).map(Vec::as_slice).unwrap_or(&[]));
+            let base = median(s.get(&Method::None).map(Vec::as_slice).unwrap_or(&[]));
+            let shown = if tcp {
+                if v.is_finite() {
+                    format!("{v:.3}")
+                } else {
+                    "failed".into()
+                }
+            } else {
+                fmt_pps(v)
+            };
+            write!(w, " {shown} ({}) |", ratio(v, base))?;
+        }
+        writeln!(w)?;
+    }
+    write!(w, "| *baseline spread (max-min)/median* |")?;
+    for b in &r.fwd {
+        let s = if tcp { &b.tcp } else { &b.pps };
+        let sp = spread(s.get(&Method::None).map(Vec::as_slice).unwrap_or(&[]));
+        let n = s.get(&Method::None).map(Vec::len).unwrap_or(0);
+        let flag = if n < 2 {
+            "single sample, not checked".to_string()
+        } else if sp > BASELINE_LIMIT {
+            format!("**{:.0}% FLAGGED (>10%)**", sp * 100.0)
+        } else {
+            format!("{:.1}% ok", sp * 100.0)
+        };
+        write!(w, " {flag} |")?;
+    }
+    writeln!(w)?;
+    Ok(t)
+}
+
 pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let plan = r.plan.as_ref().context("no plan")?;
@@ -332,49 +382,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
             w,
             "Median of the interleaved samples; in parentheses the ratio to \"no filter\" in the same block.\n"
         )?;
-        write!(w, "| method |")?;
-        for b in &r.fwd {
-            write!(w, " {} clients |", fmt_n(b.clients))?;
-        }
-        write!(w, "\n|---|")?;
-        for _ in &r.fwd {
-            write!(w, "---:|")?;
-        }
-        writeln!(w)?;
-        for m in Method::ALL {
-            write!(w, "| {} |", m.label())?;
-            for b in &r.fwd {
-                let s = if tcp { &b.tcp } else { &b.pps };
-                let v = median(s.get(&m).map(Vec::as_slice).unwrap_or(&[]));
-                let base = median(s.get(&Method::None).map(Vec::as_slice).unwrap_or(&[]));
-                let shown = if tcp {
-                    if v.is_finite() {
-                        format!("{v:.3}")
-                    } else {
-                        "failed".into()
-                    }
-                } else {
-                    fmt_pps(v)
-                };
-                write!(w, " {shown} ({}) |", ratio(v, base))?;
-            }
-            writeln!(w)?;
-        }
-        write!(w, "| *baseline spread (max-min)/median* |")?;
-        for b in &r.fwd {
-            let s = if tcp { &b.tcp } else { &b.pps };
-            let sp = spread(s.get(&Method::None).map(Vec::as_slice).unwrap_or(&[]));
-            let n = s.get(&Method::None).map(Vec::len).unwrap_or(0);
-            let flag = if n < 2 {
-                "single sample, not checked".to_string()
-            } else if sp > BASELINE_LIMIT {
-                format!("**{:.0}% FLAGGED (>10%)**", sp * 100.0)
-            } else {
-                format!("{:.1}% ok", sp * 100.0)
-            };
-            write!(w, " {flag} |")?;
-        }
-        writeln!(w)?;
+        w.push_str(&fwd_table(r, tcp)?);
         let svg = if tcp { "fwd-tcp.svg" } else { "fwd-pps.svg" };
         plot_lines(
             &dir.join(svg),
@@ -695,8 +703,85 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
     writeln!(w, "\n## Method\n\n{METHOD}")?;
     let file = dir.join("report.md");
     std::fs::write(&file, &md)?;
+    std::fs::write(dir.join("headline.md"), headline(r)?)?;
     println!("\n{}", targets(r).join("\n"));
     Ok(file)
+}
+
+/// The README's excerpt: the packets-per-second table and the key figures, as measured.
+fn headline(r: &Results) -> anyhow::Result<String> {
+    let mut h = String::new();
+    let w = &mut h;
+    writeln!(
+        w,
+        "Forwarded 64-byte UDP packets per second for an authorized client, by number of authorized clients (median; ratio to no filter in the same block):\n"
+    )?;
+    w.push_str(&fwd_table(r, false)?);
+    if let Some(a) = r.auth.last() {
+        let cmd = |m: Method| fmt_ms(median(a.cmd_ms.get(&m).map(Vec::as_slice).unwrap_or(&[])));
+        writeln!(
+            w,
+            "\n- Time to authorize at {} clients: login POST to first packet through, median {} ms, p99 {} ms ({} logins); \
+             the same change by `iptables-legacy -A` {} ms, `iptables-nft -A` {} ms, `nft add element` {} ms (process wall time, median).",
+            fmt_n(a.clients),
+            fmt_ms(median(&a.login_ms)),
+            fmt_ms(percentile(&a.login_ms, 99.0)),
+            a.login_ms.len(),
+            cmd(Method::IptLegacy),
+            cmd(Method::IptNft),
+            cmd(Method::NftSet)
+        )?;
+    }
+    if let Some(c) = r.cost.as_ref().and_then(|c| c.rows.last()) {
+        writeln!(
+            w,
+            "- XDP program cost (BPF_PROG_TEST_RUN) at {} clients: hit {:.0} ns, miss {:.0} ns, empty program {:.0} ns.",
+            fmt_n(c.clients),
+            c.hit_ns,
+            c.miss_ns,
+            c.empty_ns
+        )?;
+    }
+    if let Some(p) = &r.portal {
+        let get = |t: Target, close: bool| {
+            p.peak
+                .iter()
+                .find(|(x, c, _)| *x == t && *c == close)
+                .map(|(_, _, v)| format!("{v:.0}"))
+                .unwrap_or("-".into())
+        };
+        writeln!(
+            w,
+            "- 511 answers per second (wrk): netauth intercepted {} keep-alive / {} new connection per request; nginx (1 worker) {} / {}.",
+            get(Target::Intercepted, false),
+            get(Target::Intercepted, true),
+            get(Target::Nginx, false),
+            get(Target::Nginx, true)
+        )?;
+    }
+    if let Some(m) = r.mem.last() {
+        writeln!(
+            w,
+            "- Daemon RSS {} MB idle, {} MB with {} sessions; NETAUTH_CLIENTS map {} MB (preallocated).",
+            r.mem_idle
+                .rss_kb
+                .map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or("-".into()),
+            m.rss_kb
+                .map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or("-".into()),
+            fmt_n(m.clients),
+            m.clients_map_memlock
+                .map(|k| format!("{:.1}", k as f64 / 1048576.0))
+                .unwrap_or("-".into())
+        )?;
+    }
+    writeln!(w, "\nTargets:\n\n```")?;
+    for t in targets(r) {
+        writeln!(w, "{t}")?;
+    }
+    writeln!(w, "```")?;
+    Ok(h)
 }
 
 const METHOD: &str = "\
