@@ -58,6 +58,18 @@ pub fn ensure_tools() -> anyhow::Result<()> {
         Ok(())
     };
     let installed = apt(&["update", "-q"]).and_then(|()| {
+        // Only ask apt for what it has a candidate for; name the rest.
+        let unavailable: Vec<&str> = missing
+            .iter()
+            .copied()
+            .filter(|p| !apt_candidate(p))
+            .collect();
+        if !unavailable.is_empty() {
+            bail!(
+                "apt has no installation candidate for {}",
+                unavailable.join(" ")
+            );
+        }
         let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
         args.extend(&missing);
         apt(&args)
@@ -79,6 +91,20 @@ pub fn ensure_tools() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `apt-cache policy PKG` shows an installation candidate.
+fn apt_candidate(pkg: &str) -> bool {
+    Command::new("apt-cache")
+        .args(["policy", pkg])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("Candidate:"))
+                .any(|c| c.trim() != "(none)")
+        })
+        .unwrap_or(false)
 }
 
 /// One line of `cmd --version` style output, for the report.
