@@ -73,6 +73,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e),
     };
+    // When a client reconnects from the same port while the portal's side of its previous
+    // intercepted connection is in TIME_WAIT, the kernel hands the SYN to a listener on the
+    // original destination port (80). Without one there, the SYN is lost and the client
+    // waits out TIME_WAIT. So the portal also listens on port 80 when it can.
+    let mut port80 = Vec::new();
+    if cfg.portal_port != 80 {
+        for addr in [
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80)),
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, 80)),
+        ] {
+            match serve::transparent_listener(addr) {
+                Ok(l) => port80.push(l),
+                Err(e) => warn!(
+                    "{e:#}: another program owns port 80 on the gateway; a client that reuses \
+                     a source port within TIME_WAIT of an intercepted connection may wait"
+                ),
+            }
+        }
+    }
     let https = match &cfg.api_tls {
         Some((cert, key)) => {
             let acceptor = serve::tls_acceptor(cert, key)?;
@@ -216,6 +235,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Default::default(),
         None,
     ));
+    for l in port80 {
+        tasks.spawn(serve::serve(l, app.clone(), Default::default(), None));
+    }
     if let Some(l) = listener_v6 {
         tasks.spawn(serve::serve(l, app.clone(), Default::default(), None));
     }

@@ -771,3 +771,65 @@ fn every_ipv6_address_of_an_authenticated_device_passes() {
     // HTTP from B's new address is still intercepted.
     assert_eq!(get(&b, web(true, 80), None, "/").status, 511);
 }
+
+/// A client that opens a new connection from the same port to the same address while the
+/// portal's side of the previous one is still in TIME_WAIT (the portal closed first) gets
+/// its answer at once; the SYN used to be lost and the client waited out TIME_WAIT.
+#[test]
+fn a_reused_client_port_is_intercepted_again_without_delay() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    for v6 in [false, true] {
+        let target = web(v6, 80);
+        let local: SocketAddr = if v6 {
+            "[2001:db8:1::a]:40123".parse().unwrap()
+        } else {
+            "192.0.2.10:40123".parse().unwrap()
+        };
+        let rounds =
+            c.ns.run(move || {
+                use std::io::{Read as _, Write as _};
+                let mut rounds = Vec::new();
+                for _ in 0..3 {
+                    let s = socket2::Socket::new(
+                        socket2::Domain::for_address(target),
+                        socket2::Type::STREAM,
+                        Some(socket2::Protocol::TCP),
+                    )
+                    .unwrap();
+                    s.set_reuse_address(true).unwrap();
+                    s.bind(&local.into()).unwrap();
+                    let t0 = Instant::now();
+                    let text = s
+                        .connect_timeout(&target.into(), Duration::from_secs(3))
+                        .and_then(|()| {
+                            let mut s: std::net::TcpStream = s.into();
+                            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+                            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+                            let mut buf = Vec::new();
+                            s.read_to_end(&mut buf)?;
+                            Ok(String::from_utf8_lossy(&buf).into_owned())
+                        })
+                        .map_err(|e| e.to_string());
+                    rounds.push((t0.elapsed(), text));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                rounds
+            })
+            .unwrap();
+        for (i, (took, text)) in rounds.iter().enumerate() {
+            let text = text
+                .as_deref()
+                .unwrap_or_else(|e| panic!("v6={v6} round {i}: {e}"));
+            assert!(
+                text.starts_with("HTTP/1.1 511"),
+                "v6={v6} round {i}: {text:?}"
+            );
+            assert!(
+                *took < Duration::from_millis(500),
+                "v6={v6} round {i}: {took:?}"
+            );
+        }
+    }
+}
