@@ -203,6 +203,9 @@ impl Session {
     }
 }
 
+/// Sessions handled per lock acquisition in whole-table passes.
+const LOCK_CHUNK: usize = 512;
+
 /// How long the portal remembers why a session ended.
 const RECENT_END_MS: u64 = 3600 * 1000;
 
@@ -511,12 +514,19 @@ impl Sessions {
 
     pub fn list(&self, now: SystemTime) -> Vec<SessionView> {
         let now_ms = unix_ms(now);
-        let mut inner = self.lock();
-        let macs: Vec<Mac> = inner.sessions.keys().copied().collect();
-        for m in &macs {
-            inner.fold(*m, now_ms);
+        let macs: Vec<Mac> = self.lock().sessions.keys().copied().collect();
+        for chunk in macs.chunks(LOCK_CHUNK) {
+            let mut inner = self.lock();
+            for m in chunk {
+                inner.fold(*m, now_ms);
+            }
         }
-        let mut v: Vec<_> = inner.sessions.values().map(|s| s.view(now_ms)).collect();
+        let mut v: Vec<_> = self
+            .lock()
+            .sessions
+            .values()
+            .map(|s| s.view(now_ms))
+            .collect();
         v.sort_by_key(|s| s.mac);
         v
     }
@@ -530,21 +540,23 @@ impl Sessions {
     pub fn enforce(&self, now: SystemTime) -> usize {
         let now_ms = unix_ms(now);
         let mut due = Vec::new();
-        {
+        let limited: Vec<Mac> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.idle_limit_s.is_some() || s.quota.is_limited())
+            .map(|s| s.mac)
+            .collect();
+        // Counters are read in chunks so the lock is never held for long (see checkpoint).
+        for chunk in limited.chunks(LOCK_CHUNK) {
             let mut inner = self.lock();
-            let limited: Vec<Mac> = inner
-                .sessions
-                .values()
-                .filter(|s| s.idle_limit_s.is_some() || s.quota.is_limited())
-                .map(|s| s.mac)
-                .collect();
-            for m in limited {
-                inner.fold(m, now_ms);
+            for m in chunk {
+                inner.fold(*m, now_ms);
             }
-            for s in inner.sessions.values() {
-                if let Some(r) = s.due(now_ms) {
-                    due.push((s.mac, r));
-                }
+        }
+        for s in self.lock().sessions.values() {
+            if let Some(r) = s.due(now_ms) {
+                due.push((s.mac, r));
             }
         }
         let mut ended = 0;
@@ -560,16 +572,20 @@ impl Sessions {
     /// Folds every session's kernel counters into the store.
     pub fn checkpoint(&self, now: SystemTime) {
         let now_ms = unix_ms(now);
-        let mut inner = self.lock();
-        let macs: Vec<Mac> = inner.sessions.keys().copied().collect();
-        for m in &macs {
-            inner.fold(*m, now_ms);
-        }
-        let Inner {
-            store, sessions, ..
-        } = &mut *inner;
-        if let Err(e) = store.save_usage(sessions.values()) {
-            warn!("could not checkpoint counters: {e}");
+        let macs: Vec<Mac> = self.lock().sessions.keys().copied().collect();
+        // In chunks, releasing the lock between them: with 100k sessions a single pass
+        // would hold logins and portal lookups for hundreds of milliseconds.
+        for chunk in macs.chunks(LOCK_CHUNK) {
+            let mut inner = self.lock();
+            for m in chunk {
+                inner.fold(*m, now_ms);
+            }
+            let Inner {
+                store, sessions, ..
+            } = &mut *inner;
+            if let Err(e) = store.save_usage(chunk.iter().filter_map(|m| sessions.get(m))) {
+                warn!("could not checkpoint counters: {e}");
+            }
         }
     }
 
