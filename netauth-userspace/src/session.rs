@@ -515,12 +515,7 @@ impl Sessions {
     pub fn list(&self, now: SystemTime) -> Vec<SessionView> {
         let now_ms = unix_ms(now);
         let macs: Vec<Mac> = self.lock().sessions.keys().copied().collect();
-        for chunk in macs.chunks(LOCK_CHUNK) {
-            let mut inner = self.lock();
-            for m in chunk {
-                inner.fold(*m, now_ms);
-            }
-        }
+        self.fold_in_chunks(&macs, now_ms);
         let mut v: Vec<_> = self
             .lock()
             .sessions
@@ -547,13 +542,7 @@ impl Sessions {
             .filter(|s| s.idle_limit_s.is_some() || s.quota.is_limited())
             .map(|s| s.mac)
             .collect();
-        // Counters are read in chunks so the lock is never held for long (see checkpoint).
-        for chunk in limited.chunks(LOCK_CHUNK) {
-            let mut inner = self.lock();
-            for m in chunk {
-                inner.fold(*m, now_ms);
-            }
-        }
+        self.fold_in_chunks(&limited, now_ms);
         for s in self.lock().sessions.values() {
             if let Some(r) = s.due(now_ms) {
                 due.push((s.mac, r));
@@ -567,6 +556,18 @@ impl Sessions {
             }
         }
         ended
+    }
+
+    /// Refreshes the counters of `macs` from the kernel, taking the lock for
+    /// [`LOCK_CHUNK`] sessions at a time: with 100k sessions a single pass would hold
+    /// logins and portal lookups for hundreds of milliseconds.
+    fn fold_in_chunks(&self, macs: &[Mac], now_ms: u64) {
+        for chunk in macs.chunks(LOCK_CHUNK) {
+            let mut inner = self.lock();
+            for m in chunk {
+                inner.fold(*m, now_ms);
+            }
+        }
     }
 
     /// Folds every session's kernel counters into the store.

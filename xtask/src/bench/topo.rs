@@ -138,17 +138,8 @@ pub fn ns_sh(ns: &Ns, program: &str, args: &[&str]) -> anyhow::Result<String> {
     let program = program.to_string();
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     ns.run(move || -> anyhow::Result<String> {
-        let out = Command::new(&program)
-            .args(&args)
-            .output()
-            .with_context(|| format!("running {program}"))?;
-        if !out.status.success() {
-            bail!(
-                "{program} {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sh(&program, &args)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     })?
 }
