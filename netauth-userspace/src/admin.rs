@@ -185,6 +185,7 @@ async fn allow(
             up: bytes_field("quota_up", body.quota_up.as_ref())?,
             down: bytes_field("quota_down", body.quota_down.as_ref())?,
         },
+        ..Grant::default()
     };
     let sessions = st.sessions.clone();
     // Map update and an fsynced store write: off the async workers.

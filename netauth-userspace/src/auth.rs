@@ -30,6 +30,8 @@ pub enum Method {
     Local,
     /// A voucher code from `netauth voucher create`.
     Voucher,
+    /// User name and password checked by RADIUS servers (PAP).
+    Radius,
 }
 
 /// What the user typed.
@@ -105,6 +107,8 @@ impl Authenticator {
                     Err(AuthError::Invalid)
                 }
             }
+            // Asked asynchronously by the portal (`Radius::authenticate`).
+            Method::Radius => Err(AuthError::Unavailable),
             Method::Voucher => {
                 let code = creds.code.as_deref().ok_or(AuthError::Invalid)?;
                 let code = normalize_code(code).ok_or(AuthError::Invalid)?;

@@ -151,6 +151,76 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub users_file: Option<PathBuf>,
 
+    /// RADIUS authentication server, ADDR or ADDR:PORT [port 1812]; repeat for fail-over
+    /// in the given order. Needed by --auth-method radius and --radius-mac-auth.
+    #[arg(long = "radius-server", value_name = "ADDR[:PORT]")]
+    #[serde(default)]
+    pub radius_server: Vec<String>,
+
+    /// RADIUS accounting server, ADDR or ADDR:PORT [port 1813]; repeat for fail-over
+    /// [default: the authentication servers' addresses, port 1813].
+    #[arg(long = "radius-acct-server", value_name = "ADDR[:PORT]")]
+    #[serde(default)]
+    pub radius_acct_server: Vec<String>,
+
+    /// File holding the RADIUS shared secret (first line). Never logged.
+    #[arg(long, value_name = "PATH")]
+    pub radius_secret_file: Option<PathBuf>,
+
+    /// NAS-Identifier sent to RADIUS; Disconnect/CoA requests naming another are refused
+    /// [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub radius_nas_identifier: Option<String>,
+
+    /// NAS-IP-Address (or NAS-IPv6-Address) sent to RADIUS [default: the source address
+    /// towards the first server].
+    #[arg(long, value_name = "IP")]
+    pub radius_nas_ip: Option<IpAddr>,
+
+    /// How long to wait for a RADIUS answer before retransmitting [default: 3s].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub radius_timeout: Option<Duration>,
+
+    /// Transmissions per RADIUS server before failing over to the next [default: 3].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub radius_retries: Option<u32>,
+
+    /// Interval of accounting Interim-Updates, unless the Access-Accept carries
+    /// Acct-Interim-Interval [default: 5m].
+    #[arg(long, value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub radius_interim_interval: Option<Duration>,
+
+    /// Ask RADIUS about every new device, with its MAC (RFC 3580 form, 02-00-5E-10-00-01)
+    /// as user name: an accepted device is online without a browser.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub radius_mac_auth: Option<bool>,
+
+    /// File with the password of MAC-authentication requests [default: the MAC itself].
+    #[arg(long, value_name = "PATH")]
+    pub radius_mac_password_file: Option<PathBuf>,
+
+    /// A device that is always online, without logging in (printers, point-of-sale);
+    /// repeat for more.
+    #[arg(long = "trusted-mac", value_name = "MAC")]
+    #[serde(default)]
+    pub trusted_mac: Vec<String>,
+
+    /// A RADIUS Dynamic Authorization client (RFC 5176) allowed to send CoA and
+    /// Disconnect requests; repeat for more. Enables the listener.
+    #[arg(long = "das-client", value_name = "IP")]
+    #[serde(default)]
+    pub das_client: Vec<IpAddr>,
+
+    /// Address of the CoA/Disconnect listener [default: [::]:3799].
+    #[arg(long, value_name = "ADDR")]
+    pub das_listen: Option<SocketAddr>,
+
+    /// File with the secret shared with the DAS clients [default: --radius-secret-file].
+    #[arg(long, value_name = "PATH")]
+    pub das_secret_file: Option<PathBuf>,
+
     /// Venue name shown on the pages [default: "Guest Wi-Fi"].
     #[arg(long)]
     pub venue_name: Option<String>,
@@ -206,6 +276,10 @@ pub struct Settings {
     pub users_file: PathBuf,
     pub venue_name: String,
     pub terms: String,
+    pub radius: Option<RadiusOptions>,
+    pub trusted_macs: Vec<crate::mac::Mac>,
+    /// CoA/Disconnect listener: address, clients, secret file.
+    pub das: Option<(SocketAddr, Vec<IpAddr>, PathBuf)>,
     pub fwmark: u32,
     pub fwmark_mask: u32,
     pub route_table: u32,
@@ -246,7 +320,88 @@ impl Settings {
                 .with_context(|| format!("reading terms file {}", p.display()))?,
             (None, None) => DEFAULT_TERMS.to_string(),
         };
+        let radius = {
+            let auth = if cli.radius_server.is_empty() {
+                &file.radius_server
+            } else {
+                &cli.radius_server
+            };
+            let acct = if cli.radius_acct_server.is_empty() {
+                &file.radius_acct_server
+            } else {
+                &cli.radius_acct_server
+            };
+            let auth_servers = auth
+                .iter()
+                .map(|a| parse_server(a, 1812))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("radius-server: {e}"))?;
+            let mut acct_servers = acct
+                .iter()
+                .map(|a| parse_server(a, 1813))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("radius-acct-server: {e}"))?;
+            if acct_servers.is_empty() {
+                acct_servers = auth_servers
+                    .iter()
+                    .map(|a| SocketAddr::new(a.ip(), 1813))
+                    .collect();
+            }
+            if auth_servers.is_empty() && acct_servers.is_empty() {
+                None
+            } else {
+                Some(RadiusOptions {
+                    auth_servers,
+                    acct_servers,
+                    secret_file: pick!(radius_secret_file)
+                        .ok_or_else(|| anyhow::anyhow!("radius-server needs radius-secret-file"))?,
+                    nas_identifier: match pick!(radius_nas_identifier) {
+                        Some(n) => n,
+                        None => hostname(),
+                    },
+                    nas_ip: pick!(radius_nas_ip),
+                    timeout: pick!(radius_timeout).unwrap_or(Duration::from_secs(3)),
+                    retries: pick!(radius_retries).unwrap_or(3),
+                    interim: pick!(radius_interim_interval).unwrap_or(Duration::from_secs(300)),
+                    mac_auth: pick!(radius_mac_auth).unwrap_or(false),
+                    mac_password_file: pick!(radius_mac_password_file),
+                })
+            }
+        };
+        let trusted_macs = {
+            let list = if cli.trusted_mac.is_empty() {
+                &file.trusted_mac
+            } else {
+                &cli.trusted_mac
+            };
+            list.iter()
+                .map(|m| m.parse::<crate::mac::Mac>())
+                .collect::<Result<Vec<_>, _>>()
+                .context("trusted-mac")?
+        };
+        let das_clients = if cli.das_client.is_empty() {
+            file.das_client.clone()
+        } else {
+            cli.das_client.clone()
+        };
+        let das = if das_clients.is_empty() {
+            None
+        } else {
+            let secret = pick!(das_secret_file)
+                .or(pick!(radius_secret_file))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("das-client needs das-secret-file (or radius-secret-file)")
+                })?;
+            Some((
+                pick!(das_listen).unwrap_or_else(|| "[::]:3799".parse().expect("literal")),
+                das_clients,
+                secret,
+            ))
+        };
         let s = Settings {
+            radius,
+            trusted_macs,
+            das,
             lan,
             portal_ip: if cli.portal_ip.is_empty() {
                 file.portal_ip.clone()
@@ -303,6 +458,22 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.auth_method == crate::auth::Method::Radius
+            && self
+                .radius
+                .as_ref()
+                .is_none_or(|r| r.auth_servers.is_empty())
+        {
+            bail!("auth-method radius needs radius-server and radius-secret-file");
+        }
+        if let Some(r) = &self.radius {
+            if r.mac_auth && r.auth_servers.is_empty() {
+                bail!("radius-mac-auth needs radius-server");
+            }
+            if r.nas_identifier.is_empty() || r.nas_identifier.len() > 253 {
+                bail!("radius-nas-identifier must be 1 to 253 characters");
+            }
+        }
         if self.fwmark_mask == 0 {
             bail!("fwmark-mask must not be 0");
         }
@@ -331,6 +502,43 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// RADIUS settings as configured (the secret is read when the daemon starts).
+#[derive(Clone, Debug)]
+pub struct RadiusOptions {
+    pub auth_servers: Vec<SocketAddr>,
+    pub acct_servers: Vec<SocketAddr>,
+    pub secret_file: PathBuf,
+    pub nas_identifier: String,
+    pub nas_ip: Option<IpAddr>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub interim: Duration,
+    pub mac_auth: bool,
+    pub mac_password_file: Option<PathBuf>,
+}
+
+/// `ADDR`, `ADDR:PORT`, `[V6]:PORT` or a bare IPv6 address.
+pub fn parse_server(s: &str, default_port: u16) -> Result<SocketAddr, String> {
+    let t = s.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if let Ok(ip) = t.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, default_port));
+    }
+    Err(format!(
+        "'{s}' is not an address (e.g. 198.51.100.2, 198.51.100.2:1812, [2001:db8::2]:1812)"
+    ))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "netauth".into())
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

@@ -169,6 +169,53 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         SystemTime::now(),
     )?;
+    if let Err(e) = sessions.apply_trusted(&cfg.trusted_macs, SystemTime::now()) {
+        warn!("authorizing the trusted MACs: {e}");
+    }
+    let radius = match &cfg.radius {
+        Some(r) => {
+            let lan_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", lan.name))
+                .map(|m| m.trim().replace(':', "-").to_uppercase())
+                .unwrap_or_default();
+            Some(crate::radius::Radius::new(
+                crate::radius::RadiusSettings {
+                    auth_servers: r.auth_servers.clone(),
+                    acct_servers: r.acct_servers.clone(),
+                    secret_file: r.secret_file.clone(),
+                    nas_identifier: r.nas_identifier.clone(),
+                    nas_ip: r.nas_ip,
+                    timeout: r.timeout,
+                    retries: r.retries,
+                    interim: r.interim,
+                    mac_auth: r.mac_auth,
+                    mac_password_file: r.mac_password_file.clone(),
+                    called_station: format!("{lan_mac}:{}", cfg.venue_name),
+                },
+                &sessions,
+            )?)
+        }
+        None => None,
+    };
+    let das = match (&cfg.das, &radius) {
+        (Some((listen, clients, secret_file)), Some(radius)) => {
+            let secret = crate::radius::read_secret(secret_file)?;
+            let sock = crate::radius::das::bind(*listen).await?;
+            info!(%listen, clients = ?clients, "CoA/Disconnect listener up");
+            Some((
+                sock,
+                crate::radius::das::DasSettings {
+                    listen: *listen,
+                    clients: clients.clone(),
+                    secret,
+                },
+                radius.clone(),
+            ))
+        }
+        (Some(_), None) => bail!(
+            "das-client needs radius-server (the NAS identity comes from the RADIUS settings)"
+        ),
+        _ => None,
+    };
     let walled = {
         let (v4m, v6m) = sessions
             .take_walled_maps()
@@ -197,6 +244,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ifindex: lan.index,
         }),
         auth: crate::auth::Authenticator::new(cfg.auth_method, Some(&cfg.users_file))?,
+        radius: radius.clone(),
         api: https.as_ref().map(|_| portal::ApiSettings {
             port: cfg.api_port,
             hostname: cfg.api_hostname.clone(),
@@ -217,6 +265,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "pin_dir": crate::datapath::pin_dir(&cfg.bpffs, &lan.name),
         "adopted_pinned_datapath": adopted,
         "auth_method": cfg.auth_method,
+        "radius_servers": cfg.radius.as_ref().map(|r| &r.auth_servers),
+        "radius_acct_servers": cfg.radius.as_ref().map(|r| &r.acct_servers),
+        "radius_mac_auth": cfg.radius.as_ref().map(|r| r.mac_auth),
+        "das_listen": cfg.das.as_ref().map(|d| d.0),
+        "trusted_macs": cfg.trusted_macs.len(),
         "version": env!("CARGO_PKG_VERSION"),
     });
     let (shutdown_tx, mut shutdown_rx) = tokio::sync::mpsc::channel::<bool>(1);
@@ -287,6 +340,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     tasks.spawn(sessions.clone().maintain(ENFORCE_TICK, CHECKPOINT_EVERY));
     tasks.spawn(walled.clone().resolve_loop());
+    if let Some(r) = &radius {
+        tasks.spawn(r.clone().accounting_loop(sessions.clone()));
+        tasks.spawn(r.clone().mac_auth_loop(sessions.clone()));
+    }
+    if let Some((sock, settings, r)) = das {
+        tasks.spawn(crate::radius::das::serve(
+            sock,
+            settings,
+            r,
+            sessions.clone(),
+        ));
+    }
     if let Some(logger) = logger {
         tasks.spawn(kernel_log_pump(logger));
     }

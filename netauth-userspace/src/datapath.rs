@@ -393,6 +393,22 @@ impl Datapath {
             .collect()
     }
 
+    /// Every recorded (address, MAC) pair.
+    pub fn recorded_clients(&self) -> Vec<(IpAddr, Mac)> {
+        self.addrs
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, m)| {
+                let v6 = std::net::Ipv6Addr::from(k.addr);
+                let ip = match v6.to_ipv4_mapped() {
+                    Some(v4) => IpAddr::V4(v4),
+                    None => IpAddr::V6(v6),
+                };
+                (ip, Mac(m.addr))
+            })
+            .collect()
+    }
+
     /// Datapath counters summed over CPUs, in [`Counter::NAMES`] order.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         (0..Counter::COUNT)

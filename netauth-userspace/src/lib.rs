@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod netlink;
 pub mod portal;
 pub mod provision;
+pub mod radius;
 pub mod session;
 pub mod store;
 pub mod walled;

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::{datapath::Datapath, mac::Mac, store::Store};
@@ -29,6 +29,12 @@ pub enum Via {
     Local,
     /// A voucher code.
     Voucher,
+    /// User name and password checked by a RADIUS server.
+    Radius,
+    /// The device's MAC address, accepted by a RADIUS server (no browser needed).
+    RadiusMac,
+    /// In the configured list of trusted MACs.
+    Trusted,
 }
 
 impl Via {
@@ -38,6 +44,9 @@ impl Via {
             Self::Admin => "admin",
             Self::Local => "local",
             Self::Voucher => "voucher",
+            Self::Radius => "radius",
+            Self::RadiusMac => "radius-mac",
+            Self::Trusted => "trusted",
         }
     }
 
@@ -46,6 +55,9 @@ impl Via {
             "click-through" => Self::ClickThrough,
             "local" => Self::Local,
             "voucher" => Self::Voucher,
+            "radius" => Self::Radius,
+            "radius-mac" => Self::RadiusMac,
+            "trusted" => Self::Trusted,
             _ => Self::Admin,
         }
     }
@@ -59,6 +71,10 @@ pub enum EndReason {
     Expired,
     Idle,
     Quota,
+    /// A RADIUS Disconnect-Request (RFC 5176).
+    Disconnected,
+    /// Replaced by a new login of the same device (accounting only).
+    Replaced,
 }
 
 impl EndReason {
@@ -69,13 +85,28 @@ impl EndReason {
             Self::Expired => "expired",
             Self::Idle => "idle",
             Self::Quota => "quota",
+            Self::Disconnected => "disconnected",
+            Self::Replaced => "replaced",
+        }
+    }
+
+    /// The RADIUS Acct-Terminate-Cause (RFC 2866 §5.10) reported for this end. A used-up
+    /// allowance is reported as Session-Timeout, as CoovaChilli does: RFC 2866 has no
+    /// cause for it.
+    pub fn terminate_cause(self) -> u32 {
+        match self {
+            Self::Logout => 1,
+            Self::Idle => 4,
+            Self::Expired | Self::Quota => 5,
+            Self::Revoked | Self::Disconnected => 6,
+            Self::Replaced => 10,
         }
     }
 }
 
 /// Traffic of a session: "up" is what the client sent, "down" what it received.
 /// Bytes are layer-3 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub up_bytes: u64,
     pub up_packets: u64,
@@ -84,6 +115,16 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// `self - o`, floored at zero.
+    pub fn minus(self, o: Usage) -> Usage {
+        Usage {
+            up_bytes: self.up_bytes.saturating_sub(o.up_bytes),
+            up_packets: self.up_packets.saturating_sub(o.up_packets),
+            down_bytes: self.down_bytes.saturating_sub(o.down_bytes),
+            down_packets: self.down_packets.saturating_sub(o.down_packets),
+        }
+    }
+
     fn plus(self, o: Usage) -> Usage {
         Usage {
             up_bytes: self.up_bytes.saturating_add(o.up_bytes),
@@ -137,6 +178,123 @@ pub struct Session {
     /// Totals carried over from before the current kernel entry existed (a reboot).
     pub base: Usage,
     pub last_active_ms: u64,
+    /// RADIUS accounting of this session, if it came from RADIUS.
+    pub acct: Option<Acct>,
+}
+
+/// RADIUS accounting state of a session (stored with it, so accounting continues across
+/// restarts with the same Acct-Session-Id).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acct {
+    /// User-Name to report (the Access-Accept's, else the one the user typed).
+    pub username: String,
+    pub session_id: String,
+    /// Class attributes of the Access-Accept, echoed in every accounting request.
+    pub class: Vec<Vec<u8>>,
+    /// Seconds between Interim-Updates.
+    pub interim_s: u64,
+    pub nas_port: u32,
+    /// Whether RADIUS authenticated the session (Acct-Authentic RADIUS, else Local).
+    pub radius_auth: bool,
+    /// Counters when accounting started: a renewal keeps the kernel's counters, RADIUS
+    /// counts from its Start.
+    #[serde(default)]
+    pub base: Usage,
+    #[serde(default)]
+    pub started_ms: u64,
+    /// When the last Start/Interim-Update was queued (memory only).
+    #[serde(skip)]
+    pub last_report_ms: u64,
+}
+
+/// Acct-Status-Type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AcctStatus {
+    Start,
+    Stop,
+    Interim,
+}
+
+/// One accounting request waiting to be delivered (queued on disk).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AcctRecord {
+    pub status: AcctStatus,
+    pub mac: Mac,
+    pub ip: Option<IpAddr>,
+    pub acct: Acct,
+    pub session_time_s: u64,
+    /// Counted since the Start.
+    pub usage: Usage,
+    pub cause: Option<u32>,
+    /// When it happened (unix ms): Event-Timestamp, and Acct-Delay-Time at sending.
+    pub event_ms: u64,
+}
+
+impl AcctRecord {
+    fn new(status: AcctStatus, s: &Session, acct: &Acct, now_ms: u64, cause: Option<u32>) -> Self {
+        Self {
+            status,
+            mac: s.mac,
+            ip: s
+                .ips
+                .iter()
+                .rev()
+                .find(|i| i.is_ipv4())
+                .or(s.ips.last())
+                .copied(),
+            acct: acct.clone(),
+            session_time_s: now_ms.saturating_sub(acct.started_ms) / 1000,
+            usage: if status == AcctStatus::Start {
+                Usage::default()
+            } else {
+                s.usage.minus(acct.base)
+            },
+            cause,
+            event_ms: now_ms,
+        }
+    }
+}
+
+/// Which sessions a RADIUS Disconnect/CoA request means: every given field must match.
+#[derive(Clone, Debug, Default)]
+pub struct Selector {
+    pub mac: Option<Mac>,
+    pub username: Option<String>,
+    pub session_id: Option<String>,
+    pub ip: Option<IpAddr>,
+}
+
+impl Selector {
+    pub fn is_empty(&self) -> bool {
+        self.mac.is_none()
+            && self.username.is_none()
+            && self.session_id.is_none()
+            && self.ip.is_none()
+    }
+
+    fn matches(&self, s: &Session) -> bool {
+        self.mac.is_none_or(|m| m == s.mac)
+            && self.ip.is_none_or(|ip| s.ips.contains(&ip))
+            && self
+                .username
+                .as_ref()
+                .is_none_or(|u| s.acct.as_ref().is_some_and(|a| &a.username == u))
+            && self
+                .session_id
+                .as_ref()
+                .is_none_or(|id| s.acct.as_ref().is_some_and(|a| &a.session_id == id))
+    }
+}
+
+/// New limits for a session (a RADIUS CoA-Request).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Change {
+    /// Seconds of service counted from the session's start (RADIUS Session-Timeout).
+    pub session_timeout_s: Option<u64>,
+    pub idle_timeout_s: Option<u64>,
+    pub quota: Option<Quota>,
+    /// New Acct-Interim-Interval.
+    pub interim_s: Option<u64>,
 }
 
 /// What the API and pages show of a session: stable JSON.
@@ -162,6 +320,11 @@ pub struct SessionView {
     pub up_packets: u64,
     pub down_bytes: u64,
     pub down_packets: u64,
+    /// RADIUS user name and Acct-Session-Id, for RADIUS sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acct_session_id: Option<String>,
 }
 
 impl Session {
@@ -184,6 +347,8 @@ impl Session {
             up_packets: self.usage.up_packets,
             down_bytes: self.usage.down_bytes,
             down_packets: self.usage.down_packets,
+            username: self.acct.as_ref().map(|a| a.username.clone()),
+            acct_session_id: self.acct.as_ref().map(|a| a.session_id.clone()),
         }
     }
 
@@ -216,11 +381,15 @@ pub fn unix_ms(t: SystemTime) -> u64 {
 }
 
 /// What to grant on authorization; `None` fields take the daemon's defaults.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Grant {
     pub duration: Option<Duration>,
     pub idle: Option<Duration>,
     pub quota: Quota,
+    /// No default idle timeout or allowance (trusted devices).
+    pub exempt: bool,
+    /// RADIUS accounting for the session.
+    pub acct: Option<Acct>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -317,9 +486,22 @@ impl Sessions {
                 s.base = s.usage;
             }
             let mac = s.mac;
+            if let Some(a) = &mut s.acct {
+                a.last_report_ms = now_ms;
+            }
             if let Some(reason) = s.due(now_ms) {
                 let _ = inner.datapath.revoke(mac);
                 inner.store.end(&s, now_ms, reason.as_str())?;
+                if let Some(a) = &s.acct {
+                    let rec = AcctRecord::new(
+                        AcctStatus::Stop,
+                        &s,
+                        a,
+                        now_ms,
+                        Some(reason.terminate_cause()),
+                    );
+                    inner.store.acct_enqueue(&rec)?;
+                }
                 info!(%mac, reason = reason.as_str(), "session ended while netauth was down");
                 ended += 1;
                 continue;
@@ -366,8 +548,12 @@ impl Sessions {
     ) -> Result<SessionView, SessionError> {
         let now_ms = unix_ms(now);
         let duration = grant.duration.unwrap_or(self.defaults.session_timeout);
-        let idle = grant.idle.or(self.defaults.idle_timeout);
-        let quota = if grant.quota.is_limited() {
+        let idle = if grant.exempt {
+            grant.idle
+        } else {
+            grant.idle.or(self.defaults.idle_timeout)
+        };
+        let quota = if grant.quota.is_limited() || grant.exempt {
             grant.quota
         } else {
             self.defaults.quota
@@ -386,6 +572,7 @@ impl Sessions {
             usage: Usage::default(),
             base: Usage::default(),
             last_active_ms: now_ms,
+            acct: None,
         });
         if existing.is_none() {
             // A fresh kernel entry counts from zero.
@@ -414,12 +601,34 @@ impl Sessions {
                 _ => SessionError::Map(e),
             });
         }
+        // RADIUS accounting: a login (or renewal) is a new accounting session; the one
+        // it replaces is stopped first.
+        let old_acct = s.acct.take();
+        if let Some(mut a) = grant.acct.clone() {
+            a.base = s.usage;
+            a.started_ms = now_ms;
+            a.last_report_ms = now_ms;
+            s.acct = Some(a);
+        }
         if let Err(e) = inner.store.save(&s) {
             if existing.is_none() {
                 let _ = inner.datapath.revoke(mac);
             }
             warn!(%mac, "could not record the session: {e}");
             return Err(e.into());
+        }
+        let mut queued = Ok(());
+        if let Some(old) = &old_acct {
+            let cause = EndReason::Replaced.terminate_cause();
+            let rec = AcctRecord::new(AcctStatus::Stop, &s, old, now_ms, Some(cause));
+            queued = inner.store.acct_enqueue(&rec);
+        }
+        if let Some(a) = &s.acct {
+            let rec = AcctRecord::new(AcctStatus::Start, &s, a, now_ms, None);
+            queued = queued.and(inner.store.acct_enqueue(&rec));
+        }
+        if let Err(e) = queued {
+            warn!(%mac, "could not queue RADIUS accounting: {e}");
         }
         inner.sessions.insert(mac, s.clone());
         drop(inner);
@@ -467,6 +676,13 @@ impl Sessions {
             if let Err(e) = inner.store.end(s, now_ms, reason.as_str()) {
                 warn!(%mac, "could not record the end of the session: {e}");
             }
+            if let Some(a) = &s.acct {
+                let cause = Some(reason.terminate_cause());
+                let rec = AcctRecord::new(AcctStatus::Stop, s, a, now_ms, cause);
+                if let Err(e) = inner.store.acct_enqueue(&rec) {
+                    warn!(%mac, "could not queue the RADIUS accounting Stop: {e}");
+                }
+            }
             let horizon = now_ms.saturating_sub(RECENT_END_MS);
             inner.recent_ends.retain(|_, (_, at)| *at >= horizon);
             inner.recent_ends.insert(mac, (reason, now_ms));
@@ -500,6 +716,7 @@ impl Sessions {
                 usage: Usage::default(),
                 base: Usage::default(),
                 last_active_ms: 0,
+                acct: None,
             }
             .view(now_ms),
         }))
@@ -625,6 +842,24 @@ impl Sessions {
             .count()
     }
 
+    /// Recently active unauthenticated clients with an address each (IPv4 preferred).
+    pub fn captive_with_addresses(&self) -> Vec<(Mac, Option<IpAddr>)> {
+        let inner = self.lock();
+        let mut by_mac: HashMap<Mac, Option<IpAddr>> = HashMap::new();
+        for (ip, mac) in inner.datapath.recorded_clients() {
+            if inner.sessions.contains_key(&mac) {
+                continue;
+            }
+            let e = by_mac.entry(mac).or_insert(None);
+            if e.is_none_or(|cur| cur.is_ipv6() && ip.is_ipv4()) {
+                *e = Some(ip);
+            }
+        }
+        let mut v: Vec<_> = by_mac.into_iter().collect();
+        v.sort_by_key(|(m, _)| *m);
+        v
+    }
+
     /// Usage of active sessions plus that of sessions ended since start.
     pub fn total_usage(&self, now: SystemTime) -> Usage {
         let active = self.list(now).into_iter().fold(Usage::default(), |acc, v| {
@@ -717,6 +952,7 @@ impl Sessions {
                 total: v.quota,
                 ..Quota::default()
             },
+            ..Grant::default()
         }))
     }
 
@@ -737,6 +973,151 @@ impl Sessions {
             }
         }
         Ok(true)
+    }
+
+    /// Queues an Interim-Update for every RADIUS session whose interval has passed;
+    /// returns how many.
+    pub fn accounting_due(&self, now: SystemTime) -> usize {
+        let now_ms = unix_ms(now);
+        let due: Vec<Mac> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| {
+                s.acct.as_ref().is_some_and(|a| {
+                    now_ms.saturating_sub(a.last_report_ms) >= a.interim_s.saturating_mul(1000)
+                })
+            })
+            .map(|s| s.mac)
+            .collect();
+        let mut queued = 0;
+        for chunk in due.chunks(LOCK_CHUNK) {
+            let mut inner = self.lock();
+            for mac in chunk {
+                inner.fold(*mac, now_ms);
+                let Inner {
+                    store, sessions, ..
+                } = &mut *inner;
+                let Some(s) = sessions.get_mut(mac) else {
+                    continue;
+                };
+                let Some(a) = s.acct.as_ref() else { continue };
+                let rec = AcctRecord::new(AcctStatus::Interim, s, a, now_ms, None);
+                match store.acct_enqueue(&rec) {
+                    Ok(()) => {
+                        queued += 1;
+                        if let Some(a) = s.acct.as_mut() {
+                            a.last_report_ms = now_ms;
+                        }
+                    }
+                    Err(e) => warn!(mac = %mac, "could not queue an Interim-Update: {e}"),
+                }
+            }
+        }
+        queued
+    }
+
+    /// The oldest queued accounting requests (id, record).
+    pub fn acct_pending(&self, max: usize) -> Vec<(i64, AcctRecord)> {
+        match self.lock().store.acct_head(max) {
+            Ok(v) => v,
+            Err(e) => {
+                warn!("reading the accounting queue: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Forgets a delivered accounting request.
+    pub fn acct_delivered(&self, id: i64) {
+        if let Err(e) = self.lock().store.acct_remove(id) {
+            warn!("removing a delivered accounting request from the queue: {e}");
+        }
+    }
+
+    pub fn acct_queue_len(&self) -> u64 {
+        self.lock().store.acct_queue_len().unwrap_or(0)
+    }
+
+    /// The highest NAS-Port of an active RADIUS session (to continue numbering).
+    pub fn max_nas_port(&self) -> u32 {
+        self.lock()
+            .sessions
+            .values()
+            .filter_map(|s| s.acct.as_ref().map(|a| a.nas_port))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// MACs of the sessions `sel` selects.
+    pub fn select(&self, sel: &Selector) -> Vec<Mac> {
+        let mut v: Vec<Mac> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| sel.matches(s))
+            .map(|s| s.mac)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Applies new limits to a session (RADIUS CoA).
+    pub fn change(
+        &self,
+        mac: Mac,
+        c: Change,
+        now: SystemTime,
+    ) -> Result<SessionView, SessionError> {
+        let now_ms = unix_ms(now);
+        let mut inner = self.lock();
+        inner.fold(mac, now_ms);
+        let mut s = inner
+            .sessions
+            .get(&mac)
+            .cloned()
+            .ok_or(SessionError::NotFound(mac))?;
+        if let Some(t) = c.session_timeout_s {
+            s.ends_ms = s.started_ms.saturating_add(t.saturating_mul(1000));
+        }
+        if let Some(i) = c.idle_timeout_s {
+            s.idle_limit_s = (i > 0).then_some(i);
+        }
+        if let Some(q) = c.quota {
+            s.quota = q;
+        }
+        if let (Some(i), Some(a)) = (c.interim_s, s.acct.as_mut()) {
+            a.interim_s = i;
+        }
+        inner.store.save(&s)?;
+        inner.sessions.insert(mac, s.clone());
+        info!(%mac, expires_in_s = s.ends_ms.saturating_sub(now_ms) / 1000, "session limits changed");
+        Ok(s.view(now_ms))
+    }
+
+    /// Trusted MACs: authorizes those given (without limits) and ends trusted sessions of
+    /// MACs no longer in the list.
+    pub fn apply_trusted(&self, macs: &[Mac], now: SystemTime) -> Result<(), SessionError> {
+        let stale: Vec<Mac> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.via == Via::Trusted && !macs.contains(&s.mac))
+            .map(|s| s.mac)
+            .collect();
+        for m in stale {
+            self.end(m, EndReason::Revoked, now)?;
+        }
+        for m in macs {
+            let grant = Grant {
+                // Renewed at every start; ten years is the longest duration netauth takes.
+                duration: Some(Duration::from_secs(10 * 365 * 24 * 3600)),
+                exempt: true,
+                ..Grant::default()
+            };
+            self.authorize(*m, None, Via::Trusted, grant, now)?;
+        }
+        Ok(())
     }
 
     /// Walled-garden entries stored by the API.

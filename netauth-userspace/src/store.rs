@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS vouchers (
     first_used_ms INTEGER,
     revoked       INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS session_acct (mac TEXT PRIMARY KEY, acct TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS acct_queue (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS voucher_devices (
     code TEXT NOT NULL,
     mac  TEXT NOT NULL,
@@ -164,7 +166,70 @@ impl Store {
                 s.last_active_ms as i64,
             ],
         )?;
+        match &s.acct {
+            Some(a) => {
+                let json = serde_json::to_string(a).expect("plain data serializes");
+                self.conn.execute(
+                    "INSERT INTO session_acct(mac, acct) VALUES (?1, ?2)
+                     ON CONFLICT(mac) DO UPDATE SET acct = excluded.acct",
+                    params![s.mac.to_string(), json],
+                )?;
+            }
+            None => {
+                self.conn.execute(
+                    "DELETE FROM session_acct WHERE mac = ?1",
+                    params![s.mac.to_string()],
+                )?;
+            }
+        }
         Ok(())
+    }
+
+    /// Queues an accounting request for delivery.
+    pub fn acct_enqueue(&self, r: &crate::session::AcctRecord) -> rusqlite::Result<()> {
+        let json = serde_json::to_string(r).expect("plain data serializes");
+        self.conn
+            .execute("INSERT INTO acct_queue(record) VALUES (?1)", params![json])?;
+        Ok(())
+    }
+
+    /// The oldest `max` queued accounting requests. Unreadable rows (none are written)
+    /// are dropped with a warning rather than blocking the queue.
+    pub fn acct_head(
+        &self,
+        max: usize,
+    ) -> rusqlite::Result<Vec<(i64, crate::session::AcctRecord)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, record FROM acct_queue ORDER BY id LIMIT ?1")?;
+        let rows: Vec<(i64, String)> = stmt
+            .query_map(params![max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, text) in rows {
+            match serde_json::from_str(&text) {
+                Ok(rec) => out.push((id, rec)),
+                Err(e) => {
+                    tracing::warn!(id, "dropping an unreadable accounting record: {e}");
+                    self.acct_remove(id)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn acct_remove(&self, id: i64) -> rusqlite::Result<()> {
+        self.conn
+            .execute("DELETE FROM acct_queue WHERE id = ?1", params![id])?;
+        Ok(())
+    }
+
+    pub fn acct_queue_len(&self) -> rusqlite::Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM acct_queue", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
     }
 
     /// Writes the counters of many sessions in one transaction.
@@ -194,6 +259,10 @@ impl Store {
 
     /// Marks the active session of `s.mac` ended, with its final counters.
     pub fn end(&self, s: &Session, ended_ms: u64, reason: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "DELETE FROM session_acct WHERE mac = ?1",
+            params![s.mac.to_string()],
+        )?;
         self.conn.execute(
             "UPDATE sessions SET ended_ms = ?2, end_reason = ?3, up_bytes = ?4, up_packets = ?5,
                 down_bytes = ?6, down_packets = ?7, last_active_ms = ?8
@@ -259,9 +328,23 @@ impl Store {
                     down_packets: u(16)?,
                 },
                 last_active_ms: u(17)?,
+                acct: None,
             })
         })?;
-        rows.collect()
+        let mut sessions: Vec<Session> = rows.collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare("SELECT mac, acct FROM session_acct")?;
+        let accts: std::collections::HashMap<String, String> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for s in &mut sessions {
+            if let Some(text) = accts.get(&s.mac.to_string()) {
+                match serde_json::from_str(text) {
+                    Ok(a) => s.acct = Some(a),
+                    Err(e) => tracing::warn!(mac = %s.mac, "unreadable accounting state: {e}"),
+                }
+            }
+        }
+        Ok(sessions)
     }
 
     /// Walled-garden entries added through the API.

@@ -57,6 +57,8 @@ pub struct Portal {
     pub api: Option<ApiSettings>,
     /// How users log in.
     pub auth: crate::auth::Authenticator,
+    /// RADIUS client, when configured.
+    pub radius: Option<std::sync::Arc<crate::radius::Radius>>,
 }
 
 pub struct ApiSettings {
@@ -185,7 +187,7 @@ impl Portal {
             "idle" => Some(
                 "Your session ended because the device was inactive. Sign in again to continue.",
             ),
-            "revoked" => Some("Your session was ended by the network operator."),
+            "revoked" | "disconnected" => Some("Your session was ended by the network operator."),
             _ => None,
         }
     }
@@ -318,6 +320,8 @@ pub enum PortalError {
     Session(#[from] SessionError),
     #[error("internal error")]
     Internal,
+    #[error("the login service is unavailable")]
+    AuthUnavailable,
 }
 
 impl IntoResponse for PortalError {
@@ -339,6 +343,12 @@ impl IntoResponse for PortalError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Network full",
                 "The network cannot take more devices right now. Please try again later."
+                    .to_string(),
+            ),
+            PortalError::AuthUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in unavailable",
+                "The sign-in service is not answering right now. Please try again in a minute."
                     .to_string(),
             ),
             PortalError::Internal => (
@@ -431,12 +441,31 @@ async fn login_submit(
         password: form.password,
         code: form.code,
     };
-    let p = portal.clone();
-    // Password hashing, store reads and writes: off the async workers.
-    let decision =
-        tokio::task::spawn_blocking(move || p.auth.authenticate(&creds, mac, &p.sessions))
-            .await
-            .map_err(|_| PortalError::Internal)?;
+    let decision = match (&portal.auth.method, &portal.radius) {
+        (crate::auth::Method::Radius, Some(radius)) => match (&creds.username, &creds.password) {
+            (Some(u), Some(p)) if !u.trim().is_empty() => {
+                match radius
+                    .authenticate(u.trim(), Some(p.as_bytes()), mac, Some(ip))
+                    .await
+                {
+                    Ok(crate::radius::Decision::Accept(g)) => Ok(*g),
+                    Ok(crate::radius::Decision::Reject) => Err(crate::auth::AuthError::Invalid),
+                    Err(e) => {
+                        tracing::warn!(%mac, "RADIUS login not decided: {e}");
+                        return Err(PortalError::AuthUnavailable);
+                    }
+                }
+            }
+            _ => Err(crate::auth::AuthError::Invalid),
+        },
+        _ => {
+            let p = portal.clone();
+            // Password hashing, store reads and writes: off the async workers.
+            tokio::task::spawn_blocking(move || p.auth.authenticate(&creds, mac, &p.sessions))
+                .await
+                .map_err(|_| PortalError::Internal)?
+        }
+    };
     let grant = match decision {
         Ok(g) => {
             portal.auth.forget_failures(ip);
@@ -464,12 +493,13 @@ async fn login_submit(
             )
                 .into_response());
         }
-        Err(crate::auth::AuthError::Unavailable) => return Err(PortalError::Internal),
+        Err(crate::auth::AuthError::Unavailable) => return Err(PortalError::AuthUnavailable),
     };
     let via = match portal.auth.method {
         crate::auth::Method::ClickThrough => Via::ClickThrough,
         crate::auth::Method::Local => Via::Local,
         crate::auth::Method::Voucher => Via::Voucher,
+        crate::auth::Method::Radius => Via::Radius,
     };
     let sessions = portal.sessions.clone();
     // Map update and an fsynced store write: off the async workers.

@@ -64,7 +64,7 @@ pub fn login(
 ) -> String {
     let fields = match method {
         crate::auth::Method::ClickThrough => String::new(),
-        crate::auth::Method::Local => "<label>User name<br><input name=\"username\" autocomplete=\"username\" \
+        crate::auth::Method::Local | crate::auth::Method::Radius => "<label>User name<br><input name=\"username\" autocomplete=\"username\" \
 required style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label><br>\
 <label>Password<br><input name=\"password\" type=\"password\" autocomplete=\"current-password\" required \
 style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label>"

@@ -1,0 +1,632 @@
+//! RADIUS (RFC 2865/2866/5176): PAP logins, MAC authentication, accounting and dynamic
+//! authorization (CoA/Disconnect).
+//!
+//! The portal asks [`Radius::login`]; an Access-Accept becomes a [`Grant`] whose
+//! Session-Timeout, Idle-Timeout, ChilliSpot data quotas, Class and Acct-Interim-Interval
+//! apply to the session. Accounting requests are queued on disk by the session table
+//! (Start on login, Interim-Update on the interval, Stop with the terminate cause on every
+//! end) and delivered in order by [`Radius::accounting_loop`], so a server outage or a
+//! restart of netauth delays accounting but loses none of it. The shared secret is read
+//! from a file and never logged.
+
+pub mod das;
+pub mod packet;
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{Context as _, bail};
+use tracing::{debug, info, warn};
+
+use crate::{
+    mac::Mac,
+    session::{Acct, AcctRecord, AcctStatus, Grant, Quota, Sessions, Via, unix_ms},
+};
+use packet::{Packet, attr, chilli};
+
+/// NAS-Port-Type Wireless-802.11 (RFC 2865 §5.41).
+const PORT_TYPE_WIRELESS: u32 = 19;
+/// Service-Type Login-User (web logins) and Call-Check (MAC authentication).
+const SERVICE_LOGIN: u32 = 1;
+const SERVICE_CALL_CHECK: u32 = 10;
+/// A server that timed out is skipped for this long (unless all are down).
+const DEAD_TIME: Duration = Duration::from_secs(30);
+/// Lowest Acct-Interim-Interval taken from a server (RFC 2869 §5.16).
+const MIN_SERVER_INTERIM: u64 = 60;
+
+/// Resolved RADIUS settings.
+#[derive(Clone, Debug)]
+pub struct RadiusSettings {
+    pub auth_servers: Vec<SocketAddr>,
+    pub acct_servers: Vec<SocketAddr>,
+    pub secret_file: PathBuf,
+    pub nas_identifier: String,
+    /// NAS-IP-Address / NAS-IPv6-Address; default: the source address towards the first
+    /// server.
+    pub nas_ip: Option<IpAddr>,
+    pub timeout: Duration,
+    /// Attempts per server before failing over.
+    pub retries: u32,
+    pub interim: Duration,
+    pub mac_auth: bool,
+    /// Password of MAC-authentication requests; default: the MAC itself.
+    pub mac_password_file: Option<PathBuf>,
+    /// Called-Station-Id: the LAN interface's MAC (and the venue after a colon).
+    pub called_station: String,
+}
+
+/// Reads a secret file: the first line, trimmed. Refuses empty secrets.
+pub fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the RADIUS secret file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        bail!("the RADIUS secret file {} is empty", path.display());
+    }
+    Ok(line.as_bytes().to_vec())
+}
+
+/// Calling-Station-Id / MAC user names in the RFC 3580 §3.21 form: `02-00-5E-10-00-01`.
+pub fn mac_string(mac: Mac) -> String {
+    let b = mac.0;
+    format!(
+        "{:02X}-{:02X}-{:02X}-{:02X}-{:02X}-{:02X}",
+        b[0], b[1], b[2], b[3], b[4], b[5]
+    )
+}
+
+struct Server {
+    addr: SocketAddr,
+    dead_until: Mutex<Option<Instant>>,
+    /// Set once the server sent a Message-Authenticator in an answer; from then on an
+    /// Access-* answer without one is refused (FreeRADIUS 3.2.5's "auto" rule against
+    /// BlastRADIUS).
+    sends_ma: AtomicBool,
+}
+
+impl Server {
+    fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            dead_until: Mutex::new(None),
+            sends_ma: AtomicBool::new(false),
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.dead_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none_or(|t| Instant::now() >= t)
+    }
+
+    fn mark(&self, dead: bool) {
+        *self.dead_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            dead.then(|| Instant::now() + DEAD_TIME);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RadiusError {
+    #[error("no RADIUS server answered")]
+    NoAnswer,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the request does not fit in a RADIUS packet")]
+    TooLarge,
+}
+
+/// The answer to an Access-Request.
+pub enum Decision {
+    Accept(Box<Grant>),
+    Reject,
+}
+
+#[derive(Default)]
+pub struct RadiusStats {
+    pub access_requests: AtomicU64,
+    pub access_accepts: AtomicU64,
+    pub access_rejects: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub acct_sent: AtomicU64,
+    pub das_requests: AtomicU64,
+}
+
+pub struct Radius {
+    settings: RadiusSettings,
+    secret: Vec<u8>,
+    mac_password: Option<Vec<u8>>,
+    auth: Vec<Server>,
+    acct: Vec<Server>,
+    nas_ip: Option<IpAddr>,
+    next_port: AtomicU32,
+    pub stats: RadiusStats,
+}
+
+impl Radius {
+    /// Reads the secret(s) and works out the NAS address; fails with a clear message.
+    pub fn new(settings: RadiusSettings, sessions: &Sessions) -> anyhow::Result<Arc<Self>> {
+        if settings.auth_servers.is_empty() {
+            bail!("radius-acct-server needs radius-server too (accounting is for RADIUS sessions)");
+        }
+        let secret = read_secret(&settings.secret_file)?;
+        let mac_password = match &settings.mac_password_file {
+            Some(p) => Some(read_secret(p)?),
+            None => None,
+        };
+        let nas_ip = match settings.nas_ip {
+            Some(ip) => Some(ip),
+            None => {
+                // The address the kernel would send from: what the server sees.
+                let first = settings.auth_servers[0];
+                let bind: SocketAddr = if first.is_ipv4() {
+                    "0.0.0.0:0".parse().expect("literal")
+                } else {
+                    "[::]:0".parse().expect("literal")
+                };
+                let s = std::net::UdpSocket::bind(bind)?;
+                s.connect(first)
+                    .and_then(|_| s.local_addr())
+                    .map(|a| a.ip())
+                    .map_err(|e| warn!("no route to RADIUS server {first}: {e}"))
+                    .ok()
+            }
+        };
+        let r = Self {
+            auth: settings
+                .auth_servers
+                .iter()
+                .map(|a| Server::new(*a))
+                .collect(),
+            acct: settings
+                .acct_servers
+                .iter()
+                .map(|a| Server::new(*a))
+                .collect(),
+            secret,
+            mac_password,
+            nas_ip,
+            next_port: AtomicU32::new(sessions.max_nas_port().wrapping_add(1).max(1)),
+            settings,
+            stats: RadiusStats::default(),
+        };
+        info!(
+            auth_servers = ?r.settings.auth_servers,
+            acct_servers = ?r.settings.acct_servers,
+            nas_identifier = %r.settings.nas_identifier,
+            nas_ip = ?r.nas_ip,
+            mac_auth = r.settings.mac_auth,
+            "RADIUS configured"
+        );
+        Ok(Arc::new(r))
+    }
+
+    pub fn settings(&self) -> &RadiusSettings {
+        &self.settings
+    }
+
+    pub(crate) fn nas_ip(&self) -> Option<IpAddr> {
+        self.nas_ip
+    }
+
+    fn nas_attrs(&self, p: &mut Packet, nas_port: u32) {
+        p.add_str(attr::NAS_IDENTIFIER, &self.settings.nas_identifier);
+        match self.nas_ip {
+            Some(IpAddr::V4(a)) => p.add(attr::NAS_IP_ADDRESS, a.octets().to_vec()),
+            Some(IpAddr::V6(a)) => p.add(attr::NAS_IPV6_ADDRESS, a.octets().to_vec()),
+            None => {}
+        }
+        p.add_u32(attr::NAS_PORT, nas_port);
+        p.add_u32(attr::NAS_PORT_TYPE, PORT_TYPE_WIRELESS);
+        p.add_str(attr::CALLED_STATION_ID, &self.settings.called_station);
+    }
+
+    fn client_attrs(p: &mut Packet, mac: Mac, ip: Option<IpAddr>) {
+        p.add_str(attr::CALLING_STATION_ID, &mac_string(mac));
+        match ip {
+            Some(IpAddr::V4(a)) => p.add(attr::FRAMED_IP_ADDRESS, a.octets().to_vec()),
+            Some(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
+                Some(v4) => p.add(attr::FRAMED_IP_ADDRESS, v4.octets().to_vec()),
+                None => p.add(attr::FRAMED_IPV6_ADDRESS, a.octets().to_vec()),
+            },
+            None => {}
+        }
+    }
+
+    /// Sends a request built by `build` (called afresh for each server, with the
+    /// identifier to use) to the first live server of `servers`, retransmitting the
+    /// same datagram `retries` times per server before failing over to the next.
+    /// Returns the verified answer.
+    async fn exchange(
+        &self,
+        servers: &[Server],
+        what: &str,
+        build: impl Fn(u8) -> (Vec<u8>, [u8; 16]),
+    ) -> Result<Packet, RadiusError> {
+        // Live servers in configured order first, then the ones marked dead (better a
+        // late answer than none).
+        let mut order: Vec<&Server> = servers.iter().filter(|s| s.alive()).collect();
+        order.extend(servers.iter().filter(|s| !s.alive()));
+        for server in order {
+            let bind: SocketAddr = if server.addr.is_ipv4() {
+                "0.0.0.0:0".parse().expect("literal")
+            } else {
+                "[::]:0".parse().expect("literal")
+            };
+            let sock = tokio::net::UdpSocket::bind(bind).await?;
+            if let Err(e) = sock.connect(server.addr).await {
+                warn!(server = %server.addr, "RADIUS server unreachable: {e}");
+                server.mark(true);
+                continue;
+            }
+            let mut idb = [0u8; 1];
+            getrandom::fill(&mut idb).expect("the kernel's random source");
+            let (datagram, req_auth) = build(idb[0]);
+            if datagram.len() > packet::MAX_LEN {
+                return Err(RadiusError::TooLarge);
+            }
+            for attempt in 0..self.settings.retries.max(1) {
+                if let Err(e) = sock.send(&datagram).await {
+                    debug!(server = %server.addr, "send failed: {e}");
+                }
+                let deadline = tokio::time::Instant::now() + self.settings.timeout;
+                let mut buf = vec![0u8; packet::MAX_LEN];
+                loop {
+                    let n = match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+                        Err(_) => break,
+                        // ICMP port unreachable: the server is not running there.
+                        Ok(Err(e)) => {
+                            debug!(server = %server.addr, "receive failed: {e}");
+                            tokio::time::sleep_until(deadline).await;
+                            break;
+                        }
+                        Ok(Ok(n)) => n,
+                    };
+                    let raw = &buf[..n];
+                    if n < packet::HEADER || raw[1] != idb[0] {
+                        continue;
+                    }
+                    let Some(has_ma) = Packet::verify_response(raw, &req_auth, &self.secret) else {
+                        warn!(server = %server.addr, "dropped a {what} answer that failed authentication (wrong shared secret?)");
+                        continue;
+                    };
+                    let Ok(answer) = Packet::decode(raw) else {
+                        warn!(server = %server.addr, "dropped a malformed {what} answer");
+                        continue;
+                    };
+                    let access = matches!(
+                        answer.code,
+                        packet::ACCESS_ACCEPT | packet::ACCESS_REJECT | packet::ACCESS_CHALLENGE
+                    );
+                    if has_ma {
+                        server.sends_ma.store(true, Ordering::Relaxed);
+                    } else if access && server.sends_ma.load(Ordering::Relaxed) {
+                        warn!(server = %server.addr, "dropped a {what} answer without Message-Authenticator");
+                        continue;
+                    }
+                    server.mark(false);
+                    return Ok(answer);
+                }
+                debug!(server = %server.addr, attempt, "no answer to {what}");
+            }
+            self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+            warn!(
+                server = %server.addr,
+                tries = self.settings.retries.max(1),
+                "RADIUS server did not answer the {what}; failing over"
+            );
+            server.mark(true);
+        }
+        Err(RadiusError::NoAnswer)
+    }
+
+    fn new_session_id() -> String {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).expect("the kernel's random source");
+        b.iter().map(|x| format!("{x:02X}")).collect()
+    }
+
+    /// A PAP login (Service-Type Login-User) or, with `password` `None`, MAC
+    /// authentication (Service-Type Call-Check, the MAC as user name).
+    pub async fn authenticate(
+        &self,
+        username: &str,
+        password: Option<&[u8]>,
+        mac: Mac,
+        ip: Option<IpAddr>,
+    ) -> Result<Decision, RadiusError> {
+        let mac_auth = password.is_none();
+        let mac_user = mac_string(mac);
+        let password: Vec<u8> = match password {
+            Some(p) => p.to_vec(),
+            None => self
+                .mac_password
+                .clone()
+                .unwrap_or_else(|| mac_user.as_bytes().to_vec()),
+        };
+        if password.len() > 128 || username.is_empty() || username.len() > 253 {
+            return Ok(Decision::Reject);
+        }
+        let nas_port = self.next_port.fetch_add(1, Ordering::Relaxed).max(1);
+        let session_id = Self::new_session_id();
+        self.stats.access_requests.fetch_add(1, Ordering::Relaxed);
+        let answer = self
+            .exchange(&self.auth, "Access-Request", |id| {
+                let mut p = Packet::new(packet::ACCESS_REQUEST, id);
+                p.authenticator = packet::random_authenticator();
+                p.add_str(attr::USER_NAME, username);
+                let hidden = packet::hide_password(&password, &p.authenticator, &self.secret)
+                    .expect("length checked");
+                p.add(attr::USER_PASSWORD, hidden);
+                p.add_u32(
+                    attr::SERVICE_TYPE,
+                    if mac_auth {
+                        SERVICE_CALL_CHECK
+                    } else {
+                        SERVICE_LOGIN
+                    },
+                );
+                Self::client_attrs(&mut p, mac, ip);
+                self.nas_attrs(&mut p, nas_port);
+                p.add_str(attr::ACCT_SESSION_ID, &session_id);
+                let auth = p.authenticator;
+                (p.encode_access_request(&self.secret), auth)
+            })
+            .await?;
+        match answer.code {
+            packet::ACCESS_ACCEPT => {
+                self.stats.access_accepts.fetch_add(1, Ordering::Relaxed);
+                let grant = self.grant_from(&answer, username, session_id, nas_port);
+                info!(
+                    %mac,
+                    user = %username,
+                    mac_auth,
+                    session_timeout_s = grant.duration.map(|d| d.as_secs()),
+                    idle_timeout_s = grant.idle.map(|d| d.as_secs()),
+                    quota = ?grant.quota,
+                    "RADIUS Access-Accept"
+                );
+                Ok(Decision::Accept(Box::new(grant)))
+            }
+            packet::ACCESS_CHALLENGE => {
+                // Multi-round methods need a form netauth does not offer.
+                warn!(%mac, "RADIUS answered Access-Challenge, which netauth does not support; treated as a reject");
+                self.stats.access_rejects.fetch_add(1, Ordering::Relaxed);
+                Ok(Decision::Reject)
+            }
+            _ => {
+                self.stats.access_rejects.fetch_add(1, Ordering::Relaxed);
+                info!(%mac, user = %username, mac_auth, "RADIUS Access-Reject");
+                Ok(Decision::Reject)
+            }
+        }
+    }
+
+    /// Session limits and accounting state from an Access-Accept.
+    fn grant_from(&self, a: &Packet, username: &str, session_id: String, nas_port: u32) -> Grant {
+        let secs = |t| {
+            a.get_u32(t)
+                .filter(|v| *v > 0)
+                .map(|v| Duration::from_secs(v as u64))
+        };
+        let interim = match a.get_u32(attr::ACCT_INTERIM_INTERVAL) {
+            Some(v) if v > 0 => (v as u64).max(MIN_SERVER_INTERIM),
+            _ => self.settings.interim.as_secs().max(1),
+        };
+        Grant {
+            duration: secs(attr::SESSION_TIMEOUT),
+            idle: secs(attr::IDLE_TIMEOUT),
+            quota: quota_from(a).unwrap_or_default(),
+            exempt: false,
+            acct: Some(Acct {
+                username: a
+                    .get_str(attr::USER_NAME)
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| username.to_string()),
+                session_id,
+                class: a.get_all(attr::CLASS).map(<[u8]>::to_vec).collect(),
+                interim_s: interim,
+                nas_port,
+                radius_auth: true,
+                ..Acct::default()
+            }),
+        }
+    }
+
+    /// Builds the Accounting-Request for a queued record.
+    fn accounting_packet(&self, r: &AcctRecord, id: u8, now_ms: u64) -> Vec<u8> {
+        let mut p = Packet::new(packet::ACCOUNTING_REQUEST, id);
+        p.add_u32(
+            attr::ACCT_STATUS_TYPE,
+            match r.status {
+                AcctStatus::Start => 1,
+                AcctStatus::Stop => 2,
+                AcctStatus::Interim => 3,
+            },
+        );
+        p.add_str(attr::USER_NAME, &r.acct.username);
+        p.add_str(attr::ACCT_SESSION_ID, &r.acct.session_id);
+        p.add_u32(attr::ACCT_AUTHENTIC, if r.acct.radius_auth { 1 } else { 2 });
+        Self::client_attrs(&mut p, r.mac, r.ip);
+        self.nas_attrs(&mut p, r.acct.nas_port);
+        for c in &r.acct.class {
+            p.add(attr::CLASS, c.clone());
+        }
+        p.add_u32(attr::EVENT_TIMESTAMP, (r.event_ms / 1000) as u32);
+        p.add_u32(
+            attr::ACCT_DELAY_TIME,
+            (now_ms.saturating_sub(r.event_ms) / 1000).min(u32::MAX as u64) as u32,
+        );
+        if r.status != AcctStatus::Start {
+            let u = &r.usage;
+            // Input is what the NAS received from the client: its upload.
+            p.add_u32(
+                attr::ACCT_SESSION_TIME,
+                r.session_time_s.min(u32::MAX as u64) as u32,
+            );
+            p.add_u32(attr::ACCT_INPUT_OCTETS, u.up_bytes as u32);
+            p.add_u32(attr::ACCT_INPUT_GIGAWORDS, (u.up_bytes >> 32) as u32);
+            p.add_u32(attr::ACCT_OUTPUT_OCTETS, u.down_bytes as u32);
+            p.add_u32(attr::ACCT_OUTPUT_GIGAWORDS, (u.down_bytes >> 32) as u32);
+            p.add_u32(
+                attr::ACCT_INPUT_PACKETS,
+                u.up_packets.min(u32::MAX as u64) as u32,
+            );
+            p.add_u32(
+                attr::ACCT_OUTPUT_PACKETS,
+                u.down_packets.min(u32::MAX as u64) as u32,
+            );
+        }
+        if let Some(c) = r.cause {
+            p.add_u32(attr::ACCT_TERMINATE_CAUSE, c);
+        }
+        p.encode_hashed_request(&self.secret)
+    }
+
+    /// Delivers queued accounting requests in order, for ever. A request that no server
+    /// acknowledges stays at the head of the queue and is retried with a growing pause
+    /// (its Acct-Delay-Time grows with it).
+    pub async fn accounting_loop(self: Arc<Self>, sessions: Arc<Sessions>) {
+        if self.acct.is_empty() {
+            return std::future::pending().await;
+        }
+        let mut pause = Duration::from_secs(1);
+        let mut last_interim_scan = Instant::now() - Duration::from_secs(60);
+        loop {
+            if last_interim_scan.elapsed() >= Duration::from_secs(1) {
+                last_interim_scan = Instant::now();
+                let s = sessions.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || s.accounting_due(SystemTime::now())).await;
+            }
+            let s = sessions.clone();
+            let batch = tokio::task::spawn_blocking(move || s.acct_pending(64))
+                .await
+                .unwrap_or_default();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            for (id, rec) in batch {
+                let result = self
+                    .exchange(&self.acct, "Accounting-Request", |pid| {
+                        let raw = self.accounting_packet(&rec, pid, unix_ms(SystemTime::now()));
+                        let auth: [u8; 16] = raw[4..20].try_into().expect("header");
+                        (raw, auth)
+                    })
+                    .await;
+                match result {
+                    Ok(answer) if answer.code == packet::ACCOUNTING_RESPONSE => {
+                        self.stats.acct_sent.fetch_add(1, Ordering::Relaxed);
+                        debug!(mac = %rec.mac, status = ?rec.status, "accounting delivered");
+                        let s = sessions.clone();
+                        let _ = tokio::task::spawn_blocking(move || s.acct_delivered(id)).await;
+                        pause = Duration::from_secs(1);
+                    }
+                    Ok(answer) => {
+                        warn!(
+                            code = answer.code,
+                            "unexpected answer to an Accounting-Request; will retry"
+                        );
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(60));
+                        break;
+                    }
+                    Err(e) => {
+                        warn!(
+                            queued = sessions.acct_queue_len(),
+                            retry_in_s = pause.as_secs(),
+                            "accounting not delivered ({e}); kept in the queue"
+                        );
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(60));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// MAC authentication: every second, asks RADIUS about captive devices it has not
+    /// asked about recently. An accepted device is authorized without a browser.
+    pub async fn mac_auth_loop(self: Arc<Self>, sessions: Arc<Sessions>) {
+        if !self.settings.mac_auth {
+            return std::future::pending().await;
+        }
+        // MAC -> when it may be asked again.
+        let mut asked: std::collections::HashMap<Mac, Instant> = Default::default();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            asked.retain(|_, t| *t > now);
+            let s = sessions.clone();
+            let captive = tokio::task::spawn_blocking(move || s.captive_with_addresses())
+                .await
+                .unwrap_or_default();
+            let fresh: Vec<(Mac, Option<IpAddr>)> = captive
+                .into_iter()
+                .filter(|(m, _)| !asked.contains_key(m))
+                .take(64)
+                .collect();
+            for (mac, _) in &fresh {
+                asked.insert(*mac, now + Duration::from_secs(60));
+            }
+            let attempts = fresh.into_iter().map(|(mac, ip)| {
+                let me = self.clone();
+                let sessions = sessions.clone();
+                async move {
+                    match me.authenticate(&mac_string(mac), None, mac, ip).await {
+                        Ok(Decision::Accept(grant)) => {
+                            let r = tokio::task::spawn_blocking(move || {
+                                sessions.authorize(mac, ip, Via::RadiusMac, *grant, SystemTime::now())
+                            })
+                            .await;
+                            if let Ok(Err(e)) = r {
+                                warn!(%mac, "MAC authentication accepted but authorization failed: {e}");
+                            }
+                            None
+                        }
+                        Ok(Decision::Reject) => None,
+                        // Ask again soon when no server answered.
+                        Err(_) => Some(mac),
+                    }
+                }
+            });
+            for retry in futures::future::join_all(attempts)
+                .await
+                .into_iter()
+                .flatten()
+            {
+                asked.insert(retry, Instant::now() + Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// The data allowance of an Access-Accept or CoA-Request (ChilliSpot attributes with
+/// CoovaChilli's gigawords); `None` when it has none.
+pub fn quota_from(p: &Packet) -> Option<Quota> {
+    let get = |lo: u8, hi: u8| {
+        let l = p.vendor_u32(chilli::VENDOR, lo);
+        let h = p.vendor_u32(chilli::VENDOR, hi);
+        match (l, h) {
+            (None, None) => None,
+            (l, h) => Some(((h.unwrap_or(0) as u64) << 32) | l.unwrap_or(0) as u64),
+        }
+        .filter(|v| *v > 0)
+    };
+    let q = Quota {
+        up: get(chilli::MAX_INPUT_OCTETS, chilli::MAX_INPUT_GIGAWORDS),
+        down: get(chilli::MAX_OUTPUT_OCTETS, chilli::MAX_OUTPUT_GIGAWORDS),
+        total: get(chilli::MAX_TOTAL_OCTETS, chilli::MAX_TOTAL_GIGAWORDS),
+    };
+    q.is_limited().then_some(q)
+}

@@ -1,0 +1,465 @@
+//! RADIUS packets (RFC 2865 §3, RFC 2866 §3, RFC 5176 §2.3, RFC 3579 §3.2).
+//!
+//! Hand-written rather than taken from the `radius` crate (0.4): that crate has no
+//! Message-Authenticator support, which every Access-Request must carry since BlastRADIUS
+//! (CVE-2024-3596), and no decoding of vendor attributes. The codec is small; the
+//! cryptography (MD5, HMAC-MD5) comes from the RustCrypto crates. Decoding is strict: a
+//! packet whose lengths disagree is refused as a whole, never partly used.
+
+use hmac::{Hmac, Mac as _};
+use md5::{Digest as _, Md5};
+
+pub const ACCESS_REQUEST: u8 = 1;
+pub const ACCESS_ACCEPT: u8 = 2;
+pub const ACCESS_REJECT: u8 = 3;
+pub const ACCOUNTING_REQUEST: u8 = 4;
+pub const ACCOUNTING_RESPONSE: u8 = 5;
+pub const ACCESS_CHALLENGE: u8 = 11;
+pub const DISCONNECT_REQUEST: u8 = 40;
+pub const DISCONNECT_ACK: u8 = 41;
+pub const DISCONNECT_NAK: u8 = 42;
+pub const COA_REQUEST: u8 = 43;
+pub const COA_ACK: u8 = 44;
+pub const COA_NAK: u8 = 45;
+
+/// Attribute types used by netauth.
+pub mod attr {
+    pub const USER_NAME: u8 = 1;
+    pub const USER_PASSWORD: u8 = 2;
+    pub const NAS_IP_ADDRESS: u8 = 4;
+    pub const NAS_PORT: u8 = 5;
+    pub const SERVICE_TYPE: u8 = 6;
+    pub const FRAMED_IP_ADDRESS: u8 = 8;
+    pub const REPLY_MESSAGE: u8 = 18;
+    pub const STATE: u8 = 24;
+    pub const CLASS: u8 = 25;
+    pub const VENDOR_SPECIFIC: u8 = 26;
+    pub const SESSION_TIMEOUT: u8 = 27;
+    pub const IDLE_TIMEOUT: u8 = 28;
+    pub const CALLED_STATION_ID: u8 = 30;
+    pub const CALLING_STATION_ID: u8 = 31;
+    pub const NAS_IDENTIFIER: u8 = 32;
+    pub const PROXY_STATE: u8 = 33;
+    pub const ACCT_STATUS_TYPE: u8 = 40;
+    pub const ACCT_DELAY_TIME: u8 = 41;
+    pub const ACCT_INPUT_OCTETS: u8 = 42;
+    pub const ACCT_OUTPUT_OCTETS: u8 = 43;
+    pub const ACCT_SESSION_ID: u8 = 44;
+    pub const ACCT_AUTHENTIC: u8 = 45;
+    pub const ACCT_SESSION_TIME: u8 = 46;
+    pub const ACCT_INPUT_PACKETS: u8 = 47;
+    pub const ACCT_OUTPUT_PACKETS: u8 = 48;
+    pub const ACCT_TERMINATE_CAUSE: u8 = 49;
+    pub const ACCT_INPUT_GIGAWORDS: u8 = 52;
+    pub const ACCT_OUTPUT_GIGAWORDS: u8 = 53;
+    pub const EVENT_TIMESTAMP: u8 = 55;
+    pub const NAS_PORT_TYPE: u8 = 61;
+    pub const ACCT_INTERIM_INTERVAL: u8 = 85;
+    pub const MESSAGE_AUTHENTICATOR: u8 = 80;
+    pub const NAS_IPV6_ADDRESS: u8 = 95;
+    pub const ERROR_CAUSE: u8 = 101;
+    pub const FRAMED_IPV6_ADDRESS: u8 = 168;
+}
+
+/// ChilliSpot/CoovaChilli vendor attributes, the de-facto data-quota attributes of
+/// captive portals (FreeRADIUS ships them in dictionary.chillispot).
+pub mod chilli {
+    pub const VENDOR: u32 = 14559;
+    pub const MAX_INPUT_OCTETS: u8 = 1;
+    pub const MAX_OUTPUT_OCTETS: u8 = 2;
+    pub const MAX_TOTAL_OCTETS: u8 = 3;
+    /// CoovaChilli's gigaword companions (the upper 32 bits).
+    pub const MAX_INPUT_GIGAWORDS: u8 = 21;
+    pub const MAX_OUTPUT_GIGAWORDS: u8 = 22;
+    pub const MAX_TOTAL_GIGAWORDS: u8 = 23;
+}
+
+pub const HEADER: usize = 20;
+pub const MAX_LEN: usize = 4096;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("shorter than a RADIUS header")]
+    Short,
+    #[error("length field {0} disagrees with the datagram")]
+    Length(usize),
+    #[error("attribute {0} has a bad length")]
+    Attribute(u8),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub code: u8,
+    pub id: u8,
+    pub authenticator: [u8; 16],
+    pub attrs: Vec<(u8, Vec<u8>)>,
+}
+
+type HmacMd5 = Hmac<Md5>;
+
+fn md5(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+fn hmac_md5(key: &[u8], data: &[u8]) -> [u8; 16] {
+    let mut m = HmacMd5::new_from_slice(key).expect("HMAC takes keys of any length");
+    m.update(data);
+    m.finalize().into_bytes().into()
+}
+
+/// Constant-time comparison of authenticators.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Packet {
+    pub fn new(code: u8, id: u8) -> Self {
+        Self {
+            code,
+            id,
+            authenticator: [0; 16],
+            attrs: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, t: u8, v: impl Into<Vec<u8>>) {
+        let v = v.into();
+        debug_assert!(v.len() <= 253);
+        self.attrs.push((t, v));
+    }
+
+    pub fn add_u32(&mut self, t: u8, v: u32) {
+        self.add(t, v.to_be_bytes().to_vec());
+    }
+
+    pub fn add_str(&mut self, t: u8, s: &str) {
+        let b = s.as_bytes();
+        self.add(t, b[..b.len().min(253)].to_vec());
+    }
+
+    pub fn get(&self, t: u8) -> Option<&[u8]> {
+        self.attrs
+            .iter()
+            .find(|(ty, _)| *ty == t)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn get_all(&self, t: u8) -> impl Iterator<Item = &[u8]> {
+        self.attrs
+            .iter()
+            .filter(move |(ty, _)| *ty == t)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn get_u32(&self, t: u8) -> Option<u32> {
+        self.get(t)
+            .and_then(|v| <[u8; 4]>::try_from(v).ok())
+            .map(u32::from_be_bytes)
+    }
+
+    pub fn get_str(&self, t: u8) -> Option<String> {
+        self.get(t)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::to_string)
+    }
+
+    /// The value of a vendor attribute (RFC 2865 §5.26 layout: one vendor type per VSA,
+    /// as every common dictionary uses).
+    pub fn vendor_u32(&self, vendor: u32, vtype: u8) -> Option<u32> {
+        self.get_all(attr::VENDOR_SPECIFIC).find_map(|v| {
+            if v.len() != 10 || u32::from_be_bytes(v[0..4].try_into().ok()?) != vendor {
+                return None;
+            }
+            (v[4] == vtype && v[5] == 6).then(|| u32::from_be_bytes([v[6], v[7], v[8], v[9]]))
+        })
+    }
+
+    /// Whether any vendor attribute of `vendor` is present.
+    pub fn has_vendor(&self, vendor: u32) -> bool {
+        self.get_all(attr::VENDOR_SPECIFIC)
+            .any(|v| v.len() >= 4 && u32::from_be_bytes([v[0], v[1], v[2], v[3]]) == vendor)
+    }
+
+    /// Parses a datagram; the authenticators are checked separately.
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
+        if b.len() < HEADER {
+            return Err(DecodeError::Short);
+        }
+        let len = u16::from_be_bytes([b[2], b[3]]) as usize;
+        // RFC 2865 §3: octets beyond Length are padding and ignored; fewer is an error.
+        if !(HEADER..=MAX_LEN).contains(&len) || len > b.len() {
+            return Err(DecodeError::Length(len));
+        }
+        let mut attrs = Vec::new();
+        let mut rest = &b[HEADER..len];
+        while !rest.is_empty() {
+            if rest.len() < 2 {
+                return Err(DecodeError::Attribute(rest[0]));
+            }
+            let (t, l) = (rest[0], rest[1] as usize);
+            if l < 2 || l > rest.len() {
+                return Err(DecodeError::Attribute(t));
+            }
+            attrs.push((t, rest[2..l].to_vec()));
+            rest = &rest[l..];
+        }
+        Ok(Self {
+            code: b[0],
+            id: b[1],
+            authenticator: b[4..20].try_into().expect("16 bytes"),
+            attrs,
+        })
+    }
+
+    fn raw(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(&[self.code, self.id, 0, 0]);
+        out.extend_from_slice(&self.authenticator);
+        for (t, v) in &self.attrs {
+            out.push(*t);
+            out.push((v.len() + 2) as u8);
+            out.extend_from_slice(v);
+        }
+        let len = out.len() as u16;
+        out[2..4].copy_from_slice(&len.to_be_bytes());
+        out
+    }
+
+    /// Position of the Message-Authenticator value in `raw`, if the packet has one.
+    fn ma_offset(raw: &[u8]) -> Option<usize> {
+        let mut i = HEADER;
+        while i + 2 <= raw.len() {
+            let (t, l) = (raw[i], raw[i + 1] as usize);
+            if t == attr::MESSAGE_AUTHENTICATOR && l == 18 {
+                return Some(i + 2);
+            }
+            i += l.max(2);
+        }
+        None
+    }
+
+    /// Encodes an Access-Request: random Request Authenticator (already set by the
+    /// caller, who needs it to hide the password) and a Message-Authenticator.
+    pub fn encode_access_request(&mut self, secret: &[u8]) -> Vec<u8> {
+        self.attrs
+            .retain(|(t, _)| *t != attr::MESSAGE_AUTHENTICATOR);
+        self.attrs.push((attr::MESSAGE_AUTHENTICATOR, vec![0; 16]));
+        let mut raw = self.raw();
+        let off = Self::ma_offset(&raw).expect("just added");
+        let mac = hmac_md5(secret, &raw);
+        raw[off..off + 16].copy_from_slice(&mac);
+        raw
+    }
+
+    /// Encodes a request whose authenticator is MD5 over the packet with a zero
+    /// authenticator (Accounting-Request, CoA-Request, Disconnect-Request).
+    pub fn encode_hashed_request(&mut self, secret: &[u8]) -> Vec<u8> {
+        self.authenticator = [0; 16];
+        let mut raw = self.raw();
+        let auth = md5(&[&raw, secret]);
+        raw[4..20].copy_from_slice(&auth);
+        self.authenticator = auth;
+        raw
+    }
+
+    /// Encodes a response to a request with authenticator `req_auth`; adds a
+    /// Message-Authenticator when `with_ma` (RFC 3579 §3.2, RFC 5176 §3.3).
+    pub fn encode_response(
+        &mut self,
+        req_auth: &[u8; 16],
+        secret: &[u8],
+        with_ma: bool,
+    ) -> Vec<u8> {
+        self.attrs
+            .retain(|(t, _)| *t != attr::MESSAGE_AUTHENTICATOR);
+        if with_ma {
+            self.attrs.push((attr::MESSAGE_AUTHENTICATOR, vec![0; 16]));
+        }
+        self.authenticator = *req_auth;
+        let mut raw = self.raw();
+        if let Some(off) = Self::ma_offset(&raw) {
+            let mac = hmac_md5(secret, &raw);
+            raw[off..off + 16].copy_from_slice(&mac);
+        }
+        let auth = md5(&[&raw, secret]);
+        raw[4..20].copy_from_slice(&auth);
+        raw
+    }
+
+    /// Checks a response datagram against the request it answers: the Response
+    /// Authenticator, and the Message-Authenticator when present. `None`: not authentic;
+    /// `Some(has_ma)`: authentic, and whether it carried a Message-Authenticator (the
+    /// client then requires one from that server from now on).
+    pub fn verify_response(raw: &[u8], req_auth: &[u8; 16], secret: &[u8]) -> Option<bool> {
+        if raw.len() < HEADER {
+            return None;
+        }
+        let len = u16::from_be_bytes([raw[2], raw[3]]) as usize;
+        if len < HEADER || len > raw.len() {
+            return None;
+        }
+        let raw = &raw[..len];
+        let mut copy = raw.to_vec();
+        copy[4..20].copy_from_slice(req_auth);
+        if !same(&md5(&[&copy, secret]), &raw[4..20]) {
+            return None;
+        }
+        match Self::ma_offset(&copy) {
+            Some(off) => {
+                let given = raw[off..off + 16].to_vec();
+                copy[off..off + 16].fill(0);
+                same(&hmac_md5(secret, &copy), &given).then_some(true)
+            }
+            None => Some(false),
+        }
+    }
+
+    /// Checks a hashed request (CoA/Disconnect/Accounting) and its Message-Authenticator
+    /// when present.
+    pub fn verify_hashed_request(raw: &[u8], secret: &[u8]) -> bool {
+        if raw.len() < HEADER {
+            return false;
+        }
+        let len = u16::from_be_bytes([raw[2], raw[3]]) as usize;
+        if len < HEADER || len > raw.len() {
+            return false;
+        }
+        let raw = &raw[..len];
+        let mut copy = raw.to_vec();
+        copy[4..20].fill(0);
+        if !same(&md5(&[&copy, secret]), &raw[4..20]) {
+            return false;
+        }
+        match Self::ma_offset(&copy) {
+            Some(off) => {
+                let given = raw[off..off + 16].to_vec();
+                copy[off..off + 16].fill(0);
+                same(&hmac_md5(secret, &copy), &given)
+            }
+            None => true,
+        }
+    }
+}
+
+/// Hides a User-Password (RFC 2865 §5.2). Passwords are limited to 128 octets.
+pub fn hide_password(password: &[u8], req_auth: &[u8; 16], secret: &[u8]) -> Option<Vec<u8>> {
+    if password.len() > 128 {
+        return None;
+    }
+    let mut p = password.to_vec();
+    let padded = p.len().div_ceil(16).max(1) * 16;
+    p.resize(padded, 0);
+    let mut prev: Vec<u8> = req_auth.to_vec();
+    for chunk in p.chunks_mut(16) {
+        let b = md5(&[secret, &prev]);
+        for (c, k) in chunk.iter_mut().zip(b) {
+            *c ^= k;
+        }
+        prev = chunk.to_vec();
+    }
+    Some(p)
+}
+
+/// A random 16-byte Request Authenticator.
+pub fn random_authenticator() -> [u8; 16] {
+    let mut a = [0u8; 16];
+    getrandom::fill(&mut a).expect("the kernel's random source");
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hiding_matches_rfc_2865() {
+        // Reverse with the same keystream: hiding twice with the plain input gives back
+        // the original only for one block, so check the definition directly.
+        let secret = b"xyzzy5461";
+        let auth = [7u8; 16];
+        let hidden = hide_password(b"arctangent", &auth, secret).unwrap();
+        assert_eq!(hidden.len(), 16);
+        let b1 = md5(&[secret, &auth]);
+        let mut plain: Vec<u8> = hidden.iter().zip(b1).map(|(c, k)| c ^ k).collect();
+        plain.truncate(10);
+        assert_eq!(plain, b"arctangent");
+        let long = hide_password(&[b'a'; 20], &auth, secret).unwrap();
+        assert_eq!(long.len(), 32);
+        assert!(hide_password(&[b'a'; 129], &auth, secret).is_none());
+    }
+
+    #[test]
+    fn decode_refuses_inconsistent_lengths() {
+        let mut p = Packet::new(ACCOUNTING_REQUEST, 9);
+        p.add_str(attr::USER_NAME, "alice");
+        let raw = p.encode_hashed_request(b"s");
+        assert_eq!(
+            Packet::decode(&raw)
+                .unwrap()
+                .get_str(attr::USER_NAME)
+                .unwrap(),
+            "alice"
+        );
+        assert!(Packet::verify_hashed_request(&raw, b"s"));
+        assert!(!Packet::verify_hashed_request(&raw, b"t"));
+        assert_eq!(Packet::decode(&raw[..10]), Err(DecodeError::Short));
+        let mut bad = raw.clone();
+        bad[21] = 40; // attribute longer than the packet
+        assert_eq!(Packet::decode(&bad), Err(DecodeError::Attribute(1)));
+        let mut bad = raw.clone();
+        bad[3] = 200;
+        assert!(matches!(Packet::decode(&bad), Err(DecodeError::Length(_))));
+        let mut bad = raw;
+        bad[21] = 1;
+        assert_eq!(Packet::decode(&bad), Err(DecodeError::Attribute(1)));
+    }
+
+    #[test]
+    fn responses_verify_with_message_authenticator() {
+        let req_auth = random_authenticator();
+        let mut r = Packet::new(COA_ACK, 3);
+        let raw = r.encode_response(&req_auth, b"secret", true);
+        assert_eq!(
+            Packet::verify_response(&raw, &req_auth, b"secret"),
+            Some(true)
+        );
+        assert_eq!(Packet::verify_response(&raw, &req_auth, b"other"), None);
+        let mut tampered = raw.clone();
+        let n = tampered.len();
+        tampered[n - 1] ^= 1;
+        assert_eq!(
+            Packet::verify_response(&tampered, &req_auth, b"secret"),
+            None
+        );
+        let mut plain = Packet::new(ACCESS_ACCEPT, 3);
+        let raw = plain.encode_response(&req_auth, b"secret", false);
+        assert_eq!(
+            Packet::verify_response(&raw, &req_auth, b"secret"),
+            Some(false)
+        );
+        let mut a = Packet::new(ACCESS_REQUEST, 1);
+        a.authenticator = req_auth;
+        a.add_str(attr::USER_NAME, "bob");
+        let raw = a.encode_access_request(b"secret");
+        let d = Packet::decode(&raw).unwrap();
+        assert_eq!(d.get(attr::MESSAGE_AUTHENTICATOR).unwrap().len(), 16);
+    }
+
+    #[test]
+    fn vendor_attributes_decode() {
+        let mut p = Packet::new(ACCESS_ACCEPT, 1);
+        let mut v = chilli::VENDOR.to_be_bytes().to_vec();
+        v.extend_from_slice(&[chilli::MAX_TOTAL_OCTETS, 6, 0, 0, 0x10, 0]);
+        p.add(attr::VENDOR_SPECIFIC, v);
+        assert_eq!(
+            p.vendor_u32(chilli::VENDOR, chilli::MAX_TOTAL_OCTETS),
+            Some(4096)
+        );
+        assert_eq!(p.vendor_u32(chilli::VENDOR, chilli::MAX_INPUT_OCTETS), None);
+        assert!(p.has_vendor(chilli::VENDOR));
+    }
+}
