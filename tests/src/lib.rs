@@ -12,6 +12,7 @@
 
 pub mod http;
 pub mod net;
+pub mod radius;
 
 use std::{
     fs::File,
