@@ -46,6 +46,7 @@ pub struct AdminState {
     pub facts: Value,
     /// Asks the daemon to stop; `true`: and take the datapath down.
     pub shutdown: tokio::sync::mpsc::Sender<bool>,
+    pub radius: Option<Arc<crate::radius::Radius>>,
 }
 
 /// Binds the admin socket, refusing to steal one a live daemon is serving.
@@ -377,9 +378,11 @@ async fn walled_remove(
 
 async fn metrics(State(st): State<Arc<AdminState>>) -> Response {
     let sessions = st.sessions.clone();
-    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&sessions))
-        .await
-        .unwrap_or_default();
+    let radius = st.radius.clone();
+    let text =
+        tokio::task::spawn_blocking(move || crate::metrics::render(&sessions, radius.as_deref()))
+            .await
+            .unwrap_or_default();
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -674,6 +674,68 @@ mod tests {
     }
 
     #[test]
+    fn radius_servers_parse_and_radius_needs_them() {
+        assert_eq!(
+            parse_server("198.51.100.2", 1812),
+            Ok("198.51.100.2:1812".parse().unwrap())
+        );
+        assert_eq!(
+            parse_server("198.51.100.2:1645", 1812),
+            Ok("198.51.100.2:1645".parse().unwrap())
+        );
+        assert_eq!(
+            parse_server("2001:db8::2", 1813),
+            Ok("[2001:db8::2]:1813".parse().unwrap())
+        );
+        assert!(parse_server("radius.example", 1812).is_err());
+        let base = RunArgs {
+            lan: Some("eth1".into()),
+            auth_method: Some(crate::auth::Method::Radius),
+            ..Default::default()
+        };
+        let e = Settings::resolve(base.clone()).unwrap_err().to_string();
+        assert!(e.contains("radius-server"), "{e}");
+        let e = Settings::resolve(RunArgs {
+            radius_server: vec!["198.51.100.2".into()],
+            ..base.clone()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("radius-secret-file"), "{e}");
+        let s = Settings::resolve(RunArgs {
+            radius_server: vec!["198.51.100.2".into(), "198.51.100.3:11812".into()],
+            radius_secret_file: Some("/etc/netauth/radius.secret".into()),
+            trusted_mac: vec!["02:00:00:00:00:09".into()],
+            ..base.clone()
+        })
+        .unwrap();
+        let r = s.radius.unwrap();
+        assert_eq!(
+            r.acct_servers,
+            vec![
+                "198.51.100.2:1813".parse::<SocketAddr>().unwrap(),
+                "198.51.100.3:1813".parse().unwrap()
+            ]
+        );
+        assert_eq!(s.trusted_macs.len(), 1);
+        assert!(
+            Settings::resolve(RunArgs {
+                trusted_mac: vec!["02:00:00:00:00".into()],
+                ..base.clone()
+            })
+            .is_err()
+        );
+        let e = Settings::resolve(RunArgs {
+            auth_method: None,
+            das_client: vec!["198.51.100.2".parse().unwrap()],
+            ..base
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("das-secret-file"), "{e}");
+    }
+
+    #[test]
     fn command_line_overrides_file_over_defaults() {
         let dir = std::env::temp_dir().join(format!("netauth-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

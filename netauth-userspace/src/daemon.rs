@@ -278,6 +278,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         walled: walled.clone(),
         facts,
         shutdown: shutdown_tx,
+        radius: radius.clone(),
     });
     let admin_app = admin::router(admin_state.clone());
 
@@ -320,9 +321,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             "/metrics",
             axum::routing::get(|| async move {
                 let s = admin_state.sessions.clone();
-                let text = tokio::task::spawn_blocking(move || crate::metrics::render(&s))
-                    .await
-                    .unwrap_or_default();
+                let r = admin_state.radius.clone();
+                let text =
+                    tokio::task::spawn_blocking(move || crate::metrics::render(&s, r.as_deref()))
+                        .await
+                        .unwrap_or_default();
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,

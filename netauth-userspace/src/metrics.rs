@@ -8,7 +8,7 @@ use netauth_common::MAX_CLIENTS;
 
 use crate::session::Sessions;
 
-pub fn render(sessions: &Sessions) -> String {
+pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> String {
     let now = SystemTime::now();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
@@ -101,5 +101,47 @@ pub fn render(sessions: &Sessions) -> String {
         "Datapath decisions by verdict (drops by reason included).",
         &samples,
     );
+    if let Some(r) = radius {
+        let s = &r.stats;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        metric(
+            "netauth_radius_access_total",
+            "counter",
+            "RADIUS Access-Requests by outcome (MAC authentication included).",
+            &[
+                ("result=\"accept\"", get(&s.access_accepts)),
+                ("result=\"reject\"", get(&s.access_rejects)),
+                (
+                    "result=\"no-answer\"",
+                    get(&s.access_requests)
+                        .saturating_sub(get(&s.access_accepts) + get(&s.access_rejects)),
+                ),
+            ],
+        );
+        metric(
+            "netauth_radius_server_timeouts_total",
+            "counter",
+            "Times a RADIUS server did not answer all transmissions of a request.",
+            &[("", get(&s.timeouts))],
+        );
+        metric(
+            "netauth_radius_accounting_sent_total",
+            "counter",
+            "Accounting-Requests acknowledged by a server.",
+            &[("", get(&s.acct_sent))],
+        );
+        metric(
+            "netauth_radius_accounting_queued",
+            "gauge",
+            "Accounting-Requests waiting for delivery.",
+            &[("", sessions.acct_queue_len())],
+        );
+        metric(
+            "netauth_radius_das_requests_total",
+            "counter",
+            "Authentic CoA and Disconnect requests received.",
+            &[("", get(&s.das_requests))],
+        );
+    }
     out
 }

@@ -131,7 +131,8 @@ impl FreeRadius {
             .create(true)
             .append(true)
             .open(self.dir.join(OUT_FILE))?;
-        let mut cmd = self.ns.command("freeradius");
+        // Debian installs it in /usr/sbin, which a non-login PATH may lack.
+        let mut cmd = self.ns.command("/usr/sbin/freeradius");
         // -f: foreground (and `ip netns exec` execs it, so the child's pid is radiusd's);
         // -xx: full debug output but keep the thread pool (-X would be single-threaded).
         cmd.arg("-f")

@@ -20,6 +20,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // The browser test (tests/tests/browser.rs) drives a real headless Chromium.
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
+    // RADIUS tests (tests/tests/radius.rs) run a real FreeRADIUS and its radclient.
+    ("freeradius", "freeradius"),
+    ("freeradius-utils", "radclient"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -112,6 +112,15 @@ pub async fn serve(
                 continue;
             }
         };
+        // RFC 5176 §5.1: with Event-Timestamp, requests outside a 300 s window are
+        // replays or stale, and dropped.
+        if let Some(ts) = req.get_u32(attr::EVENT_TIMESTAMP) {
+            let now = crate::session::unix_ms(SystemTime::now()) / 1000;
+            if now.abs_diff(u64::from(ts)) > 300 {
+                warn!(%from, "dropped a CoA/Disconnect request with a stale Event-Timestamp");
+                continue;
+            }
+        }
         answered.retain(|_, (_, at)| at.elapsed() < DUPLICATE_WINDOW);
         let key = (from, req.id, req.authenticator);
         if let Some((reply, _)) = answered.get(&key) {
