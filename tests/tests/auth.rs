@@ -201,3 +201,68 @@ fn vouchers_start_at_first_use_limit_devices_and_can_be_revoked() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["vouchers"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_voucher_for_several_devices_gives_each_its_own_allowance() {
+    let mut lab = Lab::new(3).unwrap();
+    lab.start_netauth(&["--auth-method", "voucher"]).unwrap();
+    let (a, b, c) = (
+        lab.clients[0].clone(),
+        lab.clients[1].clone(),
+        lab.clients[2].clone(),
+    );
+    let out = lab.daemon().cli(&[
+        "voucher",
+        "create",
+        "--count",
+        "1",
+        "--duration",
+        "1h",
+        "--quota",
+        "200k",
+        "--devices",
+        "2",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    for d in [&a, &b] {
+        let (r, _) = post(d, &format!("accept=1&code={code}"));
+        assert_eq!(r.status, 303, "{r:?}");
+    }
+    // A third device is beyond --devices 2.
+    let (r, _) = post(&c, &format!("accept=1&code={code}"));
+    assert_eq!(r.status, 403);
+    assert_eq!(status_of(&c), 511);
+
+    // A uses up its 200 kB; B keeps its own allowance.
+    a.ns.run(|| {
+        let mut s = netauth_lab::net::tcp_connect(
+            SocketAddr::new(IpAddr::V4(WEB_V4), 8443),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        let chunk = vec![1u8; 16 * 1024];
+        let mut back = vec![0u8; 16 * 1024];
+        for _ in 0..16 {
+            use std::io::Read as _;
+            if s.write_all(&chunk).is_err() || s.read_exact(&mut back).is_err() {
+                break;
+            }
+        }
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while status_of(&a) != 511 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status_of(&a), 511, "the allowance did not end A's session");
+    let page =
+        a.ns.run(|| http::get(portal(), None, "/login").unwrap())
+            .unwrap();
+    assert!(
+        page.body.contains("data allowance is used up"),
+        "{}",
+        page.body
+    );
+    assert_eq!(status_of(&b), 200);
+}

@@ -442,6 +442,25 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
             .log_text()
             .contains("Disconnect-Request: sessions ended")
     );
+
+    // A CoA that shortens bob's Session-Timeout below his time online ends the session;
+    // the Stop says Session-Timeout.
+    let bob_sid = session(&mut lab, &b.mac).unwrap()["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, _) = send(
+        "coa",
+        SECRET,
+        &[("User-Name", "bob"), ("Session-Timeout", "1")],
+    )
+    .unwrap();
+    assert_eq!(code, "CoA-ACK");
+    let stop = fr
+        .wait_accounting(|r| is(r, "Stop", &bob_sid), Duration::from_secs(5))
+        .expect("no Stop after the shortened Session-Timeout");
+    assert_eq!(stop.get("Acct-Terminate-Cause"), Some("Session-Timeout"));
+    assert_eq!(status_of(&b), Some(511));
 }
 
 #[test]
