@@ -461,6 +461,49 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
         .expect("no Stop after the shortened Session-Timeout");
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("Session-Timeout"));
     assert_eq!(status_of(&b), Some(511));
+
+    // A retransmitted Disconnect-Request (same identifier and authenticator) gets the same
+    // answer and is applied once: the second copy is not a new request (which would now
+    // find no session and be NAKed).
+    assert_eq!(login(&a, "alice", "wonder+land").status, 303);
+    let request = disconnect_request(77, "alice", SECRET);
+    let answers: Vec<Vec<u8>> = lab
+        .up
+        .run(move || {
+            let s = std::net::UdpSocket::bind("198.51.100.2:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            (0..2)
+                .map(|_| {
+                    s.send_to(&request, das()).unwrap();
+                    let mut buf = [0u8; 4096];
+                    let (n, _) = s.recv_from(&mut buf).unwrap();
+                    buf[..n].to_vec()
+                })
+                .collect()
+        })
+        .unwrap();
+    assert_eq!(answers[0][0], 41, "Disconnect-ACK");
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(status_of(&a), Some(511));
+}
+
+/// A Disconnect-Request built by hand (RFC 5176 §2.3: MD5 over the packet with a zero
+/// authenticator, then the secret), independent of netauth's own codec.
+fn disconnect_request(id: u8, user: &str, secret: &str) -> Vec<u8> {
+    use md5::{Digest as _, Md5};
+    let mut p = vec![40u8, id, 0, 0];
+    p.extend_from_slice(&[0; 16]);
+    p.push(1);
+    p.push(2 + user.len() as u8);
+    p.extend_from_slice(user.as_bytes());
+    let len = p.len() as u16;
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    let mut h = Md5::new();
+    h.update(&p);
+    h.update(secret.as_bytes());
+    let auth: [u8; 16] = h.finalize().into();
+    p[4..20].copy_from_slice(&auth);
+    p
 }
 
 #[test]
