@@ -55,7 +55,13 @@ CREATE TABLE IF NOT EXISTS vouchers (
     revoked       INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS session_acct (mac TEXT PRIMARY KEY, acct TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS acct_queue (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS acct_queue (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    record     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS acct_queue_by_session ON acct_queue(session_id);
 CREATE TABLE IF NOT EXISTS voucher_devices (
     code TEXT NOT NULL,
     mac  TEXT NOT NULL,
@@ -185,11 +191,28 @@ impl Store {
         Ok(())
     }
 
-    /// Queues an accounting request for delivery.
+    /// Queues an accounting request for delivery. Interim-Updates carry running totals,
+    /// so a newer Interim-Update or the Stop replaces a session's undelivered ones: during
+    /// a long server outage the queue holds at most Start, one Interim-Update and Stop
+    /// per session.
     pub fn acct_enqueue(&self, r: &crate::session::AcctRecord) -> rusqlite::Result<()> {
+        use crate::session::AcctStatus;
         let json = serde_json::to_string(r).expect("plain data serializes");
-        self.conn
-            .execute("INSERT INTO acct_queue(record) VALUES (?1)", params![json])?;
+        if r.status != AcctStatus::Start {
+            self.conn.execute(
+                "DELETE FROM acct_queue WHERE session_id = ?1 AND status = 'interim'",
+                params![r.acct.session_id],
+            )?;
+        }
+        let status = match r.status {
+            AcctStatus::Start => "start",
+            AcctStatus::Interim => "interim",
+            AcctStatus::Stop => "stop",
+        };
+        self.conn.execute(
+            "INSERT INTO acct_queue(session_id, status, record) VALUES (?1, ?2, ?3)",
+            params![r.acct.session_id, status, json],
+        )?;
         Ok(())
     }
 
@@ -482,4 +505,76 @@ fn voucher_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Voucher> {
         revoked: r.get::<_, i64>(6)? != 0,
         devices_used: r.get::<_, i64>(7)?.max(0) as u32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Acct, AcctRecord, AcctStatus, Usage};
+
+    fn record(status: AcctStatus, session_id: &str, up: u64) -> AcctRecord {
+        AcctRecord {
+            status,
+            mac: "02:00:5e:10:00:01".parse().unwrap(),
+            ip: None,
+            acct: Acct {
+                username: "alice".into(),
+                session_id: session_id.into(),
+                ..Acct::default()
+            },
+            session_time_s: 0,
+            usage: Usage {
+                up_bytes: up,
+                ..Usage::default()
+            },
+            cause: None,
+            event_ms: 0,
+        }
+    }
+
+    #[test]
+    fn undelivered_interim_updates_collapse_to_the_latest() {
+        let dir = std::env::temp_dir().join(format!("netauth-store-{}", std::process::id()));
+        let store = Store::open(&dir).unwrap();
+        store
+            .acct_enqueue(&record(AcctStatus::Start, "A", 0))
+            .unwrap();
+        store
+            .acct_enqueue(&record(AcctStatus::Start, "B", 0))
+            .unwrap();
+        for up in 1..=5 {
+            store
+                .acct_enqueue(&record(AcctStatus::Interim, "A", up))
+                .unwrap();
+            store
+                .acct_enqueue(&record(AcctStatus::Interim, "B", up))
+                .unwrap();
+        }
+        let q = store.acct_head(100).unwrap();
+        let kinds: Vec<_> = q
+            .iter()
+            .map(|(_, r)| (r.acct.session_id.as_str(), r.status, r.usage.up_bytes))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("A", AcctStatus::Start, 0),
+                ("B", AcctStatus::Start, 0),
+                ("A", AcctStatus::Interim, 5),
+                ("B", AcctStatus::Interim, 5)
+            ]
+        );
+        // The Stop supersedes A's pending Interim-Update; B's stays.
+        store
+            .acct_enqueue(&record(AcctStatus::Stop, "A", 9))
+            .unwrap();
+        let q = store.acct_head(100).unwrap();
+        assert_eq!(q.len(), 4);
+        assert_eq!(q[3].1.status, AcctStatus::Stop);
+        assert_eq!(q[2].1.acct.session_id, "B");
+        store.acct_remove(q[0].0).unwrap();
+        assert_eq!(store.acct_queue_len().unwrap(), 3);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -784,3 +784,64 @@ fn two_gateways_share_one_radius_server() {
     assert_eq!(login(&cb, "carol", "one-device").status, 303);
     assert_eq!(status_of(&cb), Some(200));
 }
+
+/// Moves `bytes` up (echoed back down) over one TCP connection.
+fn transfer(c: &Client, bytes: usize) {
+    c.ns.run(move || {
+        let mut s = net::tcp_connect(web(8443), Duration::from_secs(2)).unwrap();
+        let chunk = vec![3u8; 32 * 1024];
+        let mut back = vec![0u8; 32 * 1024];
+        for _ in 0..bytes / chunk.len() {
+            s.write_all(&chunk).unwrap();
+            s.read_exact(&mut back).unwrap();
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn accounting_continues_across_a_crash_with_the_same_session() {
+    let mut lab = Lab::new(1).unwrap();
+    let fr = server_in_upstream(&lab, USERS, (1812, 1813), "radius");
+    let secret = secret_file(&lab.dir);
+    let args = [
+        "--auth-method",
+        "radius",
+        "--radius-server",
+        "198.51.100.2",
+        "--radius-secret-file",
+        &secret,
+    ];
+    lab.start_netauth(&args).unwrap();
+    let a = lab.clients[0].clone();
+    assert_eq!(login(&a, "bob", "builder-2").status, 303);
+    let sid = session(&mut lab, &a.mac).unwrap()["acct_session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        fr.wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
+            .is_some()
+    );
+    transfer(&a, 1 << 20);
+    // A crash, then a new daemon: the session, its counters and its accounting go on.
+    lab.daemon().kill();
+    transfer(&a, 1 << 20);
+    lab.start_netauth(&args).unwrap();
+    let s = session(&mut lab, &a.mac).unwrap();
+    assert_eq!(s["acct_session_id"], sid.as_str());
+    assert_eq!(logout(&a), 200);
+    let stop = fr
+        .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
+        .expect("no Stop after the restart");
+    assert!(
+        stop.input_octets().unwrap() > 2 << 20,
+        "the Stop counts the traffic from before and during the crash: {stop:?}"
+    );
+    let starts = fr
+        .accounting()
+        .iter()
+        .filter(|r| is(r, "Start", &sid))
+        .count();
+    assert_eq!(starts, 1, "a restart is not a new accounting session");
+}
