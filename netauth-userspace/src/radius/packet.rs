@@ -136,9 +136,13 @@ impl Packet {
         self.add(t, v.to_be_bytes().to_vec());
     }
 
+    /// Adds a text attribute, cut to 253 octets at a character boundary.
     pub fn add_str(&mut self, t: u8, s: &str) {
-        let b = s.as_bytes();
-        self.add(t, b[..b.len().min(253)].to_vec());
+        let mut end = s.len().min(253);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.add(t, s.as_bytes()[..end].to_vec());
     }
 
     pub fn get(&self, t: u8) -> Option<&[u8]> {
@@ -447,6 +451,15 @@ mod tests {
         let raw = a.encode_access_request(b"secret");
         let d = Packet::decode(&raw).unwrap();
         assert_eq!(d.get(attr::MESSAGE_AUTHENTICATOR).unwrap().len(), 16);
+    }
+
+    #[test]
+    fn long_text_is_cut_at_a_character_boundary() {
+        let mut p = Packet::new(ACCESS_REQUEST, 1);
+        p.add_str(attr::CALLED_STATION_ID, &"é".repeat(200));
+        let v = p.get(attr::CALLED_STATION_ID).unwrap();
+        assert_eq!(v.len(), 252);
+        assert!(std::str::from_utf8(v).is_ok());
     }
 
     #[test]
