@@ -352,6 +352,14 @@ impl Datapath {
             .collect()
     }
 
+    /// A reader of every client's counters at once (on its own descriptor of the map).
+    pub fn counter_reader(&self) -> std::io::Result<crate::counters::CounterReader> {
+        use aya::maps::IterableMap as _;
+        use std::os::fd::AsFd as _;
+        let fd = self.clients.map().fd().as_fd().try_clone_to_owned()?;
+        Ok(crate::counters::CounterReader::new(fd, self.nr_cpus))
+    }
+
     /// The kernel's counters for `mac`, summed over CPUs, and when it last sent (unix ms).
     pub fn usage(&self, mac: Mac, now_ms: u64) -> Option<(Usage, Option<u64>)> {
         let values = self.clients.get(&MacKey::new(mac.0), 0).ok()?;
@@ -458,7 +466,7 @@ fn adopt<L: TryFrom<FdLink>>(pin: &Path) -> Option<L> {
     L::try_from(fd).ok()
 }
 
-fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+pub mod counters;
 pub mod daemon;
 pub mod datapath;
 pub mod mac;

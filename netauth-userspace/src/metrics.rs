@@ -101,6 +101,29 @@ pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> St
         "Datapath decisions by verdict (drops by reason included).",
         &samples,
     );
+    if let Some((batch, n, took)) = *sessions
+        .last_full_refresh
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        let label = if batch {
+            "method=\"batch\""
+        } else {
+            "method=\"per-key\""
+        };
+        metric(
+            "netauth_counter_refresh_microseconds",
+            "gauge",
+            "Duration of the last refresh of every session's counters from the kernel map, in microseconds.",
+            &[(label, took.as_micros() as u64)],
+        );
+        metric(
+            "netauth_counter_refresh_sessions",
+            "gauge",
+            "Sessions in that refresh.",
+            &[(label, n as u64)],
+        );
+    }
     if let Some(r) = radius {
         let s = &r.stats;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);

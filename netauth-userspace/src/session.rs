@@ -423,6 +423,12 @@ pub struct Stats {
 
 pub struct Sessions {
     inner: Mutex<Inner>,
+    /// Reads all counters in a few syscalls, without the lock (`None`: key by key).
+    reader: Option<crate::counters::CounterReader>,
+    /// Whether the batch reader has failed (then it is not tried again).
+    batch_failed: std::sync::atomic::AtomicBool,
+    /// The last refresh of every session's counters: (batch?, sessions, how long).
+    pub last_full_refresh: Mutex<Option<(bool, usize, Duration)>>,
     pub defaults: Defaults,
     pub stats: Stats,
 }
@@ -436,6 +442,16 @@ struct Inner {
     recent_ends: HashMap<Mac, (EndReason, u64)>,
 }
 
+impl Session {
+    /// Takes the kernel's counters (since the entry was created) and its last activity.
+    fn apply_kernel(&mut self, k: Usage, last_seen_ms: Option<u64>) {
+        self.usage = self.base.plus(k);
+        if let Some(seen) = last_seen_ms {
+            self.last_active_ms = self.last_active_ms.max(seen);
+        }
+    }
+}
+
 impl Inner {
     /// Refreshes a session's counters and activity from the kernel.
     fn fold(&mut self, mac: Mac, now_ms: u64) {
@@ -443,10 +459,7 @@ impl Inner {
             return;
         };
         if let Some((k, last_seen_ms)) = self.datapath.usage(mac, now_ms) {
-            s.usage = s.base.plus(k);
-            if let Some(seen) = last_seen_ms {
-                s.last_active_ms = s.last_active_ms.max(seen);
-            }
+            s.apply_kernel(k, last_seen_ms);
         }
     }
 }
@@ -523,8 +536,23 @@ impl Sessions {
             kept,
             restored, ended, "sessions reconciled with the kernel map"
         );
+        // NETAUTH_COUNTER_BATCH=off reads key by key (for kernels whose batch lookups
+        // misbehave, and to compare the two).
+        let reader = if std::env::var("NETAUTH_COUNTER_BATCH").is_ok_and(|v| v == "off") {
+            info!("NETAUTH_COUNTER_BATCH=off: counters are read key by key");
+            None
+        } else {
+            inner
+                .datapath
+                .counter_reader()
+                .map_err(|e| warn!("no batch reader of the client map ({e}); reading key by key"))
+                .ok()
+        };
         Ok(Arc::new(Self {
             inner: Mutex::new(inner),
+            reader,
+            batch_failed: std::sync::atomic::AtomicBool::new(false),
+            last_full_refresh: Mutex::new(None),
             defaults,
             stats: Stats::default(),
         }))
@@ -775,29 +803,70 @@ impl Sessions {
         ended
     }
 
-    /// Refreshes the counters of `macs` from the kernel, taking the lock for
-    /// [`LOCK_CHUNK`] sessions at a time: with 100k sessions a single pass would hold
-    /// logins and portal lookups for hundreds of milliseconds.
+    /// Refreshes the counters of `macs` from the kernel. When they are a good part of all
+    /// sessions, the whole map is read with batch lookups (a few syscalls, without the
+    /// lock) and applied; otherwise key by key, taking the lock for [`LOCK_CHUNK`] sessions
+    /// at a time: with 100k sessions a single pass would hold logins and portal lookups
+    /// for hundreds of milliseconds.
     fn fold_in_chunks(&self, macs: &[Mac], now_ms: u64) {
+        let total = self.count();
+        let t0 = std::time::Instant::now();
+        let record = |batch: bool| {
+            if macs.len() >= total && total > 0 {
+                *self
+                    .last_full_refresh
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some((batch, macs.len(), t0.elapsed()));
+            }
+        };
+        if !macs.is_empty()
+            && macs.len().saturating_mul(4) >= total
+            && !self.batch_failed.load(Ordering::Relaxed)
+            && let Some(reader) = &self.reader
+        {
+            match reader.read_all() {
+                Ok(snapshot) => {
+                    let mono_now = crate::datapath::monotonic_ns();
+                    for chunk in macs.chunks(LOCK_CHUNK * 8) {
+                        let mut inner = self.lock();
+                        for m in chunk {
+                            let (Some(s), Some((k, seen_ns))) =
+                                (inner.sessions.get_mut(m), snapshot.get(m))
+                            else {
+                                continue;
+                            };
+                            let seen_ms = (*seen_ns != 0).then(|| {
+                                now_ms.saturating_sub(mono_now.saturating_sub(*seen_ns) / 1_000_000)
+                            });
+                            s.apply_kernel(*k, seen_ms);
+                        }
+                    }
+                    record(true);
+                    return;
+                }
+                Err(e) => {
+                    warn!("batch lookup of the client map failed ({e}); reading key by key");
+                    self.batch_failed.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         for chunk in macs.chunks(LOCK_CHUNK) {
             let mut inner = self.lock();
             for m in chunk {
                 inner.fold(*m, now_ms);
             }
         }
+        record(false);
     }
 
     /// Folds every session's kernel counters into the store.
     pub fn checkpoint(&self, now: SystemTime) {
         let now_ms = unix_ms(now);
         let macs: Vec<Mac> = self.lock().sessions.keys().copied().collect();
-        // In chunks, releasing the lock between them: with 100k sessions a single pass
-        // would hold logins and portal lookups for hundreds of milliseconds.
+        self.fold_in_chunks(&macs, now_ms);
+        // Written in chunks, releasing the lock between them.
         for chunk in macs.chunks(LOCK_CHUNK) {
             let mut inner = self.lock();
-            for m in chunk {
-                inner.fold(*m, now_ms);
-            }
             let Inner {
                 store, sessions, ..
             } = &mut *inner;

@@ -156,6 +156,27 @@ impl Admin {
         Ok(())
     }
 
+    /// GET `path` on a connection of its own; returns the body.
+    pub fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let mut s = UnixStream::connect(&self.socket)
+            .with_context(|| format!("connecting to {}", self.socket.display()))?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: netauth\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut all = Vec::new();
+        s.read_to_end(&mut all)?;
+        let text = String::from_utf8_lossy(&all);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .context("no end of the response head")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            bail!("GET {path}: {}", head.lines().next().unwrap_or(""));
+        }
+        Ok(body.to_string())
+    }
+
     /// Ends the session of `mac`; no session is fine.
     pub fn revoke(&self, mac: &str) -> anyhow::Result<()> {
         let mut c = self.conn();

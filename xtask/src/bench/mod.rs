@@ -141,6 +141,8 @@ pub struct MemRow {
     pub rss_kb: Option<u64>,
     pub clients_map_memlock: Option<u64>,
     pub all_maps_memlock: Option<u64>,
+    /// The daemon's last refresh of every session's counters: (method, microseconds).
+    pub refresh: Option<(String, u64)>,
 }
 
 #[derive(Default, Debug)]
@@ -220,6 +222,19 @@ fn map_memlock(pid: u32) -> (Option<u64>, Option<u64>) {
     (clients, (total > 0).then_some(total))
 }
 
+/// Lists the sessions through the admin API (which refreshes every session's counters
+/// from the kernel map) and reads how long that refresh took from the daemon's metrics.
+fn counter_refresh(p: &Path) -> Option<(String, u64)> {
+    let admin = p.admin().ok()?;
+    admin.get_text("/v1/sessions").ok()?;
+    let metrics = admin.get_text("/metrics").ok()?;
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix("netauth_counter_refresh_microseconds{method=\"")?;
+        let (method, value) = rest.split_once("\"} ")?;
+        Some((method.to_string(), value.trim().parse().ok()?))
+    })
+}
+
 fn mem_row(p: &Path, clients: u32) -> MemRow {
     let pid = p.daemon_pid();
     let (c, all) = pid.map(map_memlock).unwrap_or((None, None));
@@ -228,6 +243,7 @@ fn mem_row(p: &Path, clients: u32) -> MemRow {
         rss_kb: pid.and_then(rss_kb),
         clients_map_memlock: c,
         all_maps_memlock: all,
+        refresh: (clients > 0).then(|| counter_refresh(p)).flatten(),
     }
 }
 

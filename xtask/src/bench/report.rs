@@ -626,7 +626,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
     )?;
     writeln!(
         w,
-        "| sessions | daemon RSS MB | NETAUTH_CLIENTS map MB | all daemon maps MB |\n|---:|---:|---:|---:|"
+        "| sessions | daemon RSS MB | NETAUTH_CLIENTS map MB | all daemon maps MB | refresh of all counters ms (method) |\n|---:|---:|---:|---:|---:|"
     )?;
     let mb = |v: Option<u64>, div: f64| {
         v.map(|x| format!("{:.1}", x as f64 / div))
@@ -635,7 +635,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
     for m in std::iter::once(&r.mem_idle).chain(r.mem.iter()) {
         writeln!(
             w,
-            "| {}{} | {} | {} | {} |",
+            "| {}{} | {} | {} | {} | {} |",
             fmt_n(m.clients),
             if m.clients == 0 {
                 " (idle, just started)"
@@ -644,7 +644,11 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
             },
             mb(m.rss_kb, 1024.0),
             mb(m.clients_map_memlock, 1048576.0),
-            mb(m.all_maps_memlock, 1048576.0)
+            mb(m.all_maps_memlock, 1048576.0),
+            m.refresh
+                .as_ref()
+                .map(|(how, us)| format!("{:.1} ({how})", *us as f64 / 1000.0))
+                .unwrap_or("-".into())
         )?;
     }
 
