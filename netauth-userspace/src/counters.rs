@@ -49,18 +49,19 @@ impl CounterReader {
         Self { fd, nr_cpus }
     }
 
-    /// Every entry of the client map. `Err` when the kernel refuses batch lookups (the
-    /// caller then reads key by key).
-    pub fn read_all(&self) -> io::Result<Snapshot> {
+    /// Every entry of the client map; `expected` (about how many there are) sizes the
+    /// buffers. `Err` when the kernel refuses batch lookups (the caller then reads key by
+    /// key).
+    pub fn read_all(&self, expected: usize) -> io::Result<Snapshot> {
         // Per-CPU values are laid out per possible CPU, each rounded up to 8 bytes.
         let stride = size_of::<ClientUsage>().next_multiple_of(8);
         let value_size = stride * self.nr_cpus;
-        let mut keys = vec![MacKey::default(); BATCH];
-        let mut values = vec![0u8; value_size * BATCH];
+        let mut count_wanted = expected.saturating_add(expected / 8 + 16).clamp(16, BATCH);
+        let mut keys = vec![MacKey::default(); count_wanted];
+        let mut values = vec![0u8; value_size * count_wanted];
         let mut token: u32 = 0;
         let mut first = true;
-        let mut out = Snapshot::new();
-        let mut count_wanted = BATCH;
+        let mut out = Snapshot::with_capacity(expected);
         loop {
             let mut next: u32 = 0;
             let mut attr = BatchAttr {
@@ -86,8 +87,8 @@ impl CounterReader {
             let err = (rc < 0).then(io::Error::last_os_error);
             match err.as_ref().and_then(io::Error::raw_os_error) {
                 // A hash bucket with more entries than asked for: ask for more.
-                Some(libc::ENOSPC) if count_wanted < keys.len() * 4 => {
-                    count_wanted = keys.len() * 4;
+                Some(libc::ENOSPC) if count_wanted < BATCH * 4 => {
+                    count_wanted = (count_wanted * 4).min(BATCH * 4);
                     keys.resize(count_wanted, MacKey::default());
                     values.resize(value_size * count_wanted, 0);
                     continue;
@@ -193,7 +194,10 @@ mod tests {
             };
             assert_eq!(bpf(2, &mut attr), 0, "{}", io::Error::last_os_error());
         }
-        let snap = CounterReader::new(fd, nr_cpus).read_all().unwrap();
+        let reader = CounterReader::new(fd, nr_cpus);
+        // A small hint still reads everything, in many batches.
+        assert_eq!(reader.read_all(10).unwrap().len(), n as usize);
+        let snap = reader.read_all(n as usize).unwrap();
         assert_eq!(snap.len(), n as usize);
         let c = nr_cpus as u64;
         for i in [0u32, 1, 4095, 4096, 9999] {

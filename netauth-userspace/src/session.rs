@@ -824,7 +824,7 @@ impl Sessions {
             && !self.batch_failed.load(Ordering::Relaxed)
             && let Some(reader) = &self.reader
         {
-            match reader.read_all() {
+            match reader.read_all(total) {
                 Ok(snapshot) => {
                     let mono_now = crate::datapath::monotonic_ns();
                     for chunk in macs.chunks(LOCK_CHUNK * 8) {
