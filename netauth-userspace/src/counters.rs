@@ -39,6 +39,9 @@ struct BatchAttr {
 /// A client's counters summed over CPUs, and the latest CLOCK_MONOTONIC ns it sent.
 pub type Snapshot = HashMap<Mac, (Usage, u64)>;
 
+/// One entry: the client, its counters summed over CPUs, its latest CLOCK_MONOTONIC ns.
+pub type Entry = (Mac, Usage, u64);
+
 pub struct CounterReader {
     fd: OwnedFd,
     nr_cpus: usize,
@@ -49,10 +52,23 @@ impl CounterReader {
         Self { fd, nr_cpus }
     }
 
-    /// Every entry of the client map; `expected` (about how many there are) sizes the
-    /// buffers. `Err` when the kernel refuses batch lookups (the caller then reads key by
-    /// key).
+    /// Every entry of the client map, collected.
     pub fn read_all(&self, expected: usize) -> io::Result<Snapshot> {
+        let mut out = Snapshot::with_capacity(expected);
+        self.for_each_batch(expected, |batch| {
+            out.extend(batch.iter().map(|(m, u, seen)| (*m, (*u, *seen))));
+        })?;
+        Ok(out)
+    }
+
+    /// Walks the client map, handing each syscall's worth of entries to `f`; returns how
+    /// many entries there were. `expected` (about how many there are) sizes the buffers.
+    /// `Err` when the kernel refuses batch lookups (the caller then reads key by key).
+    pub fn for_each_batch(
+        &self,
+        expected: usize,
+        mut f: impl FnMut(&[Entry]),
+    ) -> io::Result<usize> {
         // Per-CPU values are laid out per possible CPU, each rounded up to 8 bytes.
         let stride = size_of::<ClientUsage>().next_multiple_of(8);
         let value_size = stride * self.nr_cpus;
@@ -61,7 +77,8 @@ impl CounterReader {
         let mut values = vec![0u8; value_size * count_wanted];
         let mut token: u32 = 0;
         let mut first = true;
-        let mut out = Snapshot::with_capacity(expected);
+        let mut total = 0;
+        let mut batch: Vec<Entry> = Vec::with_capacity(count_wanted);
         loop {
             let mut next: u32 = 0;
             let mut attr = BatchAttr {
@@ -96,6 +113,7 @@ impl CounterReader {
                 None | Some(libc::ENOENT) => {}
                 Some(_) => return Err(err.expect("checked")),
             }
+            batch.clear();
             for (i, key) in keys.iter().enumerate().take(attr.count as usize) {
                 let mut u = Usage::default();
                 let mut seen = 0u64;
@@ -109,11 +127,13 @@ impl CounterReader {
                     u.down_packets += v.down_packets;
                     seen = seen.max(v.last_seen_ns);
                 }
-                out.insert(Mac(key.addr), (u, seen));
+                batch.push((Mac(key.addr), u, seen));
             }
+            total += batch.len();
+            f(&batch);
             if err.is_some() {
                 // ENOENT: the walk is complete.
-                return Ok(out);
+                return Ok(total);
             }
             token = next;
             first = false;

@@ -178,8 +178,9 @@ pub struct Session {
     /// Totals carried over from before the current kernel entry existed (a reboot).
     pub base: Usage,
     pub last_active_ms: u64,
-    /// RADIUS accounting of this session, if it came from RADIUS.
-    pub acct: Option<Acct>,
+    /// RADIUS accounting of this session, if it came from RADIUS (boxed: most sessions
+    /// have none, and the session table is the daemon's largest structure).
+    pub acct: Option<Box<Acct>>,
 }
 
 /// RADIUS accounting state of a session (stored with it, so accounting continues across
@@ -636,7 +637,7 @@ impl Sessions {
             a.base = s.usage;
             a.started_ms = now_ms;
             a.last_report_ms = now_ms;
-            s.acct = Some(a);
+            s.acct = Some(Box::new(a));
         }
         if let Err(e) = inner.store.save(&s) {
             if existing.is_none() {
@@ -824,23 +825,23 @@ impl Sessions {
             && !self.batch_failed.load(Ordering::Relaxed)
             && let Some(reader) = &self.reader
         {
-            match reader.read_all(total) {
-                Ok(snapshot) => {
-                    let mono_now = crate::datapath::monotonic_ns();
-                    for chunk in macs.chunks(LOCK_CHUNK * 8) {
-                        let mut inner = self.lock();
-                        for m in chunk {
-                            let (Some(s), Some((k, seen_ns))) =
-                                (inner.sessions.get_mut(m), snapshot.get(m))
-                            else {
-                                continue;
-                            };
-                            let seen_ms = (*seen_ns != 0).then(|| {
-                                now_ms.saturating_sub(mono_now.saturating_sub(*seen_ns) / 1_000_000)
-                            });
-                            s.apply_kernel(*k, seen_ms);
-                        }
-                    }
+            let mono_now = crate::datapath::monotonic_ns();
+            // Each batch (up to 4096 entries) is applied under the lock as it arrives;
+            // fresher counters for sessions outside `macs` do no harm.
+            let applied = reader.for_each_batch(total, |batch| {
+                let mut inner = self.lock();
+                for (m, k, seen_ns) in batch {
+                    let Some(s) = inner.sessions.get_mut(m) else {
+                        continue;
+                    };
+                    let seen_ms = (*seen_ns != 0).then(|| {
+                        now_ms.saturating_sub(mono_now.saturating_sub(*seen_ns) / 1_000_000)
+                    });
+                    s.apply_kernel(*k, seen_ms);
+                }
+            });
+            match applied {
+                Ok(_) => {
                     record(true);
                     return;
                 }
@@ -931,14 +932,13 @@ impl Sessions {
 
     /// Usage of active sessions plus that of sessions ended since start.
     pub fn total_usage(&self, now: SystemTime) -> Usage {
-        let active = self.list(now).into_iter().fold(Usage::default(), |acc, v| {
-            acc.plus(Usage {
-                up_bytes: v.up_bytes,
-                up_packets: v.up_packets,
-                down_bytes: v.down_bytes,
-                down_packets: v.down_packets,
-            })
-        });
+        let macs: Vec<Mac> = self.lock().sessions.keys().copied().collect();
+        self.fold_in_chunks(&macs, unix_ms(now));
+        let active = self
+            .lock()
+            .sessions
+            .values()
+            .fold(Usage::default(), |acc, s| acc.plus(s.usage));
         active.plus(
             *self
                 .stats
@@ -949,6 +949,12 @@ impl Sessions {
     }
 
     pub fn map_entries(&self) -> usize {
+        if let Some(r) = &self.reader
+            && !self.batch_failed.load(Ordering::Relaxed)
+            && let Ok(n) = r.for_each_batch(self.count(), |_| {})
+        {
+            return n;
+        }
         self.lock().datapath.keys().len()
     }
 
