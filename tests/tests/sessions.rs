@@ -175,6 +175,20 @@ fn sessions_are_restored_after_a_reboot() {
     )
     .unwrap();
     assert!(!lab.bpffs().join("lan0").exists());
+    // The kernel releases the unpinned links asynchronously; after a real reboot nothing
+    // is attached, so wait until the old XDP program is gone from lan0.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lab
+        .gw
+        .ip(&["-d", "link", "show", "dev", "lan0"])
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("prog/xdp"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the old XDP program stayed attached"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     lab.start_netauth(&[]).unwrap();
     let after = session(&mut lab, &a.mac).expect("restored from the store");
     // Counters carried over from the store (the login and the 443 connection).
