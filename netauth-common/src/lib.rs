@@ -12,9 +12,11 @@ use bytemuck::{Pod, Zeroable};
 /// [`ClientUsage`]). Presence means "authenticated"; the per-CPU value is the client's
 /// traffic accounting, so the hot path does one lookup and writes only its own CPU's slot.
 pub const MAP_CLIENTS: &str = "NETAUTH_CLIENTS";
-/// Name of the LRU map the TC program fills with "this IP was last sent from this MAC"
-/// (key [`IpKey`], value [`MacKey`]), so the portal can tie a connection to a MAC from
-/// what the datapath itself saw.
+/// Name of the LRU map the TC program fills with "this IP is used by this MAC" (key
+/// [`IpKey`], value [`AddrOwner`]) from captive clients' traffic: which devices are around
+/// (MAC authentication, metrics) and which addresses a device used before it signed in.
+/// An address in use by one MAC is not taken over by another within
+/// [`ADDR_OWNER_FRESH_NS`].
 pub const MAP_CLIENT_ADDRS: &str = "NETAUTH_CLIENT_ADDRS";
 /// Names of the walled-garden LPM tries (key: prefix length + address bytes, value: u8):
 /// destinations captive clients may reach.
@@ -25,6 +27,61 @@ pub const MAX_WALLED: u32 = 8192;
 
 /// Name of the per-CPU array of datapath counters, indexed by [`Counter`].
 pub const MAP_COUNTERS: &str = "NETAUTH_COUNTERS";
+
+/// Name of the LRU map of portal connections (key [`FlowKey`], value [`FlowOwner`]): the
+/// MAC that sent each TCP flow towards the portal, so a login is bound to the device that
+/// sent the login connection's own packets, not to whoever last used its address.
+pub const MAP_FLOWS: &str = "NETAUTH_FLOWS";
+/// Capacity of the flow map.
+pub const MAX_FLOWS: u32 = 65_536;
+
+/// Name of the hash map of address bindings (key [`IpKey`], value [`MacKey`]): the
+/// addresses each authorized device acquired. With `--bind-addresses` an authorized MAC
+/// sending from an address bound to another device, or never acquired, is dropped.
+/// Not an LRU: a flood must not evict a paying client's addresses.
+pub const MAP_BINDINGS: &str = "NETAUTH_BINDINGS";
+/// Capacity of the binding map (a few addresses per client).
+pub const MAX_BINDINGS: u32 = 262_144;
+
+/// Name of the hash map of infrastructure addresses (key [`IpKey`], value: a set of
+/// [`infra`] bits): the resolvers, DHCP and NTP servers captive clients may use, and the
+/// gateway's own LAN addresses.
+pub const MAP_INFRA: &str = "NETAUTH_INFRA";
+/// Capacity of the infrastructure map.
+pub const MAX_INFRA: u32 = 1024;
+
+/// Name of the hash map of extra gateway services captive clients may reach (key
+/// [`GatewayPort`], value: u8 1), from `--gateway-allow`.
+pub const MAP_GATEWAY_ALLOW: &str = "NETAUTH_GATEWAY_ALLOW";
+/// Capacity of the gateway-allow map.
+pub const MAX_GATEWAY_ALLOW: u32 = 64;
+
+/// What an infrastructure address is for (bits of a [`MAP_INFRA`] value).
+pub mod infra {
+    /// A DNS resolver captive clients may query (UDP and TCP 53).
+    pub const DNS: u32 = 1 << 0;
+    /// A DHCP server (DHCPv4 UDP/67 or DHCPv6 UDP/547) besides the broadcast/multicast ones.
+    pub const DHCP: u32 = 1 << 1;
+    /// An NTP server (UDP/123).
+    pub const NTP: u32 = 1 << 2;
+    /// One of the gateway's own LAN addresses: the portal's ports, ICMP echo, IPv6
+    /// neighbour discovery and the `--gateway-allow` services are reachable there.
+    pub const GATEWAY: u32 = 1 << 3;
+}
+
+/// Bits of [`ClientUsage::flags`], set by the daemon when it creates the entry.
+pub mod client_flags {
+    /// The device is not held to its bound addresses (trusted devices, e.g. printers
+    /// with static addresses).
+    pub const EXEMPT_BINDING: u32 = 1 << 0;
+}
+
+/// How long an address belongs to the MAC that last sent from it, in the eyes of the
+/// address record: another MAC cannot take it over before this much quiet time.
+pub const ADDR_OWNER_FRESH_NS: u64 = 60_000_000_000;
+/// A SYN on a flow whose record is older than this starts a new record (a reused
+/// 4-tuple after TIME_WAIT); a younger record seen from another MAC is poisoned.
+pub const FLOW_REUSE_NS: u64 = 120_000_000_000;
 
 /// Capacity of the authenticated-clients map. A plain (per-CPU) hash map, never an LRU:
 /// an LRU would silently evict paying users.
@@ -45,8 +102,12 @@ pub mod globals {
     /// Bits of the fwmark that netauth owns.
     pub const MARK_MASK: &str = "NETAUTH_MARK_MASK";
     /// Non-zero when XDP is not attached, so the TC ingress program does the upload
-    /// accounting that XDP would otherwise do.
+    /// accounting (and the address-binding check) that XDP would otherwise do.
     pub const TC_COUNTS_INGRESS: &str = "NETAUTH_TC_COUNTS_INGRESS";
+    /// The HTTPS (RFC 8908 API) port on the portal addresses, host byte order (0 = none).
+    pub const API_PORT: &str = "NETAUTH_API_PORT";
+    /// Non-zero: authorized devices may only send from addresses bound to them.
+    pub const BIND_STRICT: &str = "NETAUTH_BIND_STRICT";
 }
 
 /// Names of the kernel programs inside the object.
@@ -83,6 +144,13 @@ pub struct ClientUsage {
     pub down_bytes: u64,
     /// Last time (CLOCK_MONOTONIC ns, coarse) this CPU saw the client send.
     pub last_seen_ns: u64,
+    /// [`client_flags`], the same on every CPU; written only when the entry is created.
+    pub flags: u32,
+    /// The kernel's cache of the last IPv4 source address this CPU found bound to the
+    /// client (so the binding map is consulted only when the source changes).
+    pub bound_v4: [u8; 4],
+    /// The same for IPv6.
+    pub bound_v6: [u8; 16],
 }
 
 /// An IP address as a map key: IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`), so one map
@@ -91,6 +159,51 @@ pub struct ClientUsage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct IpKey {
     pub addr: [u8; 16],
+}
+
+/// Who sent from an address ([`MAP_CLIENT_ADDRS`] value): the MAC and when it was last
+/// seen doing so (CLOCK_MONOTONIC ns, coarse).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct AddrOwner {
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+    pub seen_ns: u64,
+}
+
+/// A TCP flow as the client sent it: its address and port, the destination it asked for.
+/// Addresses in [`IpKey`] form (IPv4-mapped for IPv4).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct FlowKey {
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    /// Host byte order.
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// The MAC that sent a flow's packets ([`MAP_FLOWS`] value). `conflict` is set once
+/// packets of the same flow came from two MACs: then nobody is trusted with it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FlowOwner {
+    pub mac: [u8; 6],
+    pub conflict: u8,
+    pub _pad: u8,
+    /// When the record was created (CLOCK_MONOTONIC ns, coarse).
+    pub first_ns: u64,
+}
+
+/// A service on the gateway's own addresses ([`MAP_GATEWAY_ALLOW`] key).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct GatewayPort {
+    /// IPPROTO_TCP (6) or IPPROTO_UDP (17).
+    pub proto: u8,
+    pub _pad: u8,
+    /// Host byte order.
+    pub port: u16,
 }
 
 impl IpKey {
@@ -135,8 +248,20 @@ impl Counter {
     pub const TC_RESET_SENT: u32 = 10;
     /// Frames from captive clients XDP passed because they go to the walled garden.
     pub const XDP_PASS_WALLED: u32 = 11;
+    /// Packets from an authorized MAC with a source address bound to another device or
+    /// never acquired by it (`--bind-addresses`): dropped.
+    pub const DROP_UNBOUND_SOURCE: u32 = 12;
+    /// Portal flows whose packets came from more than one MAC (a spoofing attempt):
+    /// nobody may log in on them.
+    pub const FLOW_CONFLICT: u32 = 13;
+    /// Packets that tried to take over an address another MAC used within the last
+    /// minute (the address record was kept).
+    pub const ADDR_CONFLICT: u32 = 14;
+    /// Addresses bound to an authorized device by the datapath (ARP, ND, or seen before
+    /// login).
+    pub const BINDING_LEARNED: u32 = 15;
     /// Number of counters in use.
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 16;
     /// Slots in the pinned counter map: room to add counters without changing the map's
     /// definition (a pinned map with another size could not be reused on upgrade).
     pub const SLOTS: u32 = 32;
@@ -154,6 +279,10 @@ impl Counter {
         "xdp_pass_reset",
         "tc_reset_sent",
         "xdp_pass_walled",
+        "drop_unbound_source",
+        "flow_conflict",
+        "addr_conflict",
+        "binding_learned",
     ];
 }
 
@@ -163,4 +292,8 @@ mod user {
     unsafe impl aya::Pod for super::MacKey {}
     unsafe impl aya::Pod for super::ClientUsage {}
     unsafe impl aya::Pod for super::IpKey {}
+    unsafe impl aya::Pod for super::AddrOwner {}
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowOwner {}
+    unsafe impl aya::Pod for super::GatewayPort {}
 }

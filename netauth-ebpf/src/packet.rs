@@ -6,6 +6,8 @@
 
 use core::mem::size_of;
 
+use netauth_common::IpKey;
+
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const ETH_P_ARP: u16 = 0x0806;
@@ -15,12 +17,15 @@ const ETH_P_8021AD: u16 = 0x88a8;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 pub const IPPROTO_ICMPV6: u8 = 58;
+pub const IPPROTO_ICMP: u8 = 1;
+/// [`Ip::proto`] of a packet without its L4 header (255 is a reserved protocol number).
+pub const NO_L4: u8 = 255;
 
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
 
 #[inline(always)]
-fn load<T: Copy>(data: usize, data_end: usize, off: usize) -> Option<T> {
+pub fn load<T: Copy>(data: usize, data_end: usize, off: usize) -> Option<T> {
     if data + off + size_of::<T>() > data_end {
         return None;
     }
@@ -58,23 +63,85 @@ pub fn parse_link(data: usize, data_end: usize) -> Option<Link> {
     })
 }
 
-/// Addresses of an IP packet, both families in one 16-byte form (IPv4 sits in the first 4
-/// bytes, the rest zero; `v6` tells which).
+/// An IP packet's header facts. The addresses stay in the packet (copying them around
+/// costs verifier stack); [`Ip::src`] and [`Ip::dst`] read them as map keys.
 #[derive(Clone, Copy)]
 pub struct Ip {
     pub v6: bool,
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
-    /// L4 protocol, or `None` when the L4 header is not in this packet (a non-first
-    /// fragment, or too many IPv6 extension headers to walk).
-    pub proto: Option<u8>,
+    /// L4 protocol, or [`NO_L4`] when the L4 header is not in this packet (a non-first
+    /// fragment, or too many IPv6 extension headers to walk). A plain byte, not an
+    /// `Option`: an undefined payload byte of `None` can end up in a register the verifier
+    /// then refuses to read.
+    pub proto: u8,
+    /// TTL (IPv4) or hop limit (IPv6).
+    pub ttl: u8,
+    /// Offset of the L3 header.
+    pub l3: usize,
     /// Offset of the L4 header.
     pub l4: usize,
 }
 
+impl Ip {
+    /// A placeholder for verdicts that carry no IP packet.
+    pub const NONE: Ip = Ip {
+        v6: false,
+        proto: NO_L4,
+        ttl: 0,
+        l3: 0,
+        l4: 0,
+    };
+
+    /// Offset of the source address (the destination follows it).
+    #[inline(always)]
+    fn saddr_off(&self) -> usize {
+        if self.v6 { self.l3 + 8 } else { self.l3 + 12 }
+    }
+
+    /// Writes the address at `off` into `key` (IPv4-mapped for IPv4). The bytes go
+    /// straight from the packet into the key's memory: loading them as a value would
+    /// spread them over the verifier's stack, one 8-byte slot per byte.
+    #[inline(always)]
+    fn addr_into(&self, data: usize, data_end: usize, off: usize, key: &mut IpKey) -> bool {
+        let (len, at) = if self.v6 { (16, 0) } else { (4, 12) };
+        if data + off + len > data_end {
+            return false;
+        }
+        if !self.v6 {
+            key.addr[..10].fill(0);
+            key.addr[10] = 0xff;
+            key.addr[11] = 0xff;
+        }
+        // SAFETY: `len` bytes at `off` are inside the packet (checked above), and
+        // `at + len` <= 16.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                (data + off) as *const u8,
+                key.addr.as_mut_ptr().add(at),
+                len,
+            )
+        };
+        true
+    }
+
+    /// The source address as a map key (IPv4-mapped for IPv4), written into `key`.
+    #[inline(always)]
+    pub fn src_into(&self, data: usize, data_end: usize, key: &mut IpKey) -> bool {
+        self.addr_into(data, data_end, self.saddr_off(), key)
+    }
+
+    /// The destination address as a map key, written into `key`.
+    #[inline(always)]
+    pub fn dst_into(&self, data: usize, data_end: usize, key: &mut IpKey) -> bool {
+        let len = if self.v6 { 16 } else { 4 };
+        self.addr_into(data, data_end, self.saddr_off() + len, key)
+    }
+}
+
 #[inline(always)]
 pub fn parse_ipv4(data: usize, data_end: usize, l3: usize) -> Option<Ip> {
-    let hdr: [u8; 20] = load(data, data_end, l3)?;
+    // The whole fixed header must be there; the fields used sit in its first 10 bytes.
+    load::<[u8; 4]>(data, data_end, l3 + 16)?;
+    let hdr: [u8; 10] = load(data, data_end, l3)?;
     if hdr[0] >> 4 != 4 {
         return None;
     }
@@ -83,15 +150,11 @@ pub fn parse_ipv4(data: usize, data_end: usize, l3: usize) -> Option<Ip> {
         return None;
     }
     let frag_off = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x1fff;
-    let mut saddr = [0u8; 16];
-    let mut daddr = [0u8; 16];
-    saddr[..4].copy_from_slice(&hdr[12..16]);
-    daddr[..4].copy_from_slice(&hdr[16..20]);
     Some(Ip {
         v6: false,
-        saddr,
-        daddr,
-        proto: if frag_off == 0 { Some(hdr[9]) } else { None },
+        proto: if frag_off == 0 { hdr[9] } else { NO_L4 },
+        ttl: hdr[8],
+        l3,
         l4: l3 + ihl * 4,
     })
 }
@@ -104,17 +167,15 @@ const MAX_EXT_HEADERS: usize = 4;
 
 #[inline(always)]
 pub fn parse_ipv6(data: usize, data_end: usize, l3: usize) -> Option<Ip> {
-    let hdr: [u8; 40] = load(data, data_end, l3)?;
+    // The whole fixed header must be there; the fields used sit in its first 8 bytes.
+    load::<[u8; 8]>(data, data_end, l3 + 32)?;
+    let hdr: [u8; 8] = load(data, data_end, l3)?;
     if hdr[0] >> 4 != 6 {
         return None;
     }
-    let mut saddr = [0u8; 16];
-    let mut daddr = [0u8; 16];
-    saddr.copy_from_slice(&hdr[8..24]);
-    daddr.copy_from_slice(&hdr[24..40]);
     let mut next = hdr[6];
     let mut off = l3 + 40;
-    let mut proto = None;
+    let mut proto = NO_L4;
     for _ in 0..MAX_EXT_HEADERS {
         match next {
             NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
@@ -132,16 +193,16 @@ pub fn parse_ipv6(data: usize, data_end: usize, l3: usize) -> Option<Ip> {
                 off += 8;
             }
             other => {
-                proto = Some(other);
+                proto = other;
                 break;
             }
         }
     }
     Some(Ip {
         v6: true,
-        saddr,
-        daddr,
         proto,
+        ttl: hdr[7],
+        l3,
         l4: off,
     })
 }
@@ -185,4 +246,30 @@ pub const TCP_ACK: u8 = 0x10;
 #[inline(always)]
 pub fn tcp_flags(data: usize, data_end: usize, l4: usize) -> Option<u8> {
     load::<[u8; 14]>(data, data_end, l4).map(|h| h[13])
+}
+
+/// The sender protocol address of an Ethernet/IPv4 ARP packet (`None` for other ARP).
+#[inline(always)]
+pub fn arp_sender_ipv4(data: usize, data_end: usize, l3: usize) -> Option<[u8; 4]> {
+    // htype(2) ptype(2) hlen(1) plen(1) oper(2) sha(6) spa(4) tha(6) tpa(4)
+    let h: [u8; 28] = load(data, data_end, l3)?;
+    if h[0..2] != [0, 1] || h[2..4] != [0x08, 0x00] || h[4] != 6 || h[5] != 4 {
+        return None;
+    }
+    Some([h[14], h[15], h[16], h[17]])
+}
+
+/// The target address of an ICMPv6 neighbour solicitation or advertisement.
+#[inline(always)]
+pub fn nd_target(data: usize, data_end: usize, l4: usize) -> Option<[u8; 16]> {
+    let h: [u8; 24] = load(data, data_end, l4)?;
+    let mut t = [0u8; 16];
+    t.copy_from_slice(&h[8..24]);
+    Some(t)
+}
+
+/// The ICMP (v4) type byte.
+#[inline(always)]
+pub fn icmp_type(data: usize, data_end: usize, l4: usize) -> Option<u8> {
+    load::<[u8; 4]>(data, data_end, l4).map(|h| h[0])
 }
