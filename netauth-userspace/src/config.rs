@@ -142,6 +142,49 @@ pub struct RunArgs {
     #[serde(default)]
     pub walled_garden: Vec<String>,
 
+    /// A DNS resolver captive clients may query (UDP and TCP 53); repeat for more. DNS to
+    /// any other address is dropped, so nothing tunnels over port 53
+    /// [default: the LAN interface's own addresses, i.e. a resolver on the gateway].
+    #[arg(long = "dns-server", value_name = "IP")]
+    #[serde(default)]
+    pub dns_server: Vec<IpAddr>,
+
+    /// A DHCP (v4 or v6) server captive clients may send to besides the broadcast and
+    /// All_DHCP_Relay_Agents_and_Servers addresses; repeat for more
+    /// [default: the LAN interface's own addresses].
+    #[arg(long = "dhcp-server", value_name = "IP")]
+    #[serde(default)]
+    pub dhcp_server: Vec<IpAddr>,
+
+    /// An NTP server captive clients may reach (UDP/123; they need the time to check the
+    /// portal's certificate); repeat for more [default: the LAN interface's own addresses].
+    #[arg(long = "ntp-server", value_name = "IP")]
+    #[serde(default)]
+    pub ntp_server: Vec<IpAddr>,
+
+    /// A service on the gateway's LAN addresses that captive clients may reach besides the
+    /// portal, DNS, DHCP, NTP and ping, as PROTO/PORT (tcp/22, udp/161); repeat for more.
+    #[arg(long = "gateway-allow", value_name = "PROTO/PORT")]
+    #[serde(default)]
+    pub gateway_allow: Vec<String>,
+
+    /// Hold each signed-in device to the addresses it acquired (the one it signed in
+    /// from, addresses it used before, and those it announces with ARP or IPv6 neighbour
+    /// discovery); packets from any other source address are dropped. Turn off for
+    /// devices that change static addresses while signed in [default: true].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub bind_addresses: Option<bool>,
+
+    /// Connections one client may hold open to the portal at once; more are refused
+    /// [default: 32].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub portal_client_connections: Option<u32>,
+
+    /// Requests per second one client may make to the portal (a burst of twice as many is
+    /// allowed); beyond that it gets 429 [default: 20].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub portal_client_rate: Option<u32>,
+
     /// How users log in [default: click-through].
     #[arg(long, value_enum)]
     pub auth_method: Option<crate::auth::Method>,
@@ -284,6 +327,35 @@ pub struct Settings {
     pub fwmark_mask: u32,
     pub route_table: u32,
     pub rule_priority: u32,
+    /// Resolvers, DHCP and NTP servers captive clients may use (`None`: the gateway's
+    /// LAN addresses).
+    pub dns_servers: Option<Vec<IpAddr>>,
+    pub dhcp_servers: Option<Vec<IpAddr>>,
+    pub ntp_servers: Option<Vec<IpAddr>>,
+    /// Extra gateway services for captive clients: (IP protocol, port).
+    pub gateway_allow: Vec<(u8, u16)>,
+    pub bind_addresses: bool,
+    pub portal_client_connections: u32,
+    pub portal_client_rate: u32,
+}
+
+/// `tcp/22`, `udp/161`: a gateway service as (IP protocol number, port).
+pub fn parse_gateway_service(s: &str) -> Result<(u8, u16), String> {
+    let (proto, port) = s
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}' is not PROTO/PORT (e.g. tcp/22, udp/161)"))?;
+    let proto = match proto.to_ascii_lowercase().as_str() {
+        "tcp" => 6,
+        "udp" => 17,
+        other => return Err(format!("'{other}' is not tcp or udp")),
+    };
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("'{s}': the port must be 1..=65535"))?;
+    Ok((proto, port))
 }
 
 pub const DEFAULT_TERMS: &str = "By connecting you agree to use this network lawfully and \
@@ -398,7 +470,29 @@ impl Settings {
                 secret,
             ))
         };
+        let list = |c: &Vec<IpAddr>, f: &Vec<IpAddr>| -> Option<Vec<IpAddr>> {
+            let l = if c.is_empty() { f } else { c };
+            (!l.is_empty()).then(|| l.clone())
+        };
+        let gateway_allow = {
+            let l = if cli.gateway_allow.is_empty() {
+                &file.gateway_allow
+            } else {
+                &cli.gateway_allow
+            };
+            l.iter()
+                .map(|e| parse_gateway_service(e).map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .context("gateway-allow")?
+        };
         let s = Settings {
+            dns_servers: list(&cli.dns_server, &file.dns_server),
+            dhcp_servers: list(&cli.dhcp_server, &file.dhcp_server),
+            ntp_servers: list(&cli.ntp_server, &file.ntp_server),
+            gateway_allow,
+            bind_addresses: pick!(bind_addresses).unwrap_or(true),
+            portal_client_connections: pick!(portal_client_connections).unwrap_or(32),
+            portal_client_rate: pick!(portal_client_rate).unwrap_or(20),
             radius,
             trusted_macs,
             das,

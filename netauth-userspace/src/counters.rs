@@ -204,6 +204,7 @@ mod tests {
                     down_packets: 2,
                     down_bytes: 1000,
                     last_seen_ns: u64::from(i) * 10 + cpu,
+                    ..ClientUsage::default()
                 })
                 .collect();
             let mut attr = ElemAttr {

@@ -20,7 +20,7 @@ use crate::{
     config::{RunArgs, Settings},
     datapath::{Datapath, DatapathConfig},
     netlink::{self, PolicyRouting},
-    portal::{self, Neighbours, Portal, serve},
+    portal::{self, Portal, serve},
     session::{Defaults, Sessions},
     store::Store,
 };
@@ -39,8 +39,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let handle = netlink::connect()?;
     let lan = netlink::interface(&handle, &cfg.lan).await?;
     let _ownership = claim_interface(&lan.name, lan.index)?;
+    // Pins that would vanish with this process would open the LAN when it stops: refuse
+    // before anything changes.
+    let pins_outlive = crate::datapath::check_pins_outlive(&cfg.bpffs)?;
     // The store first: a broken store stops us before anything changes.
     let store = Store::open(&cfg.state_dir)?;
+    let nofile = serve::raise_fd_limit();
 
     let (mut v4, mut v6) = (None, None);
     for ip in &cfg.portal_ip {
@@ -58,6 +62,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             lan.name
         );
     }
+    let network = infrastructure(&cfg, &netlink::all_addresses(&handle, lan.index).await?);
 
     // Listeners before the datapath, so steered packets always find a socket.
     let listener_v4 =
@@ -143,9 +148,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         portal_v4: v4,
         portal_v6: v6,
         portal_port: cfg.portal_port,
+        api_port: cfg.api_tls.as_ref().map(|_| cfg.api_port),
         mark: cfg.fwmark,
         mark_mask: cfg.fwmark_mask,
+        bind_addresses: cfg.bind_addresses,
         bpffs: &cfg.bpffs,
+    })
+    .and_then(|mut d| {
+        d.set_network(&network, &cfg.gateway_allow)?;
+        Ok(d)
     });
     let mut datapath = match datapath {
         Ok(d) => d,
@@ -155,12 +166,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             return Err(e);
         }
     };
-    let xdp_mode = datapath.xdp_attached;
-    let adopted = datapath.adopted;
     let logger = datapath.logger.take();
-
+    let identity = Arc::new(
+        datapath
+            .take_identity()
+            .ok_or_else(|| anyhow::anyhow!("identity maps missing"))?,
+    );
+    let pin_dir = datapath.pin_dir().to_path_buf();
+    // Sessions are reconciled with the map (and restored after a reboot) before the
+    // programs are attached, so no signed-in device waits for its entry.
     let sessions = Sessions::new(
         datapath,
+        identity.clone(),
         store,
         Defaults {
             session_timeout: cfg.session_timeout,
@@ -232,6 +249,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             &stored,
         ))
     };
+    let attached = match sessions.attach() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = routing.remove(&handle).await;
+            let _ = std::fs::remove_file(&cfg.admin_socket);
+            return Err(e);
+        }
+    };
+    let (xdp_mode, adopted) = (attached.xdp, attached.adopted);
     let portal = Arc::new(Portal {
         venue: cfg.venue_name.clone(),
         terms: cfg.terms.clone(),
@@ -239,10 +265,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ipv6: v6,
         port: cfg.portal_port,
         sessions: sessions.clone(),
-        neighbours: Some(Neighbours {
-            handle: handle.clone(),
-            ifindex: lan.index,
-        }),
+        identity: identity.clone(),
+        csrf: portal::csrf::Csrf::new()?,
         auth: crate::auth::Authenticator::new(cfg.auth_method, Some(&cfg.users_file))?,
         radius: radius.clone(),
         api: https.as_ref().map(|_| portal::ApiSettings {
@@ -262,7 +286,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "session_timeout_s": cfg.session_timeout.as_secs(),
         "idle_timeout_s": cfg.idle_timeout.map(|d| d.as_secs()),
         "state_dir": cfg.state_dir,
-        "pin_dir": crate::datapath::pin_dir(&cfg.bpffs, &lan.name),
+        "pin_dir": pin_dir,
+        "pins_outlive": pins_outlive,
+        "bind_addresses": cfg.bind_addresses,
         "adopted_pinned_datapath": adopted,
         "auth_method": cfg.auth_method,
         "radius_servers": cfg.radius.as_ref().map(|r| &r.auth_servers),
@@ -282,31 +308,48 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     let admin_app = admin::router(admin_state.clone());
 
+    // One fair share per client across every portal listener. Descriptors beyond the
+    // portal's cap stay free for the admin socket, RADIUS and the store.
+    let limits = serve::Limits {
+        max_connections: (nofile.saturating_sub(256) as usize).clamp(64, 16_384),
+        per_client_connections: cfg.portal_client_connections as usize,
+        per_client_rate: cfg.portal_client_rate,
+        ..serve::Limits::default()
+    };
+    let fairness = {
+        let identity = identity.clone();
+        serve::Fairness::new(limits, move |c: &portal::ConnInfo| {
+            match identity.flow(c.remote, c.local) {
+                crate::datapath::FlowIdentity::Mac(m) => serve::ClientKey::Mac(m),
+                _ => serve::ClientKey::Ip(c.remote.ip()),
+            }
+        })
+    };
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(serve::serve(
         listener_v4,
         app.clone(),
-        Default::default(),
+        fairness.clone(),
         None,
     ));
     for l in port80 {
-        tasks.spawn(serve::serve(l, app.clone(), Default::default(), None));
+        tasks.spawn(serve::serve(l, app.clone(), fairness.clone(), None));
     }
     if let Some(l) = listener_v6 {
-        tasks.spawn(serve::serve(l, app.clone(), Default::default(), None));
+        tasks.spawn(serve::serve(l, app.clone(), fairness.clone(), None));
     }
     if let Some((acceptor, v4l, v6l)) = https {
         tasks.spawn(serve::serve(
             v4l,
             app.clone(),
-            Default::default(),
+            fairness.clone(),
             Some(acceptor.clone()),
         ));
         if let Some(l) = v6l {
             tasks.spawn(serve::serve(
                 l,
                 app.clone(),
-                Default::default(),
+                fairness.clone(),
                 Some(acceptor),
             ));
         }
@@ -360,9 +403,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     info!(
+        pin_dir = %pin_dir.display(),
+        "pins outlive netauth: {pins_outlive}"
+    );
+    info!(
         lan = %lan.name,
         xdp = xdp_mode,
         adopted,
+        bind_addresses = cfg.bind_addresses,
+        nofile,
         sessions = sessions.count(),
         portal_v4 = ?v4,
         portal_v6 = ?v6,
@@ -426,6 +475,26 @@ pub async fn detach_offline(args: RunArgs) -> anyhow::Result<()> {
     crate::datapath::remove_pins(&dir)?;
     info!("removed {} and netauth's policy routing", dir.display());
     Ok(())
+}
+
+/// The infrastructure map: the gateway's LAN addresses, and the resolvers, DHCP and NTP
+/// servers captive clients may use (each the gateway itself unless configured).
+fn infrastructure(cfg: &Settings, lan_addrs: &[std::net::IpAddr]) -> Vec<(std::net::IpAddr, u32)> {
+    use netauth_common::infra;
+    let mut out: Vec<(std::net::IpAddr, u32)> = lan_addrs
+        .iter()
+        .chain(&cfg.portal_ip)
+        .map(|a| (*a, infra::GATEWAY))
+        .collect();
+    for (list, bit) in [
+        (&cfg.dns_servers, infra::DNS),
+        (&cfg.dhcp_servers, infra::DHCP),
+        (&cfg.ntp_servers, infra::NTP),
+    ] {
+        let servers = list.clone().unwrap_or_else(|| lan_addrs.to_vec());
+        out.extend(servers.into_iter().map(|a| (a, bit)));
+    }
+    out
 }
 
 fn check_kernel() -> anyhow::Result<()> {

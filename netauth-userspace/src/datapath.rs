@@ -1,23 +1,32 @@
-//! The kernel side as seen from the daemon: loads the eBPF object, attaches XDP and TC to
+//! The kernel side as seen from the daemon: loads the eBPF object, fills the maps that
+//! describe the network (infrastructure servers, gateway services), attaches XDP and TC to
 //! the LAN interface, and owns the maps (authorized clients with their per-CPU counters,
-//! address records, datapath counters).
+//! address bindings, datapath counters). The records the portal identifies clients by
+//! (flows and addresses) are handed out as an [`Identity`] that needs no lock.
 //!
-//! Maps and program links are pinned under `<bpffs>/<interface>/`. A new daemon reuses the
-//! pinned maps and swaps its programs into the pinned links in place, so a restart, an
-//! upgrade or a crash never opens the LAN and never drops an authenticated client. Only
-//! [`Datapath::detach`] (`netauth stop --detach`) takes it all down.
+//! Maps and program links are pinned under the pin directory (see [`pin_dir`]). A new
+//! daemon reuses the pinned maps and swaps its programs into the pinned links in place, so
+//! a restart, an upgrade or a crash never opens the LAN and never drops an authenticated
+//! client. Only [`Datapath::detach`] (`netauth stop --detach`) takes it all down. Pins
+//! live on a bpf filesystem that must outlive the process: [`check_pins_outlive`] refuses
+//! one that would vanish with it (a bpffs mounted inside a private mount namespace).
 //!
-//! This module knows nothing of sessions or HTTP; it moves MACs in and out of the kernel.
+//! This module knows nothing of sessions or HTTP; it moves MACs and addresses in and out
+//! of the kernel.
 
 use std::{
-    net::IpAddr,
+    net::{IpAddr, Ipv6Addr},
+    os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
 };
 
 use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, LpmTrie, MapData, MapError, PerCpuArray, PerCpuHashMap, PerCpuValues},
+    maps::{
+        HashMap, LpmTrie, MapData, MapError, MapInfo, MapType, PerCpuArray, PerCpuHashMap,
+        PerCpuValues,
+    },
     programs::{
         SchedClassifier, TcAttachType, Xdp,
         links::{FdLink, PinnedLink},
@@ -26,8 +35,10 @@ use aya::{
     },
 };
 use netauth_common::{
-    ClientUsage, Counter, IpKey, MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MAP_WALLED_V4,
-    MAP_WALLED_V6, MacKey, globals, programs,
+    AddrOwner, ClientUsage, Counter, FlowKey, FlowOwner, GatewayPort, IpKey, MAP_BINDINGS,
+    MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MAP_FLOWS, MAP_GATEWAY_ALLOW, MAP_INFRA,
+    MAP_WALLED_V4, MAP_WALLED_V6, MAX_BINDINGS, MAX_CLIENTS, MacKey, client_flags, globals,
+    programs,
 };
 use tracing::{info, warn};
 
@@ -41,6 +52,8 @@ const LINK_TC_INGRESS: &str = "link_tc_ingress";
 const LINK_TC_EGRESS: &str = "link_tc_egress";
 /// statfs magic of bpffs.
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+/// The inode number of the initial network namespace (PROC_NET_INIT_INO).
+const INIT_NET_INO: u64 = 0xEFFF_FFF9;
 
 pub struct DatapathConfig<'a> {
     pub iface: &'a str,
@@ -48,31 +61,46 @@ pub struct DatapathConfig<'a> {
     pub portal_v4: Option<std::net::Ipv4Addr>,
     pub portal_v6: Option<std::net::Ipv6Addr>,
     pub portal_port: u16,
+    /// The HTTPS port on the portal addresses, if any.
+    pub api_port: Option<u16>,
     pub mark: u32,
     pub mark_mask: u32,
+    /// Hold authorized devices to the addresses they acquired.
+    pub bind_addresses: bool,
     /// Where pins live: a directory on a bpf filesystem.
     pub bpffs: &'a Path,
 }
 
 pub struct Datapath {
     // Owns the programs: dropping it closes our fds; the pins keep them attached.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
+    iface: String,
+    xdp_mode: XdpMode,
     clients: PerCpuHashMap<MapData, MacKey, ClientUsage>,
-    addrs: HashMap<MapData, IpKey, MacKey>,
+    bindings: HashMap<MapData, IpKey, MacKey>,
     counters: PerCpuArray<MapData, u64>,
+    infra: HashMap<MapData, IpKey, u32>,
+    gateway_allow: HashMap<MapData, GatewayPort, u8>,
     /// The walled-garden tries, until the daemon takes them.
     pub walled: Option<WalledMaps>,
+    /// The identity records, until the daemon takes them.
+    identity: Option<Identity>,
     nr_cpus: usize,
     pin_dir: PathBuf,
     /// Links that could not be pinned (kernels without bpf_link for TC): kept alive here.
     _unpinned: Vec<FdLinkHolder>,
-    /// The XDP mode in use ("native", "generic", "off", or "pinned" when an existing
-    /// pinned link was reused).
-    pub xdp_attached: &'static str,
-    /// Whether programs were swapped into links a previous daemon left.
-    pub adopted: bool,
     // Kept alive so kernel-side aya-log records keep flowing.
     pub logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+/// What [`Datapath::attach`] did.
+#[derive(Clone, Copy, Debug)]
+pub struct Attached {
+    /// The XDP mode in use ("native", "generic", "off", or "pinned" when an existing
+    /// pinned link was reused).
+    pub xdp: &'static str,
+    /// Whether programs were swapped into links a previous daemon left.
+    pub adopted: bool,
 }
 
 pub type WalledMaps = (
@@ -84,26 +112,184 @@ enum FdLinkHolder {
     Tc(#[allow(dead_code)] SchedClassifierLink),
 }
 
-/// The pin directory of an interface.
-pub fn pin_dir(bpffs: &Path, iface: &str) -> PathBuf {
-    bpffs.join(iface)
+/// How the portal knows who sent a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowIdentity {
+    /// Every packet of the flow came from this MAC.
+    Mac(Mac),
+    /// Packets of the flow came from more than one MAC (someone spoofed the address):
+    /// nobody is trusted with it.
+    Conflict,
+    /// The datapath has no record of the flow (not from the LAN, or evicted).
+    Unknown,
 }
 
-/// Makes sure `bpffs` is on a bpf filesystem, mounting one at /sys/fs/bpf if that is
-/// where it should be and nothing is mounted yet.
-pub fn ensure_bpffs(bpffs: &Path) -> anyhow::Result<()> {
-    fn is_bpffs(p: &Path) -> bool {
-        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
-            return false;
+/// The datapath's records of who sends what, readable without any lock.
+pub struct Identity {
+    flows: HashMap<MapData, FlowKey, FlowOwner>,
+    addrs: HashMap<MapData, IpKey, AddrOwner>,
+}
+
+pub fn ip_key(ip: IpAddr) -> IpKey {
+    match ip {
+        IpAddr::V4(a) => IpKey::from_v4(a.octets()),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => IpKey::from_v4(v4.octets()),
+            None => IpKey::from_v6(a.octets()),
+        },
+    }
+}
+
+fn key_ip(k: &IpKey) -> IpAddr {
+    let v6 = Ipv6Addr::from(k.addr);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+impl Identity {
+    /// Who sent the TCP flow from `client` to `server` (the connection's remote and local
+    /// addresses; for an intercepted connection `server` is the original destination).
+    pub fn flow(&self, client: std::net::SocketAddr, server: std::net::SocketAddr) -> FlowIdentity {
+        let key = FlowKey {
+            saddr: ip_key(client.ip()).addr,
+            daddr: ip_key(server.ip()).addr,
+            sport: client.port(),
+            dport: server.port(),
         };
-        // SAFETY: statfs on a valid C string into a zeroed struct.
-        unsafe {
-            let mut st: libc::statfs = std::mem::zeroed();
-            libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == BPF_FS_MAGIC
+        match self.flows.get(&key, 0) {
+            Ok(f) if f.conflict != 0 => FlowIdentity::Conflict,
+            Ok(f) => FlowIdentity::Mac(Mac(f.mac)),
+            Err(_) => FlowIdentity::Unknown,
         }
     }
+
+    /// The MAC that used `ip` while captive, as the TC program recorded it.
+    pub fn recorded_mac(&self, ip: IpAddr) -> Option<Mac> {
+        self.addrs.get(&ip_key(ip), 0).ok().map(|o| Mac(o.mac))
+    }
+
+    /// Every recorded (address, MAC) pair.
+    pub fn recorded_clients(&self) -> Vec<(IpAddr, Mac)> {
+        self.addrs
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, o)| (key_ip(&k), Mac(o.mac)))
+            .collect()
+    }
+}
+
+/// The network namespace this process runs in, as a pin-directory component: `None` for
+/// the host's (initial) namespace, else `netns-NAME` (a name under /run/netns, as
+/// `ip netns` gives) or `netns-INODE`.
+fn netns_component() -> Option<String> {
+    let own = std::fs::metadata("/proc/self/ns/net").ok()?;
+    if own.ino() == INIT_NET_INO {
+        return None;
+    }
+    for dir in ["/run/netns", "/var/run/netns"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if let Ok(m) = std::fs::metadata(e.path())
+                && m.ino() == own.ino()
+                && m.dev() == own.dev()
+            {
+                return Some(format!("netns-{}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    Some(format!("netns-{}", own.ino()))
+}
+
+/// The pin directory of an interface: `<bpffs>/<iface>` in the host's network namespace,
+/// `<bpffs>/netns-<name>/<iface>` in another one (interface names repeat across
+/// namespaces).
+pub fn pin_dir(bpffs: &Path, iface: &str) -> PathBuf {
+    match netns_component() {
+        Some(ns) => bpffs.join(ns).join(iface),
+        None => bpffs.join(iface),
+    }
+}
+
+fn is_bpffs(p: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs on a valid C string into a zeroed struct.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == BPF_FS_MAGIC
+    }
+}
+
+/// The inode of a process's mount namespace.
+fn mount_ns(pid: &str) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Other processes, each with its mount namespace.
+fn other_processes() -> Vec<(String, Option<u64>)> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.bytes().all(|b| b.is_ascii_digit()) && name != me).then(|| {
+                let ns = mount_ns(&name);
+                (name, ns)
+            })
+        })
+        .collect()
+}
+
+/// Whether a bpf filesystem with device `dev` is mounted in `pid`'s mount namespace.
+fn mounted_in(pid: &str, dev: u64) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+        return false;
+    };
+    let want = format!("{}:{}", libc::major(dev), libc::minor(dev));
+    text.lines().any(|l| {
+        let mut f = l.split_whitespace();
+        let dev = f.nth(2);
+        let fstype = l
+            .split(" - ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next());
+        dev == Some(want.as_str()) && fstype == Some("bpf")
+    })
+}
+
+/// Why the pins under `bpffs` will outlive this process, or an error saying what to do
+/// when they would not (then the LAN would fail open the moment netauth stops). Mounts a
+/// bpffs at /sys/fs/bpf first if `bpffs` is under it and nothing is mounted yet, but only
+/// where that mount is shared with other processes.
+pub fn check_pins_outlive(bpffs: &Path) -> anyhow::Result<String> {
+    let own_ns = mount_ns("self");
+    let others = other_processes();
+    let shared_with = others
+        .iter()
+        .find(|(_, ns)| own_ns.is_some() && *ns == own_ns)
+        .map(|(pid, _)| pid.clone());
+    let advice = "mount a bpf filesystem in the host's mount namespace outside /sys (e.g. \
+                  `mkdir -p /run/netauth/bpf && mount -t bpf bpf /run/netauth/bpf`) and pass \
+                  `--bpffs /run/netauth/bpf`, or run netauth in the host's mount namespace";
     let sys = Path::new("/sys/fs/bpf");
     if bpffs.starts_with(sys) && !is_bpffs(sys) {
+        if shared_with.is_none() {
+            bail!(
+                "netauth runs in a mount namespace of its own (as under `ip netns exec`), where \
+                 /sys/fs/bpf is not the host's: a bpf filesystem mounted there would vanish \
+                 with netauth, and its pins with it, so the LAN would fail open when netauth \
+                 stops; {advice}"
+            );
+        }
         std::fs::create_dir_all(sys)?;
         // SAFETY: mount(2) with valid C strings.
         let rc = unsafe {
@@ -121,6 +307,7 @@ pub fn ensure_bpffs(bpffs: &Path) -> anyhow::Result<()> {
                 std::io::Error::last_os_error()
             );
         }
+        info!("mounted a bpf filesystem on /sys/fs/bpf");
     }
     std::fs::create_dir_all(bpffs).with_context(|| format!("creating {}", bpffs.display()))?;
     if !is_bpffs(bpffs) {
@@ -129,29 +316,111 @@ pub fn ensure_bpffs(bpffs: &Path) -> anyhow::Result<()> {
             bpffs.display()
         );
     }
-    Ok(())
+    if let Some(pid) = shared_with {
+        return Ok(format!(
+            "the bpf filesystem is in a mount namespace shared with other processes (pid {pid})"
+        ));
+    }
+    let dev = std::fs::metadata(bpffs)?.dev();
+    match others
+        .iter()
+        .find(|(pid, ns)| *ns != own_ns && mounted_in(pid, dev))
+    {
+        Some((pid, _)) => Ok(format!(
+            "netauth has a mount namespace of its own, but this bpf filesystem is also mounted \
+             in pid {pid}'s"
+        )),
+        None => bail!(
+            "the bpf filesystem at {} is mounted only in netauth's own mount namespace (as \
+             under `ip netns exec`): its pins would vanish with netauth and the LAN would fail \
+             open when netauth stops; {advice}",
+            bpffs.display()
+        ),
+    }
+}
+
+/// What a pinned map must look like to be reused: (name, type, key size, value size,
+/// max entries, flags).
+fn expected_pins() -> [(&'static str, MapType, u32, u32, u32, u32); 3] {
+    [
+        (
+            MAP_CLIENTS,
+            MapType::PerCpuHash,
+            size_of::<MacKey>() as u32,
+            size_of::<ClientUsage>() as u32,
+            MAX_CLIENTS,
+            0,
+        ),
+        (MAP_COUNTERS, MapType::PerCpuArray, 4, 8, Counter::SLOTS, 0),
+        (
+            MAP_BINDINGS,
+            MapType::Hash,
+            size_of::<IpKey>() as u32,
+            size_of::<MacKey>() as u32,
+            MAX_BINDINGS,
+            1, /* BPF_F_NO_PREALLOC */
+        ),
+    ]
+}
+
+/// Unpins maps an older netauth left with another layout, so this one creates its own
+/// (the old programs keep the old maps alive until the links are swapped). Sessions are
+/// then restored from the store, as after a reboot.
+fn drop_incompatible_pins(pin_dir: &Path) {
+    for (name, ty, key, value, max, flags) in expected_pins() {
+        let path = pin_dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let ok = match MapInfo::from_pin(&path) {
+            Ok(i) => {
+                i.map_type().ok() == Some(ty)
+                    && i.key_size() == key
+                    && i.value_size() == value
+                    && i.max_entries() == max
+                    && i.map_flags() == flags
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            warn!(
+                map = name,
+                "the pinned map has another layout (an older netauth): replaced; sessions are \
+                 restored from the store"
+            );
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 impl Datapath {
+    /// Loads the object and its programs (the verifier checks them here), creating or
+    /// reusing the pinned maps. Nothing is attached yet: fill the maps, then [`attach`].
+    ///
+    /// [`attach`]: Datapath::attach
     pub fn load(cfg: &DatapathConfig<'_>) -> anyhow::Result<Self> {
         if EBPF_OBJECT.is_empty() {
             bail!("this netauth binary was built without its kernel programs (AYA_BUILD_SKIP?)");
         }
-        ensure_bpffs(cfg.bpffs)?;
         let pin_dir = pin_dir(cfg.bpffs, cfg.iface);
         std::fs::create_dir_all(&pin_dir)
             .with_context(|| format!("creating {}", pin_dir.display()))?;
+        drop_incompatible_pins(&pin_dir);
         let v4 = cfg.portal_v4.map(|a| a.octets()).unwrap_or([0; 4]);
         let v6 = cfg.portal_v6.map(|a| a.octets()).unwrap_or([0; 16]);
         let tc_counts_ingress: u8 = u8::from(cfg.xdp_mode == XdpMode::Off);
+        let api_port: u16 = cfg.api_port.unwrap_or(0);
+        let strict: u8 = u8::from(cfg.bind_addresses);
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(&pin_dir)
             .override_global(globals::PORTAL_V4, &v4, true)
             .override_global(globals::PORTAL_V6, &v6, true)
             .override_global(globals::PORTAL_PORT, &cfg.portal_port, true)
+            .override_global(globals::API_PORT, &api_port, true)
             .override_global(globals::MARK, &cfg.mark, true)
             .override_global(globals::MARK_MASK, &cfg.mark_mask, true)
             .override_global(globals::TC_COUNTS_INGRESS, &tc_counts_ingress, true)
+            .override_global(globals::BIND_STRICT, &strict, true)
             .load(EBPF_OBJECT)
             .with_context(|| {
                 format!(
@@ -170,23 +439,105 @@ impl Datapath {
                 None
             }
         };
+        for name in [programs::TC_INGRESS, programs::TC_EGRESS] {
+            let prog: &mut SchedClassifier = ebpf
+                .program_mut(name)
+                .ok_or_else(|| anyhow!("{name} missing from object"))?
+                .try_into()?;
+            prog.load()
+                .with_context(|| format!("the kernel's verifier rejected {name}"))?;
+        }
+        if cfg.xdp_mode != XdpMode::Off {
+            let xdp: &mut Xdp = ebpf
+                .program_mut(programs::XDP)
+                .ok_or_else(|| anyhow!("XDP program missing from object"))?
+                .try_into()?;
+            xdp.load()
+                .context("the kernel's verifier rejected the XDP program")?;
+        }
 
-        let mut unpinned = Vec::new();
+        let mut take = |name: &str| {
+            ebpf.take_map(name)
+                .ok_or_else(|| anyhow!("map {name} missing from the object"))
+        };
+        let clients = PerCpuHashMap::try_from(take(MAP_CLIENTS)?)?;
+        let bindings = HashMap::try_from(take(MAP_BINDINGS)?)?;
+        let counters = PerCpuArray::try_from(take(MAP_COUNTERS)?)?;
+        let infra = HashMap::try_from(take(MAP_INFRA)?)?;
+        let gateway_allow = HashMap::try_from(take(MAP_GATEWAY_ALLOW)?)?;
+        let walled = (
+            LpmTrie::try_from(take(MAP_WALLED_V4)?)?,
+            LpmTrie::try_from(take(MAP_WALLED_V6)?)?,
+        );
+        let identity = Identity {
+            flows: HashMap::try_from(take(MAP_FLOWS)?)?,
+            addrs: HashMap::try_from(take(MAP_CLIENT_ADDRS)?)?,
+        };
+        let nr_cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
+        Ok(Self {
+            ebpf,
+            iface: cfg.iface.to_string(),
+            xdp_mode: cfg.xdp_mode,
+            clients,
+            bindings,
+            counters,
+            infra,
+            gateway_allow,
+            walled: Some(walled),
+            identity: Some(identity),
+            nr_cpus,
+            pin_dir,
+            _unpinned: Vec::new(),
+            logger,
+        })
+    }
+
+    /// The infrastructure addresses ([`netauth_common::infra`] bits per address) and the
+    /// gateway services captive clients may use. Call before [`Datapath::attach`].
+    pub fn set_network(
+        &mut self,
+        infra: &[(IpAddr, u32)],
+        gateway_allow: &[(u8, u16)],
+    ) -> anyhow::Result<()> {
+        let mut merged: std::collections::HashMap<IpKey, u32> = Default::default();
+        for (ip, bits) in infra {
+            *merged.entry(ip_key(*ip)).or_default() |= bits;
+        }
+        for (k, v) in merged {
+            self.infra
+                .insert(k, v, 0)
+                .context("filling the infrastructure map")?;
+        }
+        for (proto, port) in gateway_allow {
+            let key = GatewayPort {
+                proto: *proto,
+                _pad: 0,
+                port: *port,
+            };
+            self.gateway_allow
+                .insert(key, 1, 0)
+                .context("filling the gateway-allow map")?;
+        }
+        Ok(())
+    }
+
+    /// Attaches the programs: TC first (it enforces the whole policy by itself, so the
+    /// interface is never open while XDP is being attached or replaced), then XDP. Links a
+    /// previous daemon pinned are reused: the new programs replace the old ones in place.
+    pub fn attach(&mut self) -> anyhow::Result<Attached> {
+        let iface = self.iface.clone();
         let mut adopted = false;
-        // TC first: it enforces the whole policy by itself, so the interface is never
-        // open while XDP is being attached or replaced.
-        let _ = aya::programs::tc::qdisc_add_clsact(cfg.iface); // present is fine; TCX needs none
+        let _ = aya::programs::tc::qdisc_add_clsact(&iface); // present is fine; TCX needs none
         for (prog_name, attach, pin) in [
             (programs::TC_INGRESS, TcAttachType::Ingress, LINK_TC_INGRESS),
             (programs::TC_EGRESS, TcAttachType::Egress, LINK_TC_EGRESS),
         ] {
-            let prog: &mut SchedClassifier = ebpf
+            let prog: &mut SchedClassifier = self
+                .ebpf
                 .program_mut(prog_name)
                 .ok_or_else(|| anyhow!("{prog_name} missing from object"))?
                 .try_into()?;
-            prog.load()
-                .with_context(|| format!("the kernel's verifier rejected {prog_name}"))?;
-            let pin_path = pin_dir.join(pin);
+            let pin_path = self.pin_dir.join(pin);
             if let Some(link) = adopt::<SchedClassifierLink>(&pin_path) {
                 match prog.attach_to_link(link) {
                     Ok(_) => {
@@ -200,8 +551,8 @@ impl Datapath {
                 }
             }
             let id = prog
-                .attach(cfg.iface, attach)
-                .with_context(|| format!("attaching {prog_name} to {}", cfg.iface))?;
+                .attach(&iface, attach)
+                .with_context(|| format!("attaching {prog_name} to {iface}"))?;
             let link = prog.take_link(id)?;
             match FdLink::try_from(link) {
                 Ok(fd) => {
@@ -211,26 +562,25 @@ impl Datapath {
                 Err(_) => {
                     warn!("this kernel has no TC bpf_link: a crash of netauth will detach TC");
                     // take_link consumed it; re-attach and keep the link in memory.
-                    let id = prog.attach(cfg.iface, attach)?;
-                    unpinned.push(FdLinkHolder::Tc(prog.take_link(id)?));
+                    let id = prog.attach(&iface, attach)?;
+                    self._unpinned.push(FdLinkHolder::Tc(prog.take_link(id)?));
                 }
             }
         }
 
-        let xdp_pin = pin_dir.join(LINK_XDP);
-        let xdp_attached = if cfg.xdp_mode == XdpMode::Off {
+        let xdp_pin = self.pin_dir.join(LINK_XDP);
+        let xdp = if self.xdp_mode == XdpMode::Off {
             if xdp_pin.exists() {
                 // Unpinning the last reference detaches XDP; TC already enforces.
                 std::fs::remove_file(&xdp_pin)?;
             }
             "off"
         } else {
-            let xdp: &mut Xdp = ebpf
+            let xdp: &mut Xdp = self
+                .ebpf
                 .program_mut(programs::XDP)
                 .ok_or_else(|| anyhow!("XDP program missing from object"))?
                 .try_into()?;
-            xdp.load()
-                .context("the kernel's verifier rejected the XDP program")?;
             let mut reused = false;
             if let Some(link) = adopt::<XdpLink>(&xdp_pin) {
                 match xdp.attach_to_link(link) {
@@ -247,26 +597,26 @@ impl Datapath {
             if reused {
                 "pinned"
             } else {
-                let (id, mode) = match cfg.xdp_mode {
+                let (id, mode) = match self.xdp_mode {
                     XdpMode::Native => (
-                        xdp.attach(cfg.iface, aya::programs::XdpMode::Driver)
+                        xdp.attach(&iface, aya::programs::XdpMode::Driver)
                             .with_context(|| {
-                                format!("attaching XDP in native mode to {} (does the driver support XDP? try --xdp-mode generic)", cfg.iface)
+                                format!("attaching XDP in native mode to {iface} (does the driver support XDP? try --xdp-mode generic)")
                             })?,
                         "native",
                     ),
                     XdpMode::Generic => (
-                        xdp.attach(cfg.iface, aya::programs::XdpMode::Skb)
-                            .with_context(|| format!("attaching XDP in generic mode to {}", cfg.iface))?,
+                        xdp.attach(&iface, aya::programs::XdpMode::Skb)
+                            .with_context(|| format!("attaching XDP in generic mode to {iface}"))?,
                         "generic",
                     ),
-                    _ => match xdp.attach(cfg.iface, aya::programs::XdpMode::Driver) {
+                    _ => match xdp.attach(&iface, aya::programs::XdpMode::Driver) {
                         Ok(id) => (id, "native"),
                         Err(e) => {
-                            info!("native XDP not available on {} ({e}); using generic XDP", cfg.iface);
+                            info!("native XDP not available on {iface} ({e}); using generic XDP");
                             (
-                                xdp.attach(cfg.iface, aya::programs::XdpMode::Skb)
-                                    .with_context(|| format!("attaching XDP to {}", cfg.iface))?,
+                                xdp.attach(&iface, aya::programs::XdpMode::Skb)
+                                    .with_context(|| format!("attaching XDP to {iface}"))?,
                                 "generic",
                             )
                         }
@@ -280,51 +630,31 @@ impl Datapath {
                 mode
             }
         };
+        Ok(Attached { xdp, adopted })
+    }
 
-        let clients = PerCpuHashMap::try_from(
-            ebpf.take_map(MAP_CLIENTS)
-                .ok_or_else(|| anyhow!("map {MAP_CLIENTS} missing"))?,
-        )?;
-        let addrs = HashMap::try_from(
-            ebpf.take_map(MAP_CLIENT_ADDRS)
-                .ok_or_else(|| anyhow!("map {MAP_CLIENT_ADDRS} missing"))?,
-        )?;
-        let counters = PerCpuArray::try_from(
-            ebpf.take_map(MAP_COUNTERS)
-                .ok_or_else(|| anyhow!("map {MAP_COUNTERS} missing"))?,
-        )?;
-        let walled_v4 = LpmTrie::try_from(
-            ebpf.take_map(MAP_WALLED_V4)
-                .ok_or_else(|| anyhow!("map {MAP_WALLED_V4} missing"))?,
-        )?;
-        let walled_v6 = LpmTrie::try_from(
-            ebpf.take_map(MAP_WALLED_V6)
-                .ok_or_else(|| anyhow!("map {MAP_WALLED_V6} missing"))?,
-        )?;
-        let nr_cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
-        Ok(Self {
-            _ebpf: ebpf,
-            clients,
-            addrs,
-            counters,
-            walled: Some((walled_v4, walled_v6)),
-            nr_cpus,
-            pin_dir,
-            _unpinned: unpinned,
-            xdp_attached,
-            adopted,
-            logger,
-        })
+    /// The identity records (flows and addresses), taken once by the daemon.
+    pub fn take_identity(&mut self) -> Option<Identity> {
+        self.identity.take()
     }
 
     /// Let this MAC's traffic pass. An existing entry (and its counters) is kept.
-    pub fn authorize(&mut self, mac: Mac) -> Result<(), MapError> {
+    /// `exempt`: the device is not held to its bound addresses.
+    pub fn authorize(&mut self, mac: Mac, exempt: bool) -> Result<(), MapError> {
         let key = MacKey::new(mac.0);
         if self.clients.get(&key, 0).is_ok() {
             return Ok(());
         }
-        let zero = PerCpuValues::try_from(vec![ClientUsage::default(); self.nr_cpus])?;
-        self.clients.insert(key, zero, 0)
+        let slot = ClientUsage {
+            flags: if exempt {
+                client_flags::EXEMPT_BINDING
+            } else {
+                0
+            },
+            ..ClientUsage::default()
+        };
+        let values = PerCpuValues::try_from(vec![slot; self.nr_cpus])?;
+        self.clients.insert(key, values, 0)
     }
 
     /// Make this MAC captive again. Returns whether it was in the map.
@@ -349,6 +679,32 @@ impl Datapath {
             .keys()
             .filter_map(Result::ok)
             .map(|k| Mac(k.addr))
+            .collect()
+    }
+
+    /// Binds `ip` to `mac` (replacing another device's binding: the caller proved `mac`
+    /// sends from it, e.g. by the login connection).
+    pub fn bind(&mut self, ip: IpAddr, mac: Mac) -> Result<(), MapError> {
+        if ip.is_unspecified() || is_link_local(ip) {
+            return Ok(());
+        }
+        self.bindings.insert(ip_key(ip), MacKey::new(mac.0), 0)
+    }
+
+    /// Removes the binding of `ip` if it belongs to `mac`.
+    pub fn unbind(&mut self, ip: IpAddr, mac: Mac) {
+        let key = ip_key(ip);
+        if self.bindings.get(&key, 0).is_ok_and(|m| m.addr == mac.0) {
+            let _ = self.bindings.remove(&key);
+        }
+    }
+
+    /// Every binding: (address, device).
+    pub fn bindings(&self) -> Vec<(IpAddr, Mac)> {
+        self.bindings
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(k, m)| (key_ip(&k), Mac(m.addr)))
             .collect()
     }
 
@@ -379,44 +735,6 @@ impl Datapath {
         Some((u, seen_ms))
     }
 
-    /// The MAC that last sent from `ip`, as the TC program recorded it.
-    pub fn recorded_mac(&self, ip: IpAddr) -> Option<Mac> {
-        let key = match ip {
-            IpAddr::V4(a) => IpKey::from_v4(a.octets()),
-            IpAddr::V6(a) => match a.to_ipv4_mapped() {
-                Some(v4) => IpKey::from_v4(v4.octets()),
-                None => IpKey::from_v6(a.octets()),
-            },
-        };
-        self.addrs.get(&key, 0).ok().map(|k| Mac(k.addr))
-    }
-
-    /// Distinct MACs the datapath has recorded addresses for (recently active clients,
-    /// authenticated or not).
-    pub fn recorded_macs(&self) -> std::collections::HashSet<Mac> {
-        self.addrs
-            .iter()
-            .filter_map(Result::ok)
-            .map(|(_, m)| Mac(m.addr))
-            .collect()
-    }
-
-    /// Every recorded (address, MAC) pair.
-    pub fn recorded_clients(&self) -> Vec<(IpAddr, Mac)> {
-        self.addrs
-            .iter()
-            .filter_map(Result::ok)
-            .map(|(k, m)| {
-                let v6 = std::net::Ipv6Addr::from(k.addr);
-                let ip = match v6.to_ipv4_mapped() {
-                    Some(v4) => IpAddr::V4(v4),
-                    None => IpAddr::V6(v6),
-                };
-                (ip, Mac(m.addr))
-            })
-            .collect()
-    }
-
     /// Datapath counters summed over CPUs, in [`Counter::NAMES`] order.
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
         (0..Counter::COUNT)
@@ -431,10 +749,21 @@ impl Datapath {
             .collect()
     }
 
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
     /// Removes every pin of this interface: the programs detach once this process exits
     /// (at once for links no process holds).
     pub fn detach(&self) -> anyhow::Result<()> {
         remove_pins(&self.pin_dir)
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V6(a) => a.segments()[0] & 0xffc0 == 0xfe80,
+        IpAddr::V4(_) => false,
     }
 }
 
@@ -448,6 +777,14 @@ pub fn remove_pins(pin_dir: &Path) -> anyhow::Result<()> {
         std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     }
     std::fs::remove_dir(pin_dir).with_context(|| format!("removing {}", pin_dir.display()))?;
+    // The per-namespace directory, once empty.
+    if let Some(parent) = pin_dir.parent()
+        && parent
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("netns-"))
+    {
+        let _ = std::fs::remove_dir(parent);
+    }
     Ok(())
 }
 

@@ -90,6 +90,28 @@ pub async fn interface_addresses(
     Ok((v4, v6))
 }
 
+/// Every address of the interface (IPv4, and IPv6 of any scope, link-local included).
+pub async fn all_addresses(handle: &Handle, index: u32) -> anyhow::Result<Vec<IpAddr>> {
+    let mut out = Vec::new();
+    let mut addrs = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute();
+    while let Some(msg) = addrs.try_next().await.context("listing addresses")? {
+        for attr in &msg.attributes {
+            match attr {
+                AddressAttribute::Local(IpAddr::V4(a)) => out.push(IpAddr::V4(*a)),
+                AddressAttribute::Address(IpAddr::V6(a)) => out.push(IpAddr::V6(*a)),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// The MAC the kernel's neighbour table holds for `ip` on interface `index`, if the entry
 /// is usable (not failed or still incomplete).
 pub async fn neighbour_mac(handle: &Handle, index: u32, ip: IpAddr) -> anyhow::Result<Option<Mac>> {

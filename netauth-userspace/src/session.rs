@@ -15,7 +15,11 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::{datapath::Datapath, mac::Mac, store::Store};
+use crate::{
+    datapath::{Datapath, Identity},
+    mac::Mac,
+    store::Store,
+};
 
 /// How a session came to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -375,6 +379,12 @@ const IDLE_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Sessions handled per lock acquisition in whole-table passes.
 const LOCK_CHUNK: usize = 512;
 
+/// How often address bindings are reconciled with the sessions.
+const BINDING_SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Addresses kept per session (and bound to it in the datapath).
+const MAX_IPS: usize = 16;
+
 /// How long the portal remembers why a session ended.
 const RECENT_END_MS: u64 = 3600 * 1000;
 
@@ -427,6 +437,8 @@ pub struct Stats {
 
 pub struct Sessions {
     inner: Mutex<Inner>,
+    /// Who sends from which address (the datapath's records; no lock needed).
+    pub identity: Arc<Identity>,
     /// Reads all counters in a few syscalls, without the lock (`None`: key by key).
     reader: Option<crate::counters::CounterReader>,
     /// Whether the batch reader has failed (then it is not tried again).
@@ -474,6 +486,7 @@ impl Sessions {
     /// are restored, map entries without a session are removed.
     pub fn new(
         datapath: Datapath,
+        identity: Arc<Identity>,
         store: Store,
         defaults: Defaults,
         now: SystemTime,
@@ -524,9 +537,17 @@ impl Sessions {
                 continue;
             }
             if !in_kernel {
-                inner.datapath.authorize(mac)?;
+                inner.datapath.authorize(mac, s.via == Via::Trusted)?;
                 inner.store.save(&s)?;
                 restored += 1;
+            }
+            // The addresses it had (a reboot forgot the pinned bindings).
+            for ip in &s.ips {
+                if let Err(e) = inner.datapath.bind(*ip, mac) {
+                    warn!(%mac, %ip, "could not restore an address binding: {e}");
+                }
+            }
+            if !in_kernel {
             } else {
                 kept += 1;
             }
@@ -554,6 +575,7 @@ impl Sessions {
         };
         Ok(Arc::new(Self {
             inner: Mutex::new(inner),
+            identity,
             reader,
             batch_failed: std::sync::atomic::AtomicBool::new(false),
             last_full_refresh: Mutex::new(None),
@@ -618,11 +640,12 @@ impl Sessions {
         if let Some(ip) = ip {
             s.ips.retain(|i| *i != ip);
             s.ips.push(ip);
-            if s.ips.len() > 8 {
-                s.ips.remove(0);
+            if s.ips.len() > MAX_IPS {
+                let old = s.ips.remove(0);
+                inner.datapath.unbind(old, mac);
             }
         }
-        if let Err(e) = inner.datapath.authorize(mac) {
+        if let Err(e) = inner.datapath.authorize(mac, grant.exempt) {
             warn!(%mac, "authorization failed: {e}");
             return Err(match &e {
                 aya::maps::MapError::SyscallError(sc)
@@ -661,6 +684,13 @@ impl Sessions {
         }
         if let Err(e) = queued {
             warn!(%mac, "could not queue RADIUS accounting: {e}");
+        }
+        // The address the device signed in from is its own (the login connection's
+        // packets came from its MAC).
+        if let Some(ip) = ip
+            && let Err(e) = inner.datapath.bind(ip, mac)
+        {
+            warn!(%mac, %ip, "could not bind the address: {e}");
         }
         inner.sessions.insert(mac, s.clone());
         drop(inner);
@@ -705,6 +735,9 @@ impl Sessions {
         let was_in_map = inner.datapath.revoke(mac)?;
         let session = inner.sessions.remove(&mac);
         if let Some(s) = &session {
+            for ip in &s.ips {
+                inner.datapath.unbind(*ip, mac);
+            }
             if let Err(e) = inner.store.end(s, now_ms, reason.as_str()) {
                 warn!(%mac, "could not record the end of the session: {e}");
             }
@@ -898,9 +931,41 @@ impl Sessions {
             .map(|(r, _)| *r)
     }
 
-    /// The MAC that last sent from `ip`, as the datapath recorded it.
+    /// The MAC that used `ip` while captive, as the datapath recorded it.
     pub fn recorded_mac(&self, ip: IpAddr) -> Option<Mac> {
-        self.lock().datapath.recorded_mac(ip)
+        self.identity.recorded_mac(ip)
+    }
+
+    /// Reconciles the datapath's address bindings with the sessions: bindings of devices
+    /// without a session go, and each session learns the addresses the datapath bound to
+    /// it. Returns how many bindings were removed.
+    pub fn sweep_bindings(&self) -> usize {
+        let all = self.lock().datapath.bindings();
+        let mut removed = 0;
+        for chunk in all.chunks(LOCK_CHUNK) {
+            let mut inner = self.lock();
+            let Inner {
+                datapath, sessions, ..
+            } = &mut *inner;
+            for (ip, mac) in chunk {
+                match sessions.get_mut(mac) {
+                    Some(s) => {
+                        if !s.ips.contains(ip) {
+                            s.ips.push(*ip);
+                            if s.ips.len() > MAX_IPS {
+                                let old = s.ips.remove(0);
+                                datapath.unbind(old, *mac);
+                            }
+                        }
+                    }
+                    None => {
+                        datapath.unbind(*ip, *mac);
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        removed
     }
 
     pub fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -909,20 +974,25 @@ impl Sessions {
 
     /// Recently active clients that are not authenticated.
     pub fn captive_clients(&self) -> usize {
-        let inner = self.lock();
-        inner
-            .datapath
-            .recorded_macs()
+        let seen: std::collections::HashSet<Mac> = self
+            .identity
+            .recorded_clients()
             .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        let inner = self.lock();
+        seen.into_iter()
             .filter(|m| !inner.sessions.contains_key(m))
             .count()
     }
 
     /// Recently active unauthenticated clients with an address each (IPv4 preferred).
     pub fn captive_with_addresses(&self) -> Vec<(Mac, Option<IpAddr>)> {
+        // The address records are read without the session lock.
+        let recorded = self.identity.recorded_clients();
         let inner = self.lock();
         let mut by_mac: HashMap<Mac, Option<IpAddr>> = HashMap::new();
-        for (ip, mac) in inner.datapath.recorded_clients() {
+        for (ip, mac) in recorded {
             if inner.sessions.contains_key(&mac) {
                 continue;
             }
@@ -1216,6 +1286,11 @@ impl Sessions {
         self.lock().datapath.walled.take()
     }
 
+    /// Attaches the datapath's programs to the interface (after the maps are filled).
+    pub fn attach(&self) -> anyhow::Result<crate::datapath::Attached> {
+        self.lock().datapath.attach()
+    }
+
     /// Takes the datapath down for good (`netauth stop --detach`).
     pub fn detach(&self) -> anyhow::Result<()> {
         self.lock().datapath.detach()
@@ -1228,12 +1303,17 @@ impl Sessions {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_checkpoint = tokio::time::Instant::now();
         let mut last_idle_check = tokio::time::Instant::now();
+        let mut last_sweep = tokio::time::Instant::now();
         loop {
             interval.tick().await;
             let me = self.clone();
             let checkpoint = last_checkpoint.elapsed() >= checkpoint_every;
             if checkpoint {
                 last_checkpoint = tokio::time::Instant::now();
+            }
+            let sweep = last_sweep.elapsed() >= BINDING_SWEEP_EVERY;
+            if sweep {
+                last_sweep = tokio::time::Instant::now();
             }
             let check_idle = last_idle_check.elapsed() >= IDLE_CHECK_EVERY;
             if check_idle {
@@ -1245,6 +1325,9 @@ impl Sessions {
                 me.enforce(now, check_idle);
                 if checkpoint {
                     me.checkpoint(now);
+                }
+                if sweep {
+                    me.sweep_bindings();
                 }
             })
             .await;

@@ -97,6 +97,29 @@ pub fn post_form(addr: SocketAddr, path: &str, form: &str) -> std::io::Result<Re
     raw(addr, req.as_bytes(), Duration::from_secs(3))
 }
 
+/// The anti-forgery token of the form in a portal page, if it has one.
+pub fn form_token(page: &str) -> Option<String> {
+    let at = page.find("name=\"token\" value=\"")? + "name=\"token\" value=\"".len();
+    let end = page[at..].find('"')?;
+    Some(page[at..at + end].to_string())
+}
+
+/// Submits a portal form as a browser would: loads the page the form is on (`page`),
+/// takes its anti-forgery token, and POSTs `form` (urlencoded, without the token) to
+/// `action`. Fails when the page has no form token.
+pub fn submit(addr: SocketAddr, page: &str, action: &str, form: &str) -> std::io::Result<Response> {
+    let shown = get(addr, None, page)?;
+    let token = form_token(&shown.body).ok_or_else(|| {
+        std::io::Error::other(format!("{page} has no form token: {}", shown.status))
+    })?;
+    let body = if form.is_empty() {
+        format!("token={token}")
+    } else {
+        format!("token={token}&{form}")
+    };
+    post_form(addr, action, &body)
+}
+
 /// One request over a Unix socket (the admin API).
 pub fn unix(
     path: &std::path::Path,

@@ -42,7 +42,7 @@ pub const UPSTREAM_MARKER: &str = "UPSTREAM-PAGE";
 pub const PORTAL_PORT: u16 = 8080;
 /// Services the upstream runs: TCP ports (accept and echo) and UDP ports (echo).
 pub const UPSTREAM_TCP_PORTS: &[u16] = &[53, 443, 8443];
-pub const UPSTREAM_UDP_PORTS: &[u16] = &[53, 67, 443, 547, 9999];
+pub const UPSTREAM_UDP_PORTS: &[u16] = &[53, 67, 123, 443, 547, 9999];
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -336,6 +336,42 @@ impl Lab {
         Ok(())
     }
 
+    /// Runs echo services on the gateway itself (a stand-in for its resolver, DHCP and
+    /// NTP servers, sshd, ...): TCP on `tcp` ports, UDP on `udp` ports, both families.
+    pub fn start_gateway_services(&mut self, tcp: &[u16], udp: &[u16]) -> anyhow::Result<()> {
+        let ready = Arc::new(AtomicUsize::new(0));
+        let mut expected = 0;
+        for addr in [
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ] {
+            for &port in tcp {
+                let (stop, r) = (self.stop.clone(), ready.clone());
+                self.servers.push(
+                    self.gw
+                        .spawn(move || net::serve_tcp_echo(addr, port, stop, r))?,
+                );
+                expected += 1;
+            }
+            for &port in udp {
+                let (stop, r) = (self.stop.clone(), ready.clone());
+                self.servers.push(
+                    self.gw
+                        .spawn(move || net::serve_udp_echo(addr, port, stop, r))?,
+                );
+                expected += 1;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ready.load(Ordering::SeqCst) < expected {
+            if Instant::now() > deadline {
+                bail!("gateway services did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+
     /// Starts netauth on the gateway's LAN port with the lab's defaults plus `extra` args,
     /// and waits until its admin socket answers.
     pub fn start_netauth(&mut self, extra: &[&str]) -> anyhow::Result<&mut Daemon> {
@@ -394,6 +430,14 @@ impl Lab {
     /// Where this lab's daemons pin their maps and links.
     pub fn bpffs(&self) -> PathBuf {
         self.dir.join("bpf")
+    }
+
+    /// The gateway's pin directory for lan0: netauth keys pins by network namespace
+    /// (interface names repeat across namespaces).
+    pub fn pin_dir(&self) -> PathBuf {
+        self.bpffs()
+            .join(format!("netns-{}", self.gw.name))
+            .join("lan0")
     }
 
     /// The gateway's session store directory.

@@ -27,7 +27,7 @@ fn post(c: &Client, form: &str) -> (http::Response, Duration) {
     let form = form.to_string();
     c.ns.run(move || {
         let t0 = Instant::now();
-        let r = http::post_form(portal(), "/login", &form).unwrap();
+        let r = http::submit(portal(), "/login", "/login", &form).unwrap();
         (r, t0.elapsed())
     })
     .unwrap()

@@ -533,8 +533,9 @@ fn connections_opened_while_captive_do_not_send_a_signed_in_browser_back_to_the_
             anyhow::ensure!(first == Ok(511), "captive answer: {first:?}");
             let mut preconnected = open()?;
 
-            let login = http::post_form(
+            let login = http::submit(
                 portal,
+                "/login",
                 "/login",
                 "accept=1&redirect=http%3A%2F%2F203.0.113.80%2Fsome%2Fpage",
             )?;

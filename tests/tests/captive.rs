@@ -37,7 +37,13 @@ fn get(c: &Client, addr: SocketAddr, host: Option<&str>, path: &str) -> http::Re
 
 fn post(c: &Client, addr: SocketAddr, path: &str, form: &str) -> http::Response {
     let (path, form) = (path.to_string(), form.to_string());
-    c.ns.run(move || http::post_form(addr, &path, &form))
+    // As a browser would: from the page the form is on, with its token.
+    let page = if path == "/logout" {
+        "/status"
+    } else {
+        "/login"
+    };
+    c.ns.run(move || http::submit(addr, page, &path, &form))
         .unwrap()
         .expect("POST to the portal")
 }
@@ -143,13 +149,16 @@ fn connectivity_probes_get_302_to_login() {
 #[test]
 fn captive_client_reaches_only_what_it_needs_to_get_online() {
     let mut lab = Lab::new(1).unwrap();
+    // The gateway's own resolver, DHCP and NTP servers.
+    lab.start_gateway_services(&[53], &[53, 67, 123, 547])
+        .unwrap();
     lab.start_netauth(&[]).unwrap();
     let c = lab.clients[0].clone();
     for v6 in [false, true] {
-        let up = if v6 {
-            IpAddr::V6(UPSTREAM_V6)
+        let (up, gw) = if v6 {
+            (IpAddr::V6(UPSTREAM_V6), IpAddr::V6(GW_LAN_V6))
         } else {
-            IpAddr::V4(UPSTREAM_V4)
+            (IpAddr::V4(UPSTREAM_V4), IpAddr::V4(GW_LAN_V4))
         };
         // HTTPS and other ports are blocked...
         assert!(!connects(&c, web(v6, 443)), "TCP/443 v6={v6}");
@@ -162,13 +171,32 @@ fn captive_client_reaches_only_what_it_needs_to_get_online() {
             !udp_echo(&c, SocketAddr::new(up, 9999), 0),
             "UDP/9999 v6={v6}"
         );
-        // ...while DNS (UDP and TCP) and DHCP pass.
-        assert!(udp_echo(&c, SocketAddr::new(up, 53), 0), "UDP/53 v6={v6}");
-        assert!(connects(&c, SocketAddr::new(up, 53)), "TCP/53 v6={v6}");
+        // ...DNS (UDP and TCP), DHCP and NTP reach the gateway's servers...
         let dhcp = if v6 { 547 } else { 67 };
+        let dhcp_client = if v6 { 546 } else { 68 };
+        assert!(udp_echo(&c, SocketAddr::new(gw, 53), 0), "UDP/53 v6={v6}");
+        assert!(connects(&c, SocketAddr::new(gw, 53)), "TCP/53 v6={v6}");
         assert!(
-            udp_echo(&c, SocketAddr::new(up, dhcp), if v6 { 546 } else { 68 }),
+            udp_echo(&c, SocketAddr::new(gw, dhcp), dhcp_client),
             "DHCP v6={v6}"
+        );
+        assert!(udp_echo(&c, SocketAddr::new(gw, 123), 0), "NTP v6={v6}");
+        // ...and never a host upstream: that would be a tunnel (IP over DNS).
+        assert!(
+            !udp_echo(&c, SocketAddr::new(up, 53), 0),
+            "UDP/53 upstream v6={v6}"
+        );
+        assert!(
+            !connects(&c, SocketAddr::new(up, 53)),
+            "TCP/53 upstream v6={v6}"
+        );
+        assert!(
+            !udp_echo(&c, SocketAddr::new(up, dhcp), dhcp_client),
+            "DHCP upstream v6={v6}"
+        );
+        assert!(
+            !udp_echo(&c, SocketAddr::new(up, 123), 0),
+            "NTP upstream v6={v6}"
         );
     }
     // The portal itself is reachable directly.
@@ -456,8 +484,12 @@ fn clean_exit_removes_routing_and_stop_detach_removes_everything() {
         "captive client must stay blocked"
     );
 
-    // `netauth stop --detach` with no daemon running takes netauth off the interface.
-    let out = std::process::Command::new(netauth_lab::netauth_bin())
+    // `netauth stop --detach` with no daemon running takes netauth off the interface
+    // (run in the gateway's namespace, where the interface is).
+    assert!(lab.pin_dir().join("NETAUTH_CLIENTS").exists());
+    let out = lab
+        .gw
+        .command(netauth_lab::netauth_bin())
         .args(["stop", "--detach", "--lan", "lan0", "--admin-socket"])
         .arg(lab.dir.join("none.sock"))
         .arg("--bpffs")
@@ -467,7 +499,7 @@ fn clean_exit_removes_routing_and_stop_detach_removes_everything() {
     assert!(out.status.success(), "{out:?}");
     let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
     assert!(!link.contains("xdp"), "{link}");
-    assert!(!lab.bpffs().join("lan0").exists());
+    assert!(!lab.pin_dir().exists());
     assert!(
         connects(&b, web(false, 443)),
         "after detach nothing is gated"
@@ -536,12 +568,14 @@ fn vlan_tagged_frames_get_the_same_verdicts() {
         .unwrap()
         .to_string();
     let send = |c: &Client, proto: u8, dport: u16, n: usize| {
+        // DNS goes to the gateway's resolver; everything else to a host upstream.
+        let dst = if dport == 53 { GW_LAN_V4 } else { WEB_V4 };
         let frame = net::tagged_ipv4_frame(
             mac_bytes(&gw_mac),
             mac_bytes(&c.mac),
             20,
             c.v4,
-            WEB_V4,
+            dst,
             proto,
             dport,
         );
@@ -580,7 +614,7 @@ fn vlan_tagged_frames_get_the_same_verdicts() {
     );
 
     let before = after;
-    send(&c, 17, 53, 20); // tagged DNS: passes
+    send(&c, 17, 53, 20); // tagged DNS to the gateway's resolver: passes
     let after = counters(&mut lab);
     assert!(
         n(&after, "xdp_pass_infra") >= n(&before, "xdp_pass_infra") + 20,

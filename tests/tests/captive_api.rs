@@ -198,8 +198,9 @@ fn captive_api_reports_state_over_tls() {
     // A click-through login without a quota: no bytes-remaining.
     let r =
         b.ns.run(|| {
-            http::post_form(
+            http::submit(
                 SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT),
+                "/login",
                 "/login",
                 "accept=1",
             )

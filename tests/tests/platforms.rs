@@ -559,7 +559,8 @@ fn hidden_redirect(login_page: &str) -> Option<String> {
 fn accept_terms(c: &Client, login_url: &str, login_page: &str) -> String {
     let u = Url::parse(login_url).expect("login URL parses");
     let addr = u.resolve(false);
-    let mut form = "accept=1".to_string();
+    let token = http::form_token(login_page).expect("the login form has a token");
+    let mut form = format!("token={token}&accept=1");
     if let Some(r) = hidden_redirect(login_page) {
         form.push_str("&redirect=");
         form.push_str(&form_encode(&r));

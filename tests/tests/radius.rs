@@ -36,13 +36,13 @@ fn status_of(c: &Client) -> Option<u16> {
 
 fn login(c: &Client, user: &str, pass: &str) -> http::Response {
     let form = format!("accept=1&username={user}&password={pass}");
-    c.ns.run(move || http::post_form(portal(), "/login", &form))
+    c.ns.run(move || http::submit(portal(), "/login", "/login", &form))
         .unwrap()
         .unwrap()
 }
 
 fn logout(c: &Client) -> u16 {
-    c.ns.run(|| http::post_form(portal(), "/logout", ""))
+    c.ns.run(|| http::submit(portal(), "/status", "/logout", ""))
         .unwrap()
         .unwrap()
         .status

@@ -35,7 +35,7 @@ fn connects(c: &Client, port: u16) -> bool {
 
 fn login(c: &Client) {
     let r =
-        c.ns.run(|| http::post_form(portal(), "/login", "accept=1"))
+        c.ns.run(|| http::submit(portal(), "/login", "/login", "accept=1"))
             .unwrap()
             .unwrap();
     assert_eq!(r.status, 303, "{r:?}");
@@ -165,6 +165,7 @@ fn sessions_are_restored_after_a_reboot() {
     assert!(connects(&a, 443));
     // A reboot: netauth is stopped (as systemd does at shutdown), then the pinned maps
     // and links are gone with the old kernel, while the store on disk remains.
+    assert!(lab.pin_dir().join("NETAUTH_CLIENTS").exists());
     assert!(lab.daemon().stop().unwrap().success());
     let before_stop = lab.daemon().log_text();
     assert!(before_stop.contains("netauth stopped"));
@@ -174,7 +175,7 @@ fn sessions_are_restored_after_a_reboot() {
         &["-t", "bpf", "bpf", &lab.bpffs().to_string_lossy()],
     )
     .unwrap();
-    assert!(!lab.bpffs().join("lan0").exists());
+    assert!(!lab.pin_dir().exists());
     // The kernel releases the unpinned links asynchronously; after a real reboot nothing
     // is attached, so wait until the old XDP program is gone from lan0.
     let deadline = Instant::now() + Duration::from_secs(10);

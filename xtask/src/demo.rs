@@ -156,8 +156,9 @@ fn steps(pace: f64) -> anyhow::Result<()> {
 
     n.step("client-1 accepts the terms (POST /login accept=1)");
     let r = c1.ns.run(move || {
-        http::post_form(
+        http::submit(
             portal,
+            "/login",
             "/login",
             "accept=1&redirect=http%3A%2F%2Fnews.example%2F",
         )

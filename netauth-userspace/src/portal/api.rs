@@ -60,7 +60,7 @@ pub async fn captive(
         )
             .into_response();
     }
-    let session = match portal.identify(&conn).await {
+    let session = match portal.identify(&conn) {
         Ok((mac, _)) => portal.sessions.get(mac, SystemTime::now()),
         Err(_) => None,
     };

@@ -3,6 +3,7 @@
 //! client's MAC from what the kernel saw, never from anything the client sends.
 
 pub mod api;
+pub mod csrf;
 pub mod pages;
 pub mod probes;
 pub mod serve;
@@ -25,6 +26,7 @@ use serde::Deserialize;
 use tracing::{debug, warn};
 
 use crate::{
+    datapath::{FlowIdentity, Identity},
     mac::Mac,
     session::{EndReason, SessionError, Sessions, Via},
 };
@@ -50,9 +52,10 @@ pub struct Portal {
     pub ipv6: Option<std::net::Ipv6Addr>,
     pub port: u16,
     pub sessions: Arc<Sessions>,
-    /// Finds a MAC in the kernel's neighbour table (the fallback when the datapath has no
-    /// record of the address).
-    pub neighbours: Option<Neighbours>,
+    /// The datapath's record of which MAC sent each connection.
+    pub identity: Arc<Identity>,
+    /// Anti-forgery tokens of the login and logout forms.
+    pub csrf: csrf::Csrf,
     /// The HTTPS side (RFC 8908 API and the portal pages over TLS), when configured.
     pub api: Option<ApiSettings>,
     /// How users log in.
@@ -66,11 +69,6 @@ pub struct ApiSettings {
     /// DNS name for https URLs (the certificate's name); else the portal address.
     pub hostname: Option<String>,
     pub venue_info_url: Option<String>,
-}
-
-pub struct Neighbours {
-    pub handle: rtnetlink::Handle,
-    pub ifindex: u32,
 }
 
 pub(crate) type AppState = Arc<Portal>;
@@ -159,27 +157,41 @@ impl Portal {
         }
     }
 
-    /// The MAC behind a connection: the datapath's record of the source address, else the
-    /// kernel's neighbour table on the LAN interface.
-    pub async fn identify(&self, conn: &ConnInfo) -> Result<(Mac, IpAddr), PortalError> {
+    /// The MAC behind a connection: the one the datapath saw send this very connection's
+    /// packets. Never the address's last user, never anything the client sends: a device
+    /// spoofing another's address cannot have its login. A connection whose packets came
+    /// from two MACs is refused ("try again").
+    pub fn identify(&self, conn: &ConnInfo) -> Result<(Mac, IpAddr), PortalError> {
         let ip = canonical(conn.remote.ip());
-        if let Some(mac) = self.sessions.recorded_mac(ip) {
-            return Ok((mac, ip));
-        }
-        if let Some(n) = &self.neighbours {
-            match crate::netlink::neighbour_mac(&n.handle, n.ifindex, ip).await {
-                Ok(Some(mac)) => return Ok((mac, ip)),
-                Ok(None) => {}
-                Err(e) => warn!("neighbour lookup for {ip} failed: {e:#}"),
+        match self.identity.flow(conn.remote, conn.local) {
+            FlowIdentity::Mac(mac) => Ok((mac, ip)),
+            FlowIdentity::Conflict => {
+                warn!(client = %conn.remote, "packets of this connection came from more than one MAC (address spoofing?); refused");
+                Err(PortalError::Ambiguous)
             }
+            FlowIdentity::Unknown => Err(PortalError::NotOnLan(ip)),
         }
-        Err(PortalError::NotOnLan(ip))
+    }
+
+    /// A fresh anti-forgery token for forms shown on this connection.
+    fn form_token(&self, conn: &ConnInfo) -> String {
+        let who = match self.identify(conn) {
+            Ok((mac, _)) => mac.to_string(),
+            Err(_) => "unknown".to_string(),
+        };
+        self.csrf.token(&who)
+    }
+
+    /// Whether a form POST is genuine: sent from the portal's own page (when the browser
+    /// says where from) with a token made for this device.
+    fn form_is_genuine(&self, headers: &HeaderMap, mac: Mac, token: Option<&str>) -> bool {
+        csrf::same_origin(headers) && token.is_some_and(|t| self.csrf.verify(&mac.to_string(), t))
     }
 
     /// A sentence telling a captive user why their last session ended, if it ended
     /// recently for a reason worth telling.
     pub async fn why_captive(&self, conn: &ConnInfo) -> Option<&'static str> {
-        let (mac, _) = self.identify(conn).await.ok()?;
+        let (mac, _) = self.identify(conn).ok()?;
         let reason = self.sessions.recent_end_reason(mac, SystemTime::now())?;
         match reason.as_str() {
             "quota" => Some("Your data allowance is used up. Sign in again to continue."),
@@ -209,7 +221,7 @@ async fn intercept(
     // socket after login (the kernel's established-socket lookup finds it first). Send the
     // request back to where it was going on a fresh connection: 307 to the same URL, and
     // close this one so the browser cannot reuse it.
-    if let Ok((mac, _)) = portal.identify(&conn).await
+    if let Ok((mac, _)) = portal.identify(&conn)
         && portal.sessions.is_authorized(mac)
     {
         debug!(client = %conn.remote, url = %original, "signed-in client on an intercepted connection: 307 and close");
@@ -314,6 +326,10 @@ fn safe_redirect(target: &str) -> Option<&str> {
 pub enum PortalError {
     #[error("this request did not come from a client on the LAN ({0})")]
     NotOnLan(IpAddr),
+    #[error("the connection's packets came from more than one device")]
+    Ambiguous,
+    #[error("the form was not sent from this portal's page")]
+    Forged,
     #[error("the terms were not accepted")]
     NotAccepted,
     #[error(transparent)]
@@ -332,6 +348,19 @@ impl IntoResponse for PortalError {
                 "Device not recognised",
                 "This page can only be used from a device connected to the guest network. \
                  If you are connected, reconnect to the network and try again."
+                    .to_string(),
+            ),
+            PortalError::Ambiguous => (
+                StatusCode::CONFLICT,
+                "Please try again",
+                "We could not tell which device this request came from. Please try again."
+                    .to_string(),
+            ),
+            PortalError::Forged => (
+                StatusCode::FORBIDDEN,
+                "Page expired",
+                "This form has expired or was not sent from this network's sign-in page. \
+                 Please go back, reload the page and try again."
                     .to_string(),
             ),
             PortalError::NotAccepted => (
@@ -415,11 +444,13 @@ async fn login_page(
         portal.auth.method,
         redirect,
         why,
+        &portal.form_token(&conn),
     ))
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
+    token: Option<String>,
     accept: Option<String>,
     redirect: Option<String>,
     username: Option<String>,
@@ -430,12 +461,30 @@ struct LoginForm {
 async fn login_submit(
     State(portal): State<AppState>,
     Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PortalError> {
+    let (mac, ip) = portal.identify(&conn)?;
+    if !portal.form_is_genuine(&headers, mac, form.token.as_deref()) {
+        tracing::info!(%mac, %ip, "login form without a valid token or from another origin: refused");
+        let redirect = form.redirect.as_deref().and_then(safe_redirect);
+        return Ok((
+            StatusCode::FORBIDDEN,
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Html(pages::login(
+                &portal.venue,
+                &portal.terms,
+                portal.auth.method,
+                redirect,
+                Some("This page had expired. Please try again."),
+                &portal.csrf.token(&mac.to_string()),
+            )),
+        )
+            .into_response());
+    }
     if form.accept.as_deref() != Some("1") {
         return Err(PortalError::NotAccepted);
     }
-    let (mac, ip) = portal.identify(&conn).await?;
     let creds = crate::auth::Credentials {
         username: form.username,
         password: form.password,
@@ -489,6 +538,7 @@ async fn login_submit(
                     portal.auth.method,
                     redirect,
                     Some(message),
+                    &portal.csrf.token(&mac.to_string()),
                 )),
             )
                 .into_response());
@@ -527,16 +577,31 @@ async fn status_page(
     State(portal): State<AppState>,
     Extension(conn): Extension<ConnInfo>,
 ) -> Result<Response, PortalError> {
-    let (mac, _) = portal.identify(&conn).await?;
+    let (mac, _) = portal.identify(&conn)?;
     let session = portal.sessions.get(mac, SystemTime::now());
-    Ok(no_store(pages::status(&portal.venue, session.as_ref())))
+    Ok(no_store(pages::status(
+        &portal.venue,
+        session.as_ref(),
+        &portal.csrf.token(&mac.to_string()),
+    )))
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    token: Option<String>,
 }
 
 async fn logout(
     State(portal): State<AppState>,
     Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
 ) -> Result<Response, PortalError> {
-    let (mac, _) = portal.identify(&conn).await?;
+    let (mac, _) = portal.identify(&conn)?;
+    if !portal.form_is_genuine(&headers, mac, form.token.as_deref()) {
+        tracing::info!(%mac, "logout form without a valid token or from another origin: refused");
+        return Err(PortalError::Forged);
+    }
     let sessions = portal.sessions.clone();
     tokio::task::spawn_blocking(move || sessions.end(mac, EndReason::Logout, SystemTime::now()))
         .await

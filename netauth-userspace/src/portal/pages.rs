@@ -55,12 +55,21 @@ pub fn moved(login_url: &str) -> String {
     )
 }
 
+/// The hidden form field carrying the anti-forgery token.
+fn token_field(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"token\" value=\"{}\">",
+        attr(token)
+    )
+}
+
 pub fn login(
     venue: &str,
     terms: &str,
     method: crate::auth::Method,
     redirect: Option<&str>,
     error: Option<&str>,
+    token: &str,
 ) -> String {
     let fields = match method {
         crate::auth::Method::ClickThrough => String::new(),
@@ -97,20 +106,22 @@ style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></labe
         &format!(
             "<h1>Welcome to {venue}</h1><div class=\"card\">{error}\
 <h2>Terms of use</h2><div class=\"terms\">{paragraphs}</div>\
-<form method=\"post\" action=\"/login\">{redirect}{fields}\
+<form method=\"post\" action=\"/login\">{token}{redirect}{fields}\
 <button type=\"submit\" name=\"accept\" value=\"1\">Accept and connect</button></form>\
 </div>",
             venue = text(venue),
+            token = token_field(token),
         ),
     )
 }
 
-pub fn status(venue: &str, session: Option<&crate::session::SessionView>) -> String {
+pub fn status(venue: &str, session: Option<&crate::session::SessionView>, token: &str) -> String {
     let body = match session {
         Some(s) => format!(
             "<h1>You are online</h1><div class=\"card\"><p>Your device ({mac}) is signed in \
 to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{secs}\">{left}</strong></p>{data}\
-<form method=\"post\" action=\"/logout\"><button class=\"secondary\" type=\"submit\">Log out</button></form></div>",
+<form method=\"post\" action=\"/logout\">{token}<button class=\"secondary\" type=\"submit\">Log out</button></form></div>",
+            token = token_field(token),
             mac = text(&s.mac.to_string()),
             venue = text(venue),
             secs = s.seconds_remaining,
@@ -247,8 +258,11 @@ mod tests {
             crate::auth::Method::ClickThrough,
             Some("\"><script>x</script>"),
             None,
+            "\"><b>",
         );
         assert!(!html.contains("<script>"));
+        assert!(!html.contains("<b>"));
+        assert!(html.contains("name=\"token\" value=\"&quot;&gt;&lt;b&gt;\""));
     }
 
     #[test]

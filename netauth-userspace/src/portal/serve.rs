@@ -5,10 +5,23 @@
 //! it needs a header-read timeout, a header size cap and a connection cap, and the
 //! connection's local address (the original destination) in each request.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context as _;
-use axum::{Router, extract::Request};
+use axum::{
+    Router,
+    extract::Request,
+    http::{StatusCode, header},
+};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -21,8 +34,18 @@ use super::ConnInfo;
 /// Limits on what one client can make the portal hold.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Connections open at once, all clients together (per listener group).
     pub max_connections: usize,
+    /// Connections open at once per client.
+    pub per_client_connections: usize,
+    /// Requests per second per client (with a burst of twice as many).
+    pub per_client_rate: u32,
     pub header_read_timeout: Duration,
+    /// A request body must arrive within this long.
+    pub body_timeout: Duration,
+    /// A connection is closed this long after it was accepted, busy or not (browsers
+    /// reconnect); bounds what a slow client can hold.
+    pub connection_lifetime: Duration,
     /// Also bounds the request head (hyper refuses heads larger than this).
     pub max_buf_size: usize,
 }
@@ -31,10 +54,149 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            per_client_connections: 32,
+            per_client_rate: 20,
             header_read_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            connection_lifetime: Duration::from_secs(60),
             max_buf_size: 16 * 1024,
         }
     }
+}
+
+/// Who a connection belongs to, for fair shares: the MAC that sent it when the datapath
+/// knows it, else the source address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    Mac(crate::mac::Mac),
+    Ip(std::net::IpAddr),
+}
+
+struct ClientShare {
+    connections: usize,
+    tokens: f64,
+    refilled: std::time::Instant,
+}
+
+/// Each client's share of the portal: connections it holds and requests it makes. One
+/// `Fairness` is shared by all portal listeners, so a client gets the same share whichever
+/// address it is intercepted on.
+pub struct Fairness {
+    limits: Limits,
+    slots: Arc<Semaphore>,
+    clients: std::sync::Mutex<HashMap<ClientKey, ClientShare>>,
+    who: Box<dyn Fn(&ConnInfo) -> ClientKey + Send + Sync>,
+    /// Connections refused because their client held its share, and requests answered
+    /// 429.
+    pub refused_connections: AtomicU64,
+    pub limited_requests: AtomicU64,
+}
+
+/// A connection's hold on its client's share, released on drop.
+struct Held {
+    fairness: Arc<Fairness>,
+    key: ClientKey,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut clients = self.fairness.lock();
+        if let Some(c) = clients.get_mut(&self.key) {
+            c.connections = c.connections.saturating_sub(1);
+        }
+    }
+}
+
+impl Fairness {
+    pub fn new(
+        limits: Limits,
+        who: impl Fn(&ConnInfo) -> ClientKey + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            limits,
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            clients: Default::default(),
+            who: Box::new(who),
+            refused_connections: AtomicU64::new(0),
+            limited_requests: AtomicU64::new(0),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientKey, ClientShare>> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits a new connection if its client has a connection left in its share.
+    fn admit(self: &Arc<Self>, conn: &ConnInfo) -> Option<Held> {
+        let key = (self.who)(conn);
+        let slot = self.slots.clone().try_acquire_owned().ok()?;
+        let mut clients = self.lock();
+        if clients.len() > 65_536 {
+            // Forget idle clients with a full bucket.
+            let burst = f64::from(self.limits.per_client_rate) * 2.0;
+            clients.retain(|_, c| c.connections > 0 || c.tokens < burst);
+        }
+        let c = clients.entry(key).or_insert_with(|| ClientShare {
+            connections: 0,
+            tokens: f64::from(self.limits.per_client_rate) * 2.0,
+            refilled: std::time::Instant::now(),
+        });
+        if c.connections >= self.limits.per_client_connections {
+            return None;
+        }
+        c.connections += 1;
+        drop(clients);
+        Some(Held {
+            fairness: self.clone(),
+            key,
+            _slot: slot,
+        })
+    }
+
+    /// Takes one request from the client's bucket; false: over its rate.
+    fn take_request(&self, key: ClientKey) -> bool {
+        let rate = f64::from(self.limits.per_client_rate);
+        let mut clients = self.lock();
+        let Some(c) = clients.get_mut(&key) else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        let elapsed = now.duration_since(c.refilled).as_secs_f64();
+        c.tokens = (c.tokens + elapsed * rate).min(rate * 2.0);
+        c.refilled = now;
+        if c.tokens >= 1.0 {
+            c.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit: every portal connection is a
+/// descriptor, and the default soft limit (1024) is what a few slow clients exhaust.
+pub fn raise_fd_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 1024;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let want = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) == 0 {
+                r.rlim_cur = r.rlim_max;
+            }
+        }
+    }
+    r.rlim_cur
 }
 
 /// A listening socket with IP(V6)_TRANSPARENT, so sockets steered to it by the TC program
@@ -104,14 +266,15 @@ pub async fn plain_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into())?)
 }
 
-/// Accepts connections forever, serving each with `app` (over TLS when `tls` is given).
+/// Accepts connections forever, serving each with `app` (over TLS when `tls` is given),
+/// within each client's fair share.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    limits: Limits,
+    fairness: Arc<Fairness>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let limits = fairness.limits;
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(c) => c,
@@ -122,43 +285,90 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            debug!(%remote, "connection limit reached; dropping connection");
-            continue;
-        };
         let Ok(local) = stream.local_addr() else {
             continue;
         };
-        let _ = stream.set_nodelay(true);
         let conn = ConnInfo { local, remote };
+        let Some(held) = fairness.admit(&conn) else {
+            // Over its share (or the portal is full): reset at once, holding nothing.
+            fairness.refused_connections.fetch_add(1, Ordering::Relaxed);
+            debug!(%remote, "connection share used up; connection reset");
+            if let Ok(std) = stream.into_std() {
+                let _ = socket2::SockRef::from(&std).set_linger(Some(Duration::ZERO));
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
         let tls = tls.clone();
+        let fairness = fairness.clone();
         tokio::spawn(async move {
-            match tls {
-                None => serve_connection(stream, conn, app, limits).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+            let key = held.key;
+            let work = async {
+                match tls {
+                    None => serve_connection(stream, conn, app, limits, fairness, key).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(
+                            limits.header_read_timeout,
+                            acceptor.accept(stream),
+                        )
                         .await
-                    {
-                        Ok(Ok(tls_stream)) => serve_connection(tls_stream, conn, app, limits).await,
-                        Ok(Err(e)) => debug!(%remote, "TLS handshake failed: {e}"),
-                        Err(_) => debug!(%remote, "TLS handshake timed out"),
+                        {
+                            Ok(Ok(tls_stream)) => {
+                                serve_connection(tls_stream, conn, app, limits, fairness, key).await
+                            }
+                            Ok(Err(e)) => debug!(%remote, "TLS handshake failed: {e}"),
+                            Err(_) => debug!(%remote, "TLS handshake timed out"),
+                        }
                     }
                 }
+            };
+            if tokio::time::timeout(limits.connection_lifetime, work)
+                .await
+                .is_err()
+            {
+                debug!(%remote, "portal connection reached its lifetime; closed");
             }
-            drop(permit);
+            drop(held);
         });
     }
 }
 
-async fn serve_connection<I>(io: I, conn: ConnInfo, app: Router, limits: Limits)
-where
+async fn serve_connection<I>(
+    io: I,
+    conn: ConnInfo,
+    app: Router,
+    limits: Limits,
+    fairness: Arc<Fairness>,
+    key: ClientKey,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let remote = conn.remote;
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(conn);
-        app.clone().oneshot(req)
+        let app = app.clone();
+        let fairness = fairness.clone();
+        async move {
+            if !fairness.take_request(key) {
+                fairness.limited_requests.fetch_add(1, Ordering::Relaxed);
+                return Ok(too_many_requests());
+            }
+            req.extensions_mut().insert(conn);
+            // The body must arrive in time: a client trickling it holds nothing for long.
+            let (parts, body) = req.into_parts();
+            let body = match tokio::time::timeout(
+                limits.body_timeout,
+                http_body_util::Limited::new(body, super::MAX_BODY).collect(),
+            )
+            .await
+            {
+                Ok(Ok(b)) => b.to_bytes(),
+                Ok(Err(_)) => return Ok(status_only(StatusCode::PAYLOAD_TOO_LARGE)),
+                Err(_) => return Ok(status_only(StatusCode::REQUEST_TIMEOUT)),
+            };
+            let req = Request::from_parts(parts, axum::body::Body::from(body));
+            app.oneshot(req).await
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -168,4 +378,23 @@ where
     if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
         debug!(%remote, "portal connection ended: {e}");
     }
+}
+
+fn too_many_requests() -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, "1"),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONNECTION, "close"),
+        ],
+        "Too many requests from this device; try again in a second.\n",
+    )
+        .into_response()
+}
+
+fn status_only(code: StatusCode) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (code, [(header::CONNECTION, "close")]).into_response()
 }

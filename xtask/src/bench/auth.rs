@@ -45,10 +45,14 @@ fn one_login(p: &Path, nonce: u32) -> anyhow::Result<(f64, u16)> {
             bail!("the client is not captive before the login (probes pass)");
         }
         let portal = SocketAddr::new([192, 0, 2, 1].into(), 8080);
+        // The form's anti-forgery token, as a browser has it from the page it shows.
+        let page = netauth_lab::http::get(portal, None, "/login").context("loading the login page")?;
+        let token = netauth_lab::http::form_token(&page.body)
+            .context("the login page has no form token")?;
         let mut tcp = TcpStream::connect_timeout(&portal, Duration::from_secs(2))
             .context("connecting to the portal")?;
         tcp.set_nodelay(true)?;
-        let body = "accept=1&redirect=http%3A%2F%2Fexample.com%2F";
+        let body = format!("token={token}&accept=1&redirect=http%3A%2F%2Fexample.com%2F");
         let req = format!(
             "POST /login HTTP/1.1\r\nHost: 192.0.2.1:8080\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
