@@ -260,8 +260,12 @@ impl Counter {
     /// Addresses bound to an authorized device by the datapath (ARP, ND, or seen before
     /// login).
     pub const BINDING_LEARNED: u32 = 15;
+    /// Packets from a captive client with a source address another device holds (bound
+    /// to a signed-in device, or used by another MAC within the last minute): dropped,
+    /// so a spoofer can neither reach anything nor poison the portal's records.
+    pub const DROP_SPOOFED_SOURCE: u32 = 16;
     /// Number of counters in use.
-    pub const COUNT: u32 = 16;
+    pub const COUNT: u32 = 17;
     /// Slots in the pinned counter map: room to add counters without changing the map's
     /// definition (a pinned map with another size could not be reused on upgrade).
     pub const SLOTS: u32 = 32;
@@ -283,6 +287,7 @@ impl Counter {
         "flow_conflict",
         "addr_conflict",
         "binding_learned",
+        "drop_spoofed_source",
     ];
 }
 

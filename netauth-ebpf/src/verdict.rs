@@ -124,6 +124,10 @@ pub fn classify(data: usize, data_end: usize, link: &Link) -> Verdict {
     let Some(ip) = ip else {
         return Verdict::of(Action::Malformed);
     };
+    if spoofed_source(data, data_end, &ip, link.src_mac) {
+        maps::count(Counter::DROP_SPOOFED_SOURCE);
+        return Verdict::of(Action::Captive);
+    }
     let mut daddr = IpKey::default();
     if !ip.dst_into(data, data_end, &mut daddr) {
         return Verdict::of(Action::Malformed);
@@ -206,6 +210,31 @@ pub fn classify(data: usize, data_end: usize, link: &Link) -> Verdict {
             }
         }
         _ => Verdict::of(Action::Captive),
+    }
+}
+
+/// Whether a captive client sends from an address that another device holds: one bound
+/// to a signed-in device, or one another MAC used within [`ADDR_OWNER_FRESH_NS`].
+/// Unspecified sources (DHCP, duplicate address detection) hold nothing.
+#[inline(always)]
+fn spoofed_source(data: usize, data_end: usize, ip: &Ip, mac: [u8; 6]) -> bool {
+    let mut src = IpKey::default();
+    if !ip.src_into(data, data_end, &mut src)
+        || src.addr == [0u8; 16]
+        || src == IpKey::from_v4([0; 4])
+    {
+        return false;
+    }
+    if let Some(owner) = maps::binding(&src)
+        && owner != mac
+    {
+        return true;
+    }
+    match maps::addr_owner(&src) {
+        Some((owner, seen_ns)) => {
+            owner != mac && maps::now_ns().saturating_sub(seen_ns) <= ADDR_OWNER_FRESH_NS
+        }
+        None => false,
     }
 }
 

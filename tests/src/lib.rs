@@ -150,6 +150,74 @@ pub struct Client {
     pub v6: Ipv6Addr,
 }
 
+/// The portal's address in the lab, per family.
+pub fn portal_addr(v6: bool) -> std::net::SocketAddr {
+    if v6 {
+        std::net::SocketAddr::new(IpAddr::V6(GW_LAN_V6), PORTAL_PORT)
+    } else {
+        std::net::SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT)
+    }
+}
+
+/// Polls `f` until it holds or `timeout` passes; whether it held.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Client {
+    /// GET from inside this client's namespace.
+    pub fn get(
+        &self,
+        addr: std::net::SocketAddr,
+        host: Option<&str>,
+        path: &str,
+    ) -> anyhow::Result<http::Response> {
+        let (host, path) = (host.map(str::to_string), path.to_string());
+        Ok(self
+            .ns
+            .run(move || http::get(addr, host.as_deref(), &path))??)
+    }
+
+    /// Signs in on the IPv4 portal as a browser would (the form's token included), with
+    /// `form` as the other fields (e.g. `accept=1`).
+    pub fn login(&self, form: &str) -> anyhow::Result<http::Response> {
+        let form = form.to_string();
+        Ok(self
+            .ns
+            .run(move || http::submit(portal_addr(false), "/login", "/login", &form))??)
+    }
+
+    /// Signs out from the status page's form.
+    pub fn logout(&self) -> anyhow::Result<http::Response> {
+        Ok(self
+            .ns
+            .run(|| http::submit(portal_addr(false), "/status", "/logout", ""))??)
+    }
+
+    /// Whether a TCP connection to `addr` is established within 800 ms.
+    pub fn connects(&self, addr: std::net::SocketAddr) -> bool {
+        self.ns
+            .run(move || net::tcp_connect(addr, Duration::from_millis(800)).is_ok())
+            .unwrap_or(false)
+    }
+
+    /// Whether a UDP datagram to `addr` (from `local_port`, 0: any) is echoed within 800 ms.
+    pub fn udp_echo(&self, addr: std::net::SocketAddr, local_port: u16) -> bool {
+        self.ns
+            .run(move || net::udp_echo(addr, local_port, Duration::from_millis(800)))
+            .unwrap_or(false)
+    }
+}
+
 /// The whole lab.
 pub struct Lab {
     pub id: String,
@@ -375,7 +443,17 @@ impl Lab {
     /// Starts netauth on the gateway's LAN port with the lab's defaults plus `extra` args,
     /// and waits until its admin socket answers.
     pub fn start_netauth(&mut self, extra: &[&str]) -> anyhow::Result<&mut Daemon> {
-        let daemon = Daemon::start(&self.gw, &self.dir, extra)?;
+        self.start_netauth_with(extra, None)
+    }
+
+    /// [`Lab::start_netauth`] with the daemon's open-file limit (soft and hard) set to
+    /// `nofile`, as systemd's default `LimitNOFILE=1024` does.
+    pub fn start_netauth_with(
+        &mut self,
+        extra: &[&str],
+        nofile: Option<u64>,
+    ) -> anyhow::Result<&mut Daemon> {
+        let daemon = Daemon::start_with(&self.gw, &self.dir, extra, nofile)?;
         self.daemon = Some(daemon);
         Ok(self.daemon.as_mut().expect("just set"))
     }
@@ -483,6 +561,16 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(gw: &Ns, dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with(gw, dir, extra, None)
+    }
+
+    /// Starts the daemon, optionally with an open-file limit of `nofile`.
+    pub fn start_with(
+        gw: &Ns,
+        dir: &Path,
+        extra: &[&str],
+        nofile: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let admin_socket = dir.join("admin.sock");
         // Each start appends to the log, so restarts are visible in one file.
         let log = dir.join("netauth.log");
@@ -505,6 +593,22 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(logfile.try_clone()?)
             .stderr(logfile);
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt as _;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let r = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let child = cmd.spawn().context("starting netauth")?;
         let mut d = Daemon {
             child,

@@ -185,6 +185,59 @@ pub fn send_frame(ifname: &str, frame: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// An AF_PACKET socket bound to one interface for sending many raw frames (opening one
+/// per frame costs an RCU grace period at each close: a few per second at most).
+pub struct FrameSender {
+    fd: std::os::fd::OwnedFd,
+    index: i32,
+}
+
+impl FrameSender {
+    pub fn open(ifname: &str) -> std::io::Result<Self> {
+        use std::os::fd::FromRawFd as _;
+        let name = std::ffi::CString::new(ifname)?;
+        // SAFETY: plain libc calls; the fd is owned by the returned value.
+        unsafe {
+            let index = libc::if_nametoindex(name.as_ptr());
+            if index == 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(Self {
+                fd: std::os::fd::OwnedFd::from_raw_fd(fd),
+                index: index as i32,
+            })
+        }
+    }
+
+    pub fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: sendto with a valid buffer and sockaddr_ll.
+        unsafe {
+            let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_ifindex = self.index;
+            addr.sll_halen = 6;
+            addr.sll_addr[..6].copy_from_slice(&frame[..6]);
+            let n = libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            if n < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An Ethernet frame carrying an IPv4 packet with an 802.1Q tag (`vid`), to `dst_mac`,
 /// from `src_mac`, with a UDP (proto 17) or TCP SYN (proto 6) header to `dport`.
 pub fn tagged_ipv4_frame(
@@ -235,6 +288,133 @@ pub fn tagged_ipv4_frame(
     f.extend_from_slice(&ip);
     f.extend_from_slice(&l4);
     f
+}
+
+/// An untagged Ethernet frame carrying an IPv4 packet from `src`:`sport` to `dst`:`dport`:
+/// UDP (proto 17, with a small payload) or TCP (proto 6) with the given `tcp_flags`.
+/// Checksums are valid. For frames the client's own stack would not send (spoofed
+/// source addresses).
+#[allow(clippy::too_many_arguments)]
+pub fn ipv4_frame(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    tcp_flags: u8,
+) -> Vec<u8> {
+    let mut l4: Vec<u8> = if proto == 17 {
+        let mut u = vec![0u8; 8 + 8];
+        u[8..].copy_from_slice(b"spoofed!");
+        u[4..6].copy_from_slice(&(16u16).to_be_bytes());
+        u
+    } else {
+        let mut t = vec![0u8; 20];
+        t[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+        t[12] = 5 << 4;
+        t[13] = tcp_flags;
+        t[14..16].copy_from_slice(&1024u16.to_be_bytes());
+        t
+    };
+    l4[0..2].copy_from_slice(&sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    let mut pseudo = Vec::with_capacity(12);
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&[0, proto]);
+    pseudo.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    let initial: u32 = pseudo
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    let at = if proto == 17 { 6 } else { 16 };
+    let sum = inet_checksum(&l4, initial);
+    l4[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    let mut ip = vec![0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let sum = inet_checksum(&ip, 0);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut f = Vec::with_capacity(14 + ip.len() + l4.len());
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&l4);
+    f
+}
+
+/// Whether an ICMP (or ICMPv6) echo request to `addr` is answered within `timeout`.
+pub fn icmp_echo(addr: IpAddr, timeout: Duration) -> bool {
+    let (domain, proto, request, reply) = match addr {
+        IpAddr::V4(_) => (Domain::IPV4, Protocol::ICMPV4, 8u8, 0u8),
+        IpAddr::V6(_) => (Domain::IPV6, Protocol::ICMPV6, 128u8, 129u8),
+    };
+    let Ok(s) = Socket::new(domain, Type::RAW, Some(proto)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let id = (std::process::id() as u16) ^ 0x5a5a;
+    let mut msg = vec![request, 0, 0, 0];
+    msg.extend_from_slice(&id.to_be_bytes());
+    msg.extend_from_slice(&1u16.to_be_bytes());
+    msg.extend_from_slice(b"netauth-lab-ping");
+    if addr.is_ipv4() {
+        let sum = inet_checksum(&msg, 0);
+        msg[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+    if s.send_to(&msg, &SocketAddr::new(addr, 0).into()).is_err() {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+    while std::time::Instant::now() < deadline {
+        let Ok(n) = s.recv(&mut buf) else { continue };
+        // SAFETY: recv initialised the first n bytes.
+        let got: Vec<u8> = buf[..n]
+            .iter()
+            .map(|b| unsafe { b.assume_init() })
+            .collect();
+        // IPv4 raw sockets hand over the IP header too.
+        let icmp = if addr.is_ipv4() {
+            let ihl = usize::from(got.first().copied().unwrap_or(0) & 0x0f) * 4;
+            got.get(ihl..).unwrap_or(&[])
+        } else {
+            &got[..]
+        };
+        if icmp.len() >= 8 && icmp[0] == reply && icmp[4..6] == id.to_be_bytes() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Sends an ICMPv6 message of `icmp_type` (code 0, `body` after the 4-byte header) to
+/// `dst` with hop limit `hops`, from this namespace's own stack (a raw socket).
+pub fn icmpv6_send(dst: std::net::Ipv6Addr, icmp_type: u8, hops: u32, body: &[u8]) -> bool {
+    let Ok(s) = Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::ICMPV6)) else {
+        return false;
+    };
+    if s.set_unicast_hops_v6(hops).is_err() || s.set_multicast_hops_v6(hops).is_err() {
+        return false;
+    }
+    let mut msg = vec![icmp_type, 0, 0, 0];
+    msg.extend_from_slice(body);
+    s.send_to(&msg, &SocketAddr::new(IpAddr::V6(dst), 0).into())
+        .is_ok()
+}
+
+/// Sends one UDP datagram from `from` (an address of this namespace, port 0: any) to `to`.
+pub fn udp_send_from(from: SocketAddr, to: SocketAddr, payload: &[u8]) -> std::io::Result<()> {
+    let s = socket(from, Type::DGRAM, Protocol::UDP)?;
+    s.send_to(payload, &to.into())?;
+    Ok(())
 }
 
 /// A raw capture of every frame an interface sends or receives (AF_PACKET, ETH_P_ALL).

@@ -23,6 +23,8 @@ const PACKAGES: &[(&str, &str)] = &[
     // RADIUS tests (tests/tests/radius.rs) run a real FreeRADIUS and its radclient.
     ("freeradius", "freeradius"),
     ("freeradius-utils", "radclient"),
+    // The hostile-client tests (tests/tests/hostile.rs) try an IP-over-DNS tunnel.
+    ("iodine", "iodined"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";
