@@ -16,7 +16,6 @@ use std::{
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     sync::Arc,
-    time::SystemTime,
 };
 
 use anyhow::{Context as _, bail};
@@ -122,7 +121,7 @@ impl From<SessionError> for ApiError {
 }
 
 async fn list(State(st): State<Arc<AdminState>>) -> Json<Value> {
-    Json(json!({ "sessions": st.sessions.list(SystemTime::now()) }))
+    Json(json!({ "sessions": st.sessions.list(crate::clock::now()) }))
 }
 
 async fn show(
@@ -131,7 +130,7 @@ async fn show(
 ) -> Result<Json<SessionView>, ApiError> {
     let mac = parse_mac(&mac)?;
     st.sessions
-        .get(mac, SystemTime::now())
+        .get(mac, crate::clock::now())
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no session for {mac}")))
 }
@@ -191,7 +190,7 @@ async fn allow(
     let sessions = st.sessions.clone();
     // Map update and an fsynced store write: off the async workers.
     let session = tokio::task::spawn_blocking(move || {
-        sessions.authorize(mac, None, Via::Admin, grant, SystemTime::now())
+        sessions.authorize(mac, None, Via::Admin, grant, crate::clock::now())
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -214,7 +213,7 @@ async fn extend(
     let by = parse_duration(&body.duration)
         .map_err(|e| ApiError::BadRequest(format!("duration: {e}")))?;
     let sessions = st.sessions.clone();
-    let v = tokio::task::spawn_blocking(move || sessions.extend(mac, by, SystemTime::now()))
+    let v = tokio::task::spawn_blocking(move || sessions.extend(mac, by, crate::clock::now()))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(v))
@@ -227,7 +226,7 @@ async fn revoke(
     let mac = parse_mac(&mac)?;
     let sessions = st.sessions.clone();
     match tokio::task::spawn_blocking(move || {
-        sessions.end(mac, EndReason::Revoked, SystemTime::now())
+        sessions.end(mac, EndReason::Revoked, crate::clock::now())
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
@@ -248,6 +247,12 @@ async fn status(State(st): State<Arc<AdminState>>) -> Json<Value> {
     let mut facts = st.facts.clone();
     facts["sessions"] = json!(st.sessions.count());
     facts["map_entries"] = json!(st.sessions.map_entries());
+    facts["clock"] = json!({
+        "wall_ms": crate::clock::real_wall_ms(),
+        "boot_ms": crate::clock::boot_ms(),
+        "kernel_synced": crate::clock::kernel_synced(),
+        "wall_clock_trusted": crate::clock::wall_trusted(),
+    });
     facts["counters"] = Value::Object(counters);
     Json(facts)
 }
@@ -302,7 +307,7 @@ async fn voucher_create(
             duration,
             quota,
             devices,
-            SystemTime::now(),
+            crate::clock::now(),
         )
     })
     .await
@@ -323,9 +328,10 @@ async fn voucher_revoke(
         .ok_or_else(|| ApiError::BadRequest(format!("'{code}' is not a voucher code")))?;
     let sessions = st.sessions.clone();
     let c = code.clone();
-    let found = tokio::task::spawn_blocking(move || sessions.revoke_voucher(&c, SystemTime::now()))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let found =
+        tokio::task::spawn_blocking(move || sessions.revoke_voucher(&c, crate::clock::now()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
     if found {
         Ok(Json(json!({ "revoked": code })))
     } else {

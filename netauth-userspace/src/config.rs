@@ -185,6 +185,13 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100000))]
     pub portal_client_rate: Option<u32>,
 
+    /// Whether to believe the wall clock about time that passed while netauth was not
+    /// running (after a reboot): `auto` when the kernel says the clock is synchronised
+    /// (NTP), `always` (a battery-backed clock), `never` [default: auto]. Session lengths
+    /// never follow steps of the wall clock while netauth runs.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub trust_wall_clock: Option<crate::clock::Trust>,
+
     /// How users log in [default: click-through].
     #[arg(long, value_enum)]
     pub auth_method: Option<crate::auth::Method>,
@@ -337,6 +344,7 @@ pub struct Settings {
     pub bind_addresses: bool,
     pub portal_client_connections: u32,
     pub portal_client_rate: u32,
+    pub trust_wall_clock: crate::clock::Trust,
 }
 
 /// `tcp/22`, `udp/161`: a gateway service as (IP protocol number, port).
@@ -493,6 +501,7 @@ impl Settings {
             bind_addresses: pick!(bind_addresses).unwrap_or(true),
             portal_client_connections: pick!(portal_client_connections).unwrap_or(32),
             portal_client_rate: pick!(portal_client_rate).unwrap_or(20),
+            trust_wall_clock: pick!(trust_wall_clock).unwrap_or_default(),
             radius,
             trusted_macs,
             das,

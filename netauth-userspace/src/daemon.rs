@@ -7,7 +7,7 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
     os::unix::net::{SocketAddr as UnixAddr, UnixListener as StdUnixListener},
     sync::Arc,
-    time::{Duration, SystemTime},
+    time::Duration,
 };
 
 use anyhow::{Context as _, bail};
@@ -36,6 +36,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let cfg = Settings::resolve(args)?;
     check_kernel()?;
+    crate::clock::set_trust(cfg.trust_wall_clock);
+    info!(
+        wall_ms = crate::clock::real_wall_ms(),
+        boot_ms = crate::clock::boot_ms(),
+        kernel_synced = crate::clock::kernel_synced(),
+        wall_clock_trusted = crate::clock::wall_trusted(),
+        "clocks: session lengths follow the boot clock; the wall clock is for display"
+    );
     let handle = netlink::connect()?;
     let lan = netlink::interface(&handle, &cfg.lan).await?;
     let _ownership = claim_interface(&lan.name, lan.index)?;
@@ -184,9 +192,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             idle_timeout: cfg.idle_timeout,
             quota: cfg.quota,
         },
-        SystemTime::now(),
+        crate::clock::now(),
     )?;
-    if let Err(e) = sessions.apply_trusted(&cfg.trusted_macs, SystemTime::now()) {
+    if let Err(e) = sessions.apply_trusted(&cfg.trusted_macs, crate::clock::now()) {
         warn!("authorizing the trusted MACs: {e}");
     }
     let radius = match &cfg.radius {
@@ -434,7 +442,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Counters to disk; the session table itself is always on disk already.
     {
         let s = sessions.clone();
-        let _ = tokio::task::spawn_blocking(move || s.checkpoint(SystemTime::now())).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            s.sweep_bindings();
+            s.checkpoint(crate::clock::now())
+        })
+        .await;
     }
     let mut result = Ok(());
     if let Err(e) = routing.remove(&handle).await {

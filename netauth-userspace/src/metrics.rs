@@ -2,14 +2,14 @@
 //! session table and the kernel's counters. Written by hand: the format is a few lines of
 //! text, and rendering from live state avoids mirroring it into a metrics registry.
 
-use std::{fmt::Write as _, sync::atomic::Ordering, time::SystemTime};
+use std::{fmt::Write as _, sync::atomic::Ordering};
 
 use netauth_common::MAX_CLIENTS;
 
 use crate::session::Sessions;
 
 pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> String {
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

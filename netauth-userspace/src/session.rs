@@ -231,7 +231,8 @@ pub struct AcctRecord {
     /// Counted since the Start.
     pub usage: Usage,
     pub cause: Option<u32>,
-    /// When it happened (unix ms): Event-Timestamp, and Acct-Delay-Time at sending.
+    /// When it happened (wall-clock Unix ms): Event-Timestamp, and Acct-Delay-Time at
+    /// sending.
     pub event_ms: u64,
 }
 
@@ -255,7 +256,7 @@ impl AcctRecord {
                 s.usage.minus(acct.base)
             },
             cause,
-            event_ms: now_ms,
+            event_ms: crate::clock::to_wall_ms(now_ms),
         }
     }
 }
@@ -339,8 +340,8 @@ impl Session {
             ips: self.ips.clone(),
             ip: self.ips.last().copied(),
             via: self.via,
-            started: self.started_ms / 1000,
-            expires: self.ends_ms.div_ceil(1000),
+            started: crate::clock::to_wall_ms(self.started_ms) / 1000,
+            expires: crate::clock::to_wall_ms(self.ends_ms).div_ceil(1000),
             seconds_remaining: self.ends_ms.saturating_sub(now_ms) / 1000,
             idle_timeout_s: self.idle_limit_s,
             idle_s: now_ms.saturating_sub(self.last_active_ms) / 1000,
@@ -492,6 +493,23 @@ impl Sessions {
         now: SystemTime,
     ) -> anyhow::Result<Arc<Self>> {
         let now_ms = unix_ms(now);
+        let mut store = store;
+        // Where the clocks stood at the last save says how far the stored times must move
+        // (a step of the wall clock while netauth was stopped, or a reboot with a clock
+        // that cannot be believed).
+        if let Some(mark) = store.clock_mark()? {
+            let trusted = crate::clock::wall_trusted();
+            let shift = mark.shift_to_now(trusted);
+            if shift.abs() >= 1000 {
+                info!(
+                    shift = %crate::clock::describe(shift),
+                    same_boot = mark.boot_id == crate::clock::boot_id(),
+                    wall_clock_trusted = trusted,
+                    "stored session times moved to the wall clock"
+                );
+                store.shift_times(shift)?;
+            }
+        }
         let stored = store.active()?;
         let mut kernel: std::collections::HashSet<Mac> = datapath.keys().into_iter().collect();
         let mut inner = Inner {
@@ -561,6 +579,7 @@ impl Sessions {
             kept,
             restored, ended, "sessions reconciled with the kernel map"
         );
+        inner.store.set_clock_mark(&crate::clock::Mark::now())?;
         // NETAUTH_COUNTER_BATCH=off reads key by key (for kernels whose batch lookups
         // misbehave, and to compare the two).
         let reader = if std::env::var("NETAUTH_COUNTER_BATCH").is_ok_and(|v| v == "off") {
@@ -899,6 +918,26 @@ impl Sessions {
         record(false);
     }
 
+    /// Follows a step of the wall clock: stored times move with it (session lengths do
+    /// not change). Returns the step, if there was one.
+    pub fn follow_clock(&self) -> Option<i64> {
+        let mut inner = self.lock();
+        // Under the lock: no session is saved between the step and the shift.
+        let step = crate::clock::detect_step()?;
+        warn!(
+            step = %crate::clock::describe(step),
+            "the wall clock stepped; session lengths and remaining times are unchanged"
+        );
+        if let Err(e) = inner.store.shift_times(step) {
+            warn!("could not move the stored times with the clock: {e}");
+        }
+        let horizon = inner.store.set_clock_mark(&crate::clock::Mark::now());
+        if let Err(e) = horizon {
+            warn!("could not record the clocks: {e}");
+        }
+        Some(step)
+    }
+
     /// Folds every session's kernel counters into the store.
     pub fn checkpoint(&self, now: SystemTime) {
         let now_ms = unix_ms(now);
@@ -913,6 +952,9 @@ impl Sessions {
             if let Err(e) = store.save_usage(chunk.iter().filter_map(|m| sessions.get(m))) {
                 warn!("could not checkpoint counters: {e}");
             }
+        }
+        if let Err(e) = self.lock().store.set_clock_mark(&crate::clock::Mark::now()) {
+            warn!("could not record the clocks: {e}");
         }
     }
 
@@ -945,8 +987,12 @@ impl Sessions {
         for chunk in all.chunks(LOCK_CHUNK) {
             let mut inner = self.lock();
             let Inner {
-                datapath, sessions, ..
+                datapath,
+                sessions,
+                store,
+                ..
             } = &mut *inner;
+            let mut learned = Vec::new();
             for (ip, mac) in chunk {
                 match sessions.get_mut(mac) {
                     Some(s) => {
@@ -956,12 +1002,23 @@ impl Sessions {
                                 let old = s.ips.remove(0);
                                 datapath.unbind(old, *mac);
                             }
+                            learned.push(*mac);
                         }
                     }
                     None => {
                         datapath.unbind(*ip, *mac);
                         removed += 1;
                     }
+                }
+            }
+            // Kept on disk, so a reboot (which forgets the pinned bindings) restores them.
+            learned.sort();
+            learned.dedup();
+            for mac in learned {
+                if let Some(s) = sessions.get(&mac)
+                    && let Err(e) = store.save_ips(s)
+                {
+                    warn!(%mac, "could not record the device's addresses: {e}");
                 }
             }
         }
@@ -1047,7 +1104,7 @@ impl Sessions {
         devices: u32,
         now: SystemTime,
     ) -> anyhow::Result<Vec<crate::store::Voucher>> {
-        let created_ms = unix_ms(now);
+        let created_ms = crate::clock::to_wall_ms(unix_ms(now));
         let mut v = Vec::with_capacity(count);
         for _ in 0..count {
             v.push(crate::store::Voucher {
@@ -1078,7 +1135,7 @@ impl Sessions {
     /// Checks a voucher for `mac` and records its use. `Ok(None)`: not valid (unknown,
     /// revoked, used up in time, or no device slot left).
     pub fn redeem_voucher(&self, code: &str, mac: Mac) -> Result<Option<Grant>, SessionError> {
-        let now_ms = unix_ms(SystemTime::now());
+        let now_ms = unix_ms(crate::clock::now());
         let mut inner = self.lock();
         let Some(v) = inner.store.voucher(code)? else {
             return Ok(None);
@@ -1086,7 +1143,10 @@ impl Sessions {
         if v.revoked {
             return Ok(None);
         }
-        let starts = v.first_used_ms.unwrap_or(now_ms);
+        let starts = v
+            .first_used_ms
+            .map(crate::clock::from_wall_ms)
+            .unwrap_or(now_ms);
         let ends = starts.saturating_add(v.duration_s.saturating_mul(1000));
         if now_ms >= ends {
             return Ok(None);
@@ -1095,7 +1155,9 @@ impl Sessions {
         if !known && v.devices_used >= v.devices {
             return Ok(None);
         }
-        inner.store.voucher_use(code, mac, now_ms)?;
+        inner
+            .store
+            .voucher_use(code, mac, crate::clock::to_wall_ms(now_ms))?;
         Ok(Some(Grant {
             duration: Some(Duration::from_millis(ends - now_ms)),
             idle: None,
@@ -1311,7 +1373,7 @@ impl Sessions {
             if checkpoint {
                 last_checkpoint = tokio::time::Instant::now();
             }
-            let sweep = last_sweep.elapsed() >= BINDING_SWEEP_EVERY;
+            let sweep = checkpoint || last_sweep.elapsed() >= BINDING_SWEEP_EVERY;
             if sweep {
                 last_sweep = tokio::time::Instant::now();
             }
@@ -1321,7 +1383,8 @@ impl Sessions {
             }
             // Map syscalls and SQLite writes block: keep them off the async workers.
             let _ = tokio::task::spawn_blocking(move || {
-                let now = SystemTime::now();
+                me.follow_clock();
+                let now = crate::clock::now();
                 me.enforce(now, check_idle);
                 if checkpoint {
                     me.checkpoint(now);

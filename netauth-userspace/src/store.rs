@@ -2,13 +2,22 @@
 //! fsynced: WAL with synchronous=FULL) before a login or admin command is acknowledged.
 //! A store that cannot be opened or fails its integrity check stops the daemon; it is
 //! never silently replaced.
+//!
+//! Times are kept as wall-clock Unix ms (readable by anyone who opens the file) and
+//! converted here, at the boundary, to and from the daemon's session clock
+//! ([`crate::clock`]); when the wall clock steps, [`Store::shift_times`] moves them with
+//! it, and [`Store::clock_mark`] says where both clocks stood at the last save.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 
-use crate::{mac::Mac, session::Session};
+use crate::{
+    clock::{self, Mark},
+    mac::Mac,
+    session::Session,
+};
 
 pub struct Store {
     conn: Connection,
@@ -155,8 +164,8 @@ impl Store {
                 s.mac.to_string(),
                 ips,
                 s.via.as_str(),
-                s.started_ms as i64,
-                s.ends_ms as i64,
+                clock::to_wall_ms(s.started_ms) as i64,
+                clock::to_wall_ms(s.ends_ms) as i64,
                 s.idle_limit_s.map(|v| v as i64),
                 s.quota.up.map(|v| v as i64),
                 s.quota.down.map(|v| v as i64),
@@ -169,12 +178,14 @@ impl Store {
                 s.base.up_packets as i64,
                 s.base.down_bytes as i64,
                 s.base.down_packets as i64,
-                s.last_active_ms as i64,
+                clock::to_wall_ms(s.last_active_ms) as i64,
             ],
         )?;
         match &s.acct {
             Some(a) => {
-                let json = serde_json::to_string(a).expect("plain data serializes");
+                let mut a = a.as_ref().clone();
+                a.started_ms = clock::to_wall_ms(a.started_ms);
+                let json = serde_json::to_string(&a).expect("plain data serializes");
                 self.conn.execute(
                     "INSERT INTO session_acct(mac, acct) VALUES (?1, ?2)
                      ON CONFLICT(mac) DO UPDATE SET acct = excluded.acct",
@@ -188,6 +199,21 @@ impl Store {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// Records the addresses of an active session.
+    pub fn save_ips(&self, s: &Session) -> rusqlite::Result<()> {
+        let ips = s
+            .ips
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        self.conn.execute(
+            "UPDATE sessions SET ips = ?2 WHERE mac = ?1 AND ended_ms IS NULL",
+            params![s.mac.to_string(), ips],
+        )?;
         Ok(())
     }
 
@@ -288,7 +314,7 @@ impl Store {
                     s.usage.up_packets as i64,
                     s.usage.down_bytes as i64,
                     s.usage.down_packets as i64,
-                    s.last_active_ms as i64
+                    clock::to_wall_ms(s.last_active_ms) as i64
                 ])?;
             }
         }
@@ -307,13 +333,13 @@ impl Store {
              WHERE mac = ?1 AND ended_ms IS NULL",
             params![
                 s.mac.to_string(),
-                ended_ms as i64,
+                clock::to_wall_ms(ended_ms) as i64,
                 reason,
                 s.usage.up_bytes as i64,
                 s.usage.up_packets as i64,
                 s.usage.down_bytes as i64,
                 s.usage.down_packets as i64,
-                s.last_active_ms as i64
+                clock::to_wall_ms(s.last_active_ms) as i64
             ],
         )?;
         Ok(())
@@ -345,8 +371,8 @@ impl Store {
                 })?,
                 ips: ips.split(',').filter_map(|s| s.parse().ok()).collect(),
                 via: crate::session::Via::parse(&via),
-                started_ms: u(3)?,
-                ends_ms: u(4)?,
+                started_ms: clock::from_wall_ms(u(3)?),
+                ends_ms: clock::from_wall_ms(u(4)?),
                 idle_limit_s: o(5)?,
                 quota: crate::session::Quota {
                     up: o(6)?,
@@ -365,7 +391,7 @@ impl Store {
                     down_bytes: u(15)?,
                     down_packets: u(16)?,
                 },
-                last_active_ms: u(17)?,
+                last_active_ms: clock::from_wall_ms(u(17)?),
                 acct: None,
             })
         })?;
@@ -376,13 +402,92 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         for s in &mut sessions {
             if let Some(text) = accts.get(&s.mac.to_string()) {
-                match serde_json::from_str(text) {
-                    Ok(a) => s.acct = Some(a),
+                match serde_json::from_str::<crate::session::Acct>(text) {
+                    Ok(mut a) => {
+                        a.started_ms = clock::from_wall_ms(a.started_ms);
+                        s.acct = Some(Box::new(a));
+                    }
                     Err(e) => tracing::warn!(mac = %s.mac, "unreadable accounting state: {e}"),
                 }
             }
         }
         Ok(sessions)
+    }
+
+    /// Where both clocks stood at the last save, if one was recorded.
+    pub fn clock_mark(&self) -> rusqlite::Result<Option<Mark>> {
+        let get = |k: &str| -> rusqlite::Result<Option<String>> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", params![k], |r| {
+                    r.get(0)
+                })
+                .optional()
+        };
+        let (Some(boot_id), Some(boot_ms), Some(wall_ms)) = (
+            get("clock_boot_id")?,
+            get("clock_boot_ms")?,
+            get("clock_wall_ms")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(match (boot_ms.parse(), wall_ms.parse()) {
+            (Ok(boot_ms), Ok(wall_ms)) => Some(Mark {
+                boot_id,
+                boot_ms,
+                wall_ms,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Records where both clocks stand now (with every save of counters, and at stop).
+    pub fn set_clock_mark(&mut self, m: &Mark) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for (k, v) in [
+            ("clock_boot_id", m.boot_id.clone()),
+            ("clock_boot_ms", m.boot_ms.to_string()),
+            ("clock_wall_ms", m.wall_ms.to_string()),
+        ] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![k, v],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// Moves every stored time that is still running (active sessions, their accounting
+    /// start, vouchers) by `by_ms`: the wall clock stepped, the times move with it, so
+    /// lengths and remaining times stay what they were.
+    pub fn shift_times(&mut self, by_ms: i64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE sessions SET started_ms = started_ms + ?1, ends_ms = ends_ms + ?1,
+                last_active_ms = last_active_ms + ?1 WHERE ended_ms IS NULL",
+            params![by_ms],
+        )?;
+        tx.execute(
+            "UPDATE vouchers SET created_ms = created_ms + ?1,
+                first_used_ms = first_used_ms + ?1",
+            params![by_ms],
+        )?;
+        let accts: Vec<(String, String)> = {
+            let mut stmt = tx.prepare("SELECT mac, acct FROM session_acct")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for (mac, text) in accts {
+            if let Ok(mut a) = serde_json::from_str::<crate::session::Acct>(&text) {
+                a.started_ms = (a.started_ms as i64 + by_ms).max(0) as u64;
+                let json = serde_json::to_string(&a).expect("plain data serializes");
+                tx.execute(
+                    "UPDATE session_acct SET acct = ?2 WHERE mac = ?1",
+                    params![mac, json],
+                )?;
+            }
+        }
+        tx.commit()
     }
 
     /// Walled-garden entries added through the API.

@@ -453,7 +453,22 @@ impl Lab {
         extra: &[&str],
         nofile: Option<u64>,
     ) -> anyhow::Result<&mut Daemon> {
-        let daemon = Daemon::start_with(&self.gw, &self.dir, extra, nofile)?;
+        self.start_netauth_opts(
+            extra,
+            DaemonOpts {
+                nofile,
+                ..DaemonOpts::default()
+            },
+        )
+    }
+
+    /// [`Lab::start_netauth`] with the conditions of `opts` (limits, environment, a boot).
+    pub fn start_netauth_opts(
+        &mut self,
+        extra: &[&str],
+        opts: DaemonOpts,
+    ) -> anyhow::Result<&mut Daemon> {
+        let daemon = Daemon::start_opts(&self.gw, &self.dir, extra, opts)?;
         self.daemon = Some(daemon);
         Ok(self.daemon.as_mut().expect("just set"))
     }
@@ -510,6 +525,20 @@ impl Lab {
         self.dir.join("bpf")
     }
 
+    /// What a reboot does to the gateway's datapath: the pins (maps and links) are gone.
+    /// The lab removes them rather than relying on its bpffs going away: other labs'
+    /// daemons run in mount namespaces that copied this lab's mount, and would keep it.
+    pub fn forget_pins(&self) -> anyhow::Result<()> {
+        let dir = self.pin_dir();
+        if dir.exists() {
+            for e in std::fs::read_dir(&dir)? {
+                std::fs::remove_file(e?.path())?;
+            }
+            std::fs::remove_dir(&dir)?;
+        }
+        Ok(())
+    }
+
     /// The gateway's pin directory for lan0: netauth keys pins by network namespace
     /// (interface names repeat across namespaces).
     pub fn pin_dir(&self) -> PathBuf {
@@ -551,6 +580,47 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Conditions a daemon runs under.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonOpts {
+    /// Open-file limit (soft and hard).
+    pub nofile: Option<u64>,
+    /// Extra environment (e.g. libfaketime's, to give the daemon a shifted wall clock).
+    pub env: Vec<(String, String)>,
+    /// Show the daemon this `/proc/sys/kernel/random/boot_id` (a bind mount in a mount
+    /// namespace of its own): to the daemon, the machine has rebooted.
+    pub boot_id: Option<String>,
+}
+
+/// The libfaketime preload library, when installed (Debian package libfaketime).
+pub fn libfaketime() -> Option<PathBuf> {
+    [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .map(|d| Path::new(d).join("faketime/libfaketime.so.1"))
+    .find(|p| p.exists())
+}
+
+/// libfaketime settings giving a process a wall clock read from `offset_file` (e.g.
+/// `+3600s`, changed at run time to step the clock), with the monotonic and boot clocks
+/// left true.
+pub fn faketime_env(offset_file: &Path) -> Vec<(String, String)> {
+    let lib = libfaketime().expect("libfaketime (`cargo xtask setup` installs it)");
+    vec![
+        ("LD_PRELOAD".into(), lib.to_string_lossy().into_owned()),
+        (
+            "FAKETIME_TIMESTAMP_FILE".into(),
+            offset_file.to_string_lossy().into_owned(),
+        ),
+        ("FAKETIME_NO_CACHE".into(), "1".into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+        ("DONT_FAKE_MONOTONIC".into(), "1".into()),
+    ]
+}
+
 /// A netauth daemon running in the gateway namespace.
 pub struct Daemon {
     pub child: Child,
@@ -571,6 +641,25 @@ impl Daemon {
         extra: &[&str],
         nofile: Option<u64>,
     ) -> anyhow::Result<Self> {
+        Self::start_opts(
+            gw,
+            dir,
+            extra,
+            DaemonOpts {
+                nofile,
+                ..DaemonOpts::default()
+            },
+        )
+    }
+
+    /// Starts the daemon under the conditions of `opts`.
+    pub fn start_opts(
+        gw: &Ns,
+        dir: &Path,
+        extra: &[&str],
+        opts: DaemonOpts,
+    ) -> anyhow::Result<Self> {
+        let nofile = opts.nofile;
         let admin_socket = dir.join("admin.sock");
         // Each start appends to the log, so restarts are visible in one file.
         let log = dir.join("netauth.log");
@@ -579,7 +668,23 @@ impl Daemon {
             .append(true)
             .open(&log)?;
         let start_len = logfile.metadata()?.len() as usize;
-        let mut cmd = gw.command(netauth_bin());
+        let mut cmd = match &opts.boot_id {
+            None => gw.command(netauth_bin()),
+            Some(id) => {
+                let file = dir.join("boot_id");
+                std::fs::write(&file, format!("{id}\n"))?;
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "slave", "sh", "-c"])
+                    .arg(
+                        "mount --bind \"$0\" /proc/sys/kernel/random/boot_id && ns=\"$1\" && shift && exec ip netns exec \"$ns\" \"$@\"",
+                    )
+                    .arg(&file)
+                    .arg(&gw.name)
+                    .arg(netauth_bin());
+                c
+            }
+        };
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         cmd.args(["run", "--lan", "lan0", "--portal-port"])
             .arg(PORTAL_PORT.to_string())
             .arg("--admin-socket")

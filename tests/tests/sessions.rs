@@ -169,12 +169,7 @@ fn sessions_are_restored_after_a_reboot() {
     assert!(lab.daemon().stop().unwrap().success());
     let before_stop = lab.daemon().log_text();
     assert!(before_stop.contains("netauth stopped"));
-    netauth_lab::sh("umount", &["-l", &lab.bpffs().to_string_lossy()]).unwrap();
-    netauth_lab::sh(
-        "mount",
-        &["-t", "bpf", "bpf", &lab.bpffs().to_string_lossy()],
-    )
-    .unwrap();
+    lab.forget_pins().unwrap();
     assert!(!lab.pin_dir().exists());
     // The kernel releases the unpinned links asynchronously; after a real reboot nothing
     // is attached, so wait until the old XDP program is gone from lan0.

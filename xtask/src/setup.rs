@@ -25,6 +25,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("freeradius-utils", "radclient"),
     // The hostile-client tests (tests/tests/hostile.rs) try an IP-over-DNS tunnel.
     ("iodine", "iodined"),
+    // The clock tests (tests/tests/clock.rs) give the daemon a shifted wall clock.
+    ("faketime", "faketime"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

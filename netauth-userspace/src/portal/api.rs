@@ -2,8 +2,6 @@
 //! The client is the MAC behind the connection, exactly as the enforcement point sees it,
 //! so `captive` turns false the moment the login writes the map.
 
-use std::time::SystemTime;
-
 use axum::{
     Extension,
     extract::State,
@@ -61,7 +59,7 @@ pub async fn captive(
             .into_response();
     }
     let session = match portal.identify(&conn) {
-        Ok((mac, _)) => portal.sessions.get(mac, SystemTime::now()),
+        Ok((mac, _)) => portal.sessions.get(mac, crate::clock::now()),
         Err(_) => None,
     };
     let mut body = Map::new();

@@ -11,7 +11,6 @@ pub mod serve;
 use std::{
     net::{IpAddr, SocketAddr},
     sync::Arc,
-    time::SystemTime,
 };
 
 use axum::{
@@ -192,7 +191,7 @@ impl Portal {
     /// recently for a reason worth telling.
     pub async fn why_captive(&self, conn: &ConnInfo) -> Option<&'static str> {
         let (mac, _) = self.identify(conn).ok()?;
-        let reason = self.sessions.recent_end_reason(mac, SystemTime::now())?;
+        let reason = self.sessions.recent_end_reason(mac, crate::clock::now())?;
         match reason.as_str() {
             "quota" => Some("Your data allowance is used up. Sign in again to continue."),
             "expired" => Some("Your session time is up. Sign in again to continue."),
@@ -554,7 +553,7 @@ async fn login_submit(
     let sessions = portal.sessions.clone();
     // Map update and an fsynced store write: off the async workers.
     tokio::task::spawn_blocking(move || {
-        sessions.authorize(mac, Some(ip), via, grant, SystemTime::now())
+        sessions.authorize(mac, Some(ip), via, grant, crate::clock::now())
     })
     .await
     .map_err(|_| PortalError::Internal)??;
@@ -578,7 +577,7 @@ async fn status_page(
     Extension(conn): Extension<ConnInfo>,
 ) -> Result<Response, PortalError> {
     let (mac, _) = portal.identify(&conn)?;
-    let session = portal.sessions.get(mac, SystemTime::now());
+    let session = portal.sessions.get(mac, crate::clock::now());
     Ok(no_store(pages::status(
         &portal.venue,
         session.as_ref(),
@@ -603,7 +602,7 @@ async fn logout(
         return Err(PortalError::Forged);
     }
     let sessions = portal.sessions.clone();
-    tokio::task::spawn_blocking(move || sessions.end(mac, EndReason::Logout, SystemTime::now()))
+    tokio::task::spawn_blocking(move || sessions.end(mac, EndReason::Logout, crate::clock::now()))
         .await
         .map_err(|_| PortalError::Internal)??;
     Ok(no_store(pages::signed_out(&portal.venue)))

@@ -270,7 +270,7 @@ fn handle(radius: &Radius, sessions: &Sessions, req: &Packet) -> (u8, Option<u32
         return (nak, Some(cause::SESSION_CONTEXT_NOT_FOUND));
     }
 
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     if disconnect {
         for m in &macs {
             if let Err(e) = sessions.end(*m, EndReason::Disconnected, now) {

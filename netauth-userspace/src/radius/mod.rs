@@ -503,8 +503,8 @@ impl Radius {
             if last_interim_scan.elapsed() >= Duration::from_secs(1) {
                 last_interim_scan = Instant::now();
                 let s = sessions.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || s.accounting_due(SystemTime::now())).await;
+                let _ = tokio::task::spawn_blocking(move || s.accounting_due(crate::clock::now()))
+                    .await;
             }
             let s = sessions.clone();
             let batch = tokio::task::spawn_blocking(move || s.acct_pending(64))
@@ -586,7 +586,7 @@ impl Radius {
                     match me.authenticate(&mac_string(mac), None, mac, ip).await {
                         Ok(Decision::Accept(grant)) => {
                             let r = tokio::task::spawn_blocking(move || {
-                                sessions.authorize(mac, ip, Via::RadiusMac, *grant, SystemTime::now())
+                                sessions.authorize(mac, ip, Via::RadiusMac, *grant, crate::clock::now())
                             })
                             .await;
                             if let Ok(Err(e)) = r {
