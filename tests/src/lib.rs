@@ -13,6 +13,7 @@
 pub mod frames;
 pub mod http;
 pub mod net;
+pub mod policy;
 pub mod radius;
 
 use std::{
