@@ -10,8 +10,10 @@
 //! gateway uplink 198.51.100.0/24 and 2001:db8:2::/64, "the internet" 203.0.113.0/24 and
 //! 2001:db8:3::/64 (all inside the lab).
 
+pub mod frames;
 pub mod http;
 pub mod net;
+pub mod policy;
 pub mod radius;
 
 use std::{
