@@ -43,6 +43,10 @@ pub const MAP_BINDINGS: &str = "NETAUTH_BINDINGS";
 /// Capacity of the binding map (a few addresses per client).
 pub const MAX_BINDINGS: u32 = 262_144;
 
+/// Name of the one-element array holding the binding epoch (u32), which the daemon bumps
+/// whenever it rebinds or unbinds an address, invalidating every cached bound source.
+pub const MAP_BIND_EPOCH: &str = "NETAUTH_BIND_EPOCH";
+
 /// Name of the hash map of infrastructure addresses (key [`IpKey`], value: a set of
 /// [`infra`] bits): the resolvers, DHCP and NTP servers captive clients may use, and the
 /// gateway's own LAN addresses.
@@ -151,6 +155,10 @@ pub struct ClientUsage {
     pub bound_v4: [u8; 4],
     /// The same for IPv6.
     pub bound_v6: [u8; 16],
+    /// The binding epoch ([`MAP_BIND_EPOCH`]) each cache was filled in: the daemon bumps
+    /// it whenever it takes an address from a device, and older caches are not trusted.
+    pub bound_epoch_v4: u32,
+    pub bound_epoch_v6: u32,
 }
 
 /// An IP address as a map key: IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`), so one map

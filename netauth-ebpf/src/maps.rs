@@ -7,7 +7,7 @@ use aya_ebpf::{
     bindings::{BPF_F_NO_PREALLOC, BPF_NOEXIST},
     helpers::bpf_ktime_get_coarse_ns,
     macros::map,
-    maps::{HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, lpm_trie::Key},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, lpm_trie::Key},
 };
 use netauth_common::{
     AddrOwner, ClientUsage, Counter, FlowKey, FlowOwner, GatewayPort, IpKey, MAX_BINDINGS,
@@ -27,6 +27,11 @@ static FLOWS: LruHashMap<FlowKey, FlowOwner> = LruHashMap::with_max_entries(MAX_
 // Pinned: a restart must not forget which addresses the signed-in devices acquired.
 #[map(name = "NETAUTH_BINDINGS")]
 static BINDINGS: HashMap<IpKey, MacKey> = HashMap::pinned(MAX_BINDINGS, BPF_F_NO_PREALLOC as u32);
+
+// Bumped by the daemon whenever it takes an address from a device (rebinds or unbinds
+// it), so the per-CPU caches of bound sources (see `verdict::source_bound`) go stale.
+#[map(name = "NETAUTH_BIND_EPOCH")]
+static BIND_EPOCH: Array<u32> = Array::with_max_entries(1, 0);
 
 #[map(name = "NETAUTH_INFRA")]
 static INFRA: HashMap<IpKey, u32> = HashMap::with_max_entries(MAX_INFRA, 0);
@@ -110,6 +115,13 @@ pub fn count(index: u32) {
 pub fn now_ns() -> u64 {
     // SAFETY: helper without arguments.
     unsafe { bpf_ktime_get_coarse_ns() }
+}
+
+/// The current binding epoch (see `BIND_EPOCH`).
+#[inline(always)]
+pub fn bind_epoch() -> u32 {
+    // SAFETY: the value is copied out at once.
+    BIND_EPOCH.get_ptr(0).map(|v| unsafe { *v }).unwrap_or(0)
 }
 
 /// This CPU's slot of an authorized client; `None`: not authorized.

@@ -176,8 +176,15 @@ pub fn parse_ipv6(data: usize, data_end: usize, l3: usize) -> Option<Ip> {
     let mut next = hdr[6];
     let mut off = l3 + 40;
     let mut proto = NO_L4;
-    for _ in 0..MAX_EXT_HEADERS {
+    // Up to MAX_EXT_HEADERS extension headers are walked; the protocol after the last of
+    // them is still read (one more pass than headers).
+    for walked in 0..=MAX_EXT_HEADERS {
         match next {
+            NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST | NEXTHDR_FRAGMENT
+                if walked == MAX_EXT_HEADERS =>
+            {
+                break; // more extension headers than are walked: no L4 header known
+            }
             NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
                 let ext: [u8; 2] = load(data, data_end, off)?;
                 next = ext[0];
@@ -246,6 +253,16 @@ pub const TCP_ACK: u8 = 0x10;
 #[inline(always)]
 pub fn tcp_flags(data: usize, data_end: usize, l4: usize) -> Option<u8> {
     load::<[u8; 14]>(data, data_end, l4).map(|h| h[13])
+}
+
+/// Whether an IPv4 packet is a fragment of a larger datagram (more fragments follow, or
+/// it is not the first).
+#[inline(always)]
+pub fn ipv4_fragmented(data: usize, data_end: usize, l3: usize) -> bool {
+    match load::<[u8; 2]>(data, data_end, l3 + 6) {
+        Some(f) => u16::from_be_bytes(f) & 0x3fff != 0,
+        None => true,
+    }
 }
 
 /// The sender protocol address of an Ethernet/IPv4 ARP packet (`None` for other ARP).

@@ -40,6 +40,11 @@ pub fn answer(ctx: &TcContext, link: &Link, ip: &Ip) -> Result<i32, ()> {
     if ip.v6 && l4 != l3 + 40 {
         return Err(()); // extension headers: not worth answering
     }
+    if !ip.v6 && crate::packet::ipv4_fragmented(ctx.data(), ctx.data_end(), l3) {
+        // A SYN in a fragment: a reset copied from it would be a fragment too, held for
+        // reassembly by the client and never acted on.
+        return Err(());
+    }
     let eth: [u8; 12] = ctx.load(0).map_err(|_| ())?;
     let tcp: [u8; 20] = ctx.load(l4).map_err(|_| ())?;
     let doff = ((tcp[12] >> 4) as usize) * 4;

@@ -106,7 +106,7 @@ pub fn is_link_local_v6(a: &[u8; 16]) -> bool {
 /// Link-local-scope multicast (ff02::/16): never forwarded.
 #[inline(always)]
 fn is_link_multicast_v6(a: &[u8; 16]) -> bool {
-    a[0] == 0xff && a[1] & 0x0f == 0x02
+    a[0] == 0xff && a[1] == 0x02
 }
 
 /// The IPv4 limited broadcast, as a key.
@@ -213,8 +213,9 @@ pub fn classify(data: usize, data_end: usize, link: &Link) -> Verdict {
     }
 }
 
-/// Whether a captive client sends from an address that another device holds: one bound
-/// to a signed-in device, or one another MAC used within [`ADDR_OWNER_FRESH_NS`].
+/// Whether a captive client sends from an address that another device holds: an
+/// infrastructure address, one bound to a signed-in device, or one another MAC used within
+/// [`ADDR_OWNER_FRESH_NS`].
 /// Unspecified sources (DHCP, duplicate address detection) hold nothing.
 #[inline(always)]
 fn spoofed_source(data: usize, data_end: usize, ip: &Ip, mac: [u8; 6]) -> bool {
@@ -224,6 +225,10 @@ fn spoofed_source(data: usize, data_end: usize, ip: &Ip, mac: [u8; 6]) -> bool {
         || src == IpKey::from_v4([0; 4])
     {
         return false;
+    }
+    // Nobody on the LAN sends as the gateway or as one of the servers it names.
+    if maps::infra_flags(&src) != 0 {
+        return true;
     }
     if let Some(owner) = maps::binding(&src)
         && owner != mac
@@ -274,16 +279,26 @@ pub fn source_bound(
             true
         }
         ETH_P_IP => {
+            if parse_ipv4(data, data_end, link.l3).is_none() {
+                return false;
+            }
             // The source address, read straight from the header (bounds-checked).
             let Some(src) = load::<[u8; 4]>(data, data_end, link.l3 + 12) else {
                 return false;
             };
+            let epoch = maps::bind_epoch();
             // SAFETY: as above; only this CPU writes its slot.
-            if src == unsafe { (*usage).bound_v4 } || src == [0u8; 4] {
+            if src == [0u8; 4]
+                || (src == unsafe { (*usage).bound_v4 }
+                    && unsafe { (*usage).bound_epoch_v4 } == epoch)
+            {
                 return true;
             }
             if learn(&IpKey::from_v4(src), mac, false) {
-                unsafe { (*usage).bound_v4 = src };
+                unsafe {
+                    (*usage).bound_v4 = src;
+                    (*usage).bound_epoch_v4 = epoch;
+                };
                 true
             } else {
                 false
@@ -306,28 +321,37 @@ fn source_bound_v6(data: usize, data_end: usize, link: &Link, usage: *mut Client
     if !ip.src_into(data, data_end, &mut src) {
         return false;
     }
-    let nd = ip.proto == IPPROTO_ICMPV6
-        && matches!(
-            icmpv6_type(data, data_end, ip.l4),
-            Some(ICMPV6_NS | ICMPV6_NA)
-        );
+    // The ICMPv6 type as a plain byte (0, unused by ICMPv6, when there is none): an
+    // Option here compiled into arithmetic on a packet pointer, which the verifier refuses.
+    let icmp: u8 = if ip.proto == IPPROTO_ICMPV6 {
+        icmpv6_type(data, data_end, ip.l4).unwrap_or(0)
+    } else {
+        0
+    };
     if src.addr == [0u8; 16] {
-        // Duplicate address detection: the device announces the address it is
-        // about to use.
-        if nd
+        // Duplicate address detection (a neighbour solicitation from ::): the device
+        // announces the address it is about to use.
+        if icmp == ICMPV6_NS
             && let Some(target) = nd_target(data, data_end, ip.l4)
             && !is_link_local_v6(&target)
+            && target != [0u8; 16]
         {
             learn(&IpKey::from_v6(target), mac, true);
         }
         return true;
     }
+    let epoch = maps::bind_epoch();
     // SAFETY: per-CPU slot of this client; only this CPU writes it.
-    if is_link_local_v6(&src.addr) || src.addr == unsafe { (*usage).bound_v6 } {
+    if is_link_local_v6(&src.addr)
+        || (src.addr == unsafe { (*usage).bound_v6 } && unsafe { (*usage).bound_epoch_v6 } == epoch)
+    {
         return true;
     }
-    if learn(&src, mac, nd) {
-        unsafe { (*usage).bound_v6 = src.addr };
+    if learn(&src, mac, icmp == ICMPV6_NS || icmp == ICMPV6_NA) {
+        unsafe {
+            (*usage).bound_v6 = src.addr;
+            (*usage).bound_epoch_v6 = epoch;
+        };
         true
     } else {
         false
@@ -336,9 +360,14 @@ fn source_bound_v6(data: usize, data_end: usize, link: &Link, usage: *mut Client
 
 /// Whether `key` is (or now becomes) bound to `mac`. `claim`: the frame announces the
 /// address (ARP, neighbour discovery), so a free address is learned even if the device
-/// never used it before signing in.
+/// never used it before signing in. Infrastructure addresses (the gateway's, the named
+/// servers') are never a device's.
 #[inline(always)]
 fn learn(key: &IpKey, mac: [u8; 6], claim: bool) -> bool {
+    if maps::infra_flags(key) != 0 {
+        maps::count(Counter::DROP_UNBOUND_SOURCE);
+        return false;
+    }
     match maps::binding(key) {
         Some(owner) if owner == mac => return true,
         Some(_) => {

@@ -24,7 +24,7 @@ use anyhow::{Context as _, anyhow, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{
-        HashMap, LpmTrie, MapData, MapError, MapInfo, MapType, PerCpuArray, PerCpuHashMap,
+        Array, HashMap, LpmTrie, MapData, MapError, MapInfo, MapType, PerCpuArray, PerCpuHashMap,
         PerCpuValues,
     },
     programs::{
@@ -35,10 +35,10 @@ use aya::{
     },
 };
 use netauth_common::{
-    AddrOwner, ClientUsage, Counter, FlowKey, FlowOwner, GatewayPort, IpKey, MAP_BINDINGS,
-    MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MAP_FLOWS, MAP_GATEWAY_ALLOW, MAP_INFRA,
-    MAP_WALLED_V4, MAP_WALLED_V6, MAX_BINDINGS, MAX_CLIENTS, MacKey, client_flags, globals,
-    programs,
+    AddrOwner, ClientUsage, Counter, FlowKey, FlowOwner, GatewayPort, IpKey, MAP_BIND_EPOCH,
+    MAP_BINDINGS, MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MAP_FLOWS, MAP_GATEWAY_ALLOW,
+    MAP_INFRA, MAP_WALLED_V4, MAP_WALLED_V6, MAX_BINDINGS, MAX_CLIENTS, MacKey, client_flags,
+    globals, programs,
 };
 use tracing::{info, warn};
 
@@ -78,6 +78,9 @@ pub struct Datapath {
     xdp_mode: XdpMode,
     clients: PerCpuHashMap<MapData, MacKey, ClientUsage>,
     bindings: HashMap<MapData, IpKey, MacKey>,
+    /// Bumped whenever an address is taken from a device, so the datapath's caches of
+    /// bound sources go stale.
+    bind_epoch: Array<MapData, u32>,
     counters: PerCpuArray<MapData, u64>,
     infra: HashMap<MapData, IpKey, u32>,
     gateway_allow: HashMap<MapData, GatewayPort, u8>,
@@ -462,6 +465,13 @@ impl Datapath {
         };
         let clients = PerCpuHashMap::try_from(take(MAP_CLIENTS)?)?;
         let bindings = HashMap::try_from(take(MAP_BINDINGS)?)?;
+        let mut bind_epoch: Array<MapData, u32> = Array::try_from(take(MAP_BIND_EPOCH)?)?;
+        // A fresh epoch: caches left in the pinned client map by an earlier run are stale.
+        let mut seed = [0u8; 4];
+        getrandom::fill(&mut seed).map_err(|e| anyhow!("no randomness: {e}"))?;
+        bind_epoch
+            .set(0, u32::from_ne_bytes(seed) | 1, 0)
+            .context("setting the binding epoch")?;
         let counters = PerCpuArray::try_from(take(MAP_COUNTERS)?)?;
         let infra = HashMap::try_from(take(MAP_INFRA)?)?;
         let gateway_allow = HashMap::try_from(take(MAP_GATEWAY_ALLOW)?)?;
@@ -480,6 +490,7 @@ impl Datapath {
             xdp_mode: cfg.xdp_mode,
             clients,
             bindings,
+            bind_epoch,
             counters,
             infra,
             gateway_allow,
@@ -688,14 +699,33 @@ impl Datapath {
         if ip.is_unspecified() || is_link_local(ip) {
             return Ok(());
         }
-        self.bindings.insert(ip_key(ip), MacKey::new(mac.0), 0)
+        let key = ip_key(ip);
+        let previous = self.bindings.get(&key, 0).ok();
+        if previous.is_some_and(|m| m.addr == mac.0) {
+            return Ok(());
+        }
+        self.bindings.insert(key, MacKey::new(mac.0), 0)?;
+        if previous.is_some() {
+            // Taken from another device: its cached bound source must not pass.
+            self.bump_epoch();
+        }
+        Ok(())
     }
 
     /// Removes the binding of `ip` if it belongs to `mac`.
     pub fn unbind(&mut self, ip: IpAddr, mac: Mac) {
         let key = ip_key(ip);
-        if self.bindings.get(&key, 0).is_ok_and(|m| m.addr == mac.0) {
-            let _ = self.bindings.remove(&key);
+        if self.bindings.get(&key, 0).is_ok_and(|m| m.addr == mac.0)
+            && self.bindings.remove(&key).is_ok()
+        {
+            self.bump_epoch();
+        }
+    }
+
+    fn bump_epoch(&mut self) {
+        let e = self.bind_epoch.get(&0, 0).unwrap_or(0);
+        if let Err(e) = self.bind_epoch.set(0, e.wrapping_add(1) | 1, 0) {
+            warn!("could not advance the binding epoch: {e}");
         }
     }
 

@@ -13,7 +13,8 @@
 //! * A signed-in (authorized) device passes, unless address binding is strict and the
 //!   device is not exempt: then it may send only from addresses bound to it (see
 //!   [`authorized`]).
-//! * Everyone else is captive: only what it needs to get online passes (see [`captive`]).
+//! * Everyone else is captive: only what it needs to get online passes (see [`captive`]),
+//!   and nothing from an address another device holds.
 //!
 //! Readings chosen where the wording leaves something open (each said again where it is
 //! applied):
@@ -454,6 +455,9 @@ fn authorized(frame: &[u8], link: &Link, client: Client, state: &State, hook: Ho
 /// last minute.
 fn claim(state: &State, ip: IpAddr, mac: Mac, claims: bool) -> Option<(IpAddr, Mac)> {
     let ip = canonical(ip);
+    if state.flags(ip) != 0 {
+        return None; // an infrastructure address is never a device's
+    }
     if state.bindings.contains_key(&ip) {
         return None; // bound already (to this device: nothing to learn; to another: no)
     }
@@ -484,6 +488,9 @@ fn captive(frame: &[u8], link: &Link, state: &State, hook: Hook) -> Decision {
     let Some(p) = ip(frame, link) else {
         return drop("captive, unparsable IP header");
     };
+    if held_by_another(state, p.src, link.src) {
+        return drop("captive, from an address another device holds");
+    }
     let flags = state.flags(p.dst);
     let to_gateway = flags & infra::GATEWAY != 0;
     if !to_gateway && state.is_walled(p.dst) {
@@ -577,6 +584,23 @@ fn captive(frame: &[u8], link: &Link, state: &State, hook: Hook) -> Decision {
         }
         _ => drop("captive, other protocol"),
     }
+}
+
+/// Whether a captive device sends from an address that is not its to use: one of the
+/// infrastructure addresses (the gateway, the named servers), one bound to another
+/// (signed-in) device, or one another device used within the last minute. The
+/// unspecified address (DHCP, duplicate address detection) is nobody's.
+fn held_by_another(state: &State, src: IpAddr, mac: Mac) -> bool {
+    if is_unspecified(src) {
+        return false;
+    }
+    let src = canonical(src);
+    state.flags(src) != 0
+        || state.bindings.get(&src).is_some_and(|m| *m != mac)
+        || state
+            .owners
+            .get(&src)
+            .is_some_and(|o| o.mac != mac && !o.stale)
 }
 
 /// Whether TC can turn this SYN into a proper reset: the whole TCP header is in the frame
