@@ -17,9 +17,10 @@ use netauth_common::{
 #[map(name = "NETAUTH_CLIENTS")]
 pub static CLIENTS: PerCpuHashMap<MacKey, ClientUsage> = PerCpuHashMap::pinned(MAX_CLIENTS, 0);
 
+// Pinned: after a restart, a device authorized without a fresh ARP or ND exchange is
+// still known to own the address it used while captive.
 #[map(name = "NETAUTH_CLIENT_ADDRS")]
-static CLIENT_ADDRS: LruHashMap<IpKey, AddrOwner> =
-    LruHashMap::with_max_entries(MAX_CLIENT_ADDRS, 0);
+static CLIENT_ADDRS: LruHashMap<IpKey, AddrOwner> = LruHashMap::pinned(MAX_CLIENT_ADDRS, 0);
 
 #[map(name = "NETAUTH_FLOWS")]
 static FLOWS: LruHashMap<FlowKey, FlowOwner> = LruHashMap::with_max_entries(MAX_FLOWS, 0);

@@ -46,6 +46,8 @@ pub struct AdminState {
     /// Asks the daemon to stop; `true`: and take the datapath down.
     pub shutdown: tokio::sync::mpsc::Sender<bool>,
     pub radius: Option<Arc<crate::radius::Radius>>,
+    /// The LAN interface's neighbour table (addresses of devices an operator allows).
+    pub lan: Option<crate::netlink::Lan>,
 }
 
 /// Binds the admin socket, refusing to steal one a live daemon is serving.
@@ -94,6 +96,8 @@ pub enum ApiError {
     BadRequest(String),
     NotFound(String),
     Internal(String),
+    /// The change could not be recorded (the store refused it): 503.
+    Unavailable(String),
 }
 
 impl IntoResponse for ApiError {
@@ -102,6 +106,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
         };
         (status, Json(json!({ "error": msg }))).into_response()
     }
@@ -115,6 +120,9 @@ impl From<SessionError> for ApiError {
     fn from(e: SessionError) -> Self {
         match e {
             SessionError::NotFound(m) => ApiError::NotFound(format!("no session for {m}")),
+            e @ (SessionError::Store(_) | SessionError::EndNotRecorded(_)) => {
+                ApiError::Unavailable(format!("could not record: {e}"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -194,6 +202,17 @@ async fn allow(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
+    if let Some(lan) = &st.lan {
+        match crate::netlink::neighbour_addresses(&lan.handle, lan.ifindex, mac).await {
+            Ok(ips) if !ips.is_empty() => {
+                let sessions = st.sessions.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || sessions.adopt_addresses(mac, &ips)).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%mac, "neighbour table: {e:#}"),
+        }
+    }
     Ok((StatusCode::CREATED, Json(session)).into_response())
 }
 
@@ -247,6 +266,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Json<Value> {
     let mut facts = st.facts.clone();
     facts["sessions"] = json!(st.sessions.count());
     facts["map_entries"] = json!(st.sessions.map_entries());
+    facts["store"] = json!(st.sessions.store_health());
     facts["clock"] = json!({
         "wall_ms": crate::clock::real_wall_ms(),
         "boot_ms": crate::clock::boot_ms(),

@@ -313,6 +313,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         facts,
         shutdown: shutdown_tx,
         radius: radius.clone(),
+        lan: Some(netlink::Lan {
+            handle: handle.clone(),
+            ifindex: lan.index,
+        }),
     });
     let admin_app = admin::router(admin_state.clone());
 

@@ -344,8 +344,16 @@ pub fn check_pins_outlive(bpffs: &Path) -> anyhow::Result<String> {
 
 /// What a pinned map must look like to be reused: (name, type, key size, value size,
 /// max entries, flags).
-fn expected_pins() -> [(&'static str, MapType, u32, u32, u32, u32); 3] {
+fn expected_pins() -> [(&'static str, MapType, u32, u32, u32, u32); 4] {
     [
+        (
+            MAP_CLIENT_ADDRS,
+            MapType::LruHash,
+            size_of::<IpKey>() as u32,
+            size_of::<AddrOwner>() as u32,
+            netauth_common::MAX_CLIENT_ADDRS,
+            0,
+        ),
         (
             MAP_CLIENTS,
             MapType::PerCpuHash,
@@ -710,6 +718,18 @@ impl Datapath {
             self.bump_epoch();
         }
         Ok(())
+    }
+
+    /// Binds `ip` to `mac` unless another device holds it; whether it is `mac`'s now.
+    pub fn bind_if_free(&mut self, ip: IpAddr, mac: Mac) -> bool {
+        if ip.is_unspecified() || is_link_local(ip) {
+            return false;
+        }
+        let key = ip_key(ip);
+        match self.bindings.get(&key, 0) {
+            Ok(m) => m.addr == mac.0,
+            Err(_) => self.bindings.insert(key, MacKey::new(mac.0), 0).is_ok(),
+        }
     }
 
     /// Removes the binding of `ip` if it belongs to `mac`.

@@ -33,6 +33,27 @@ pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> St
         "Recently seen clients without a session.",
         &[("", sessions.captive_clients() as u64)],
     );
+    let health = sessions.store_health();
+    metric(
+        "netauth_store_healthy",
+        "gauge",
+        "1 while the session store is the file netauth opened and takes writes; 0 once it \
+         was removed or replaced (nothing more is acknowledged until a restart).",
+        &[("", u64::from(health.healthy))],
+    );
+    metric(
+        "netauth_store_pending_ends",
+        "gauge",
+        "Sessions ended in the datapath whose end the store has not taken yet (a full disk).",
+        &[("", health.pending_ends as u64)],
+    );
+    metric(
+        "netauth_clients_unrecorded",
+        "gauge",
+        "Devices the datapath lets through that the session store does not know (a store \
+         moved aside or lost); they stay online until revoked.",
+        &[("", health.unrecorded_clients as u64)],
+    );
     metric(
         "netauth_logins_total",
         "counter",

@@ -112,55 +112,60 @@ pub async fn all_addresses(handle: &Handle, index: u32) -> anyhow::Result<Vec<Ip
     Ok(out)
 }
 
-/// The MAC the kernel's neighbour table holds for `ip` on interface `index`, if the entry
-/// is usable (not failed or still incomplete).
-pub async fn neighbour_mac(handle: &Handle, index: u32, ip: IpAddr) -> anyhow::Result<Option<Mac>> {
-    let family = if ip.is_ipv4() {
-        AddressFamily::Inet
-    } else {
-        AddressFamily::Inet6
-    };
-    let mut neighbours = handle
-        .neighbours()
-        .get()
-        .set_address_family(family)
-        .execute();
-    while let Some(n) = neighbours
-        .try_next()
-        .await
-        .context("reading the neighbour table")?
-    {
-        if n.header.ifindex != index
-            || matches!(
-                n.header.state,
-                NeighbourState::Failed | NeighbourState::Incomplete | NeighbourState::None
-            )
+/// The LAN interface, for neighbour-table queries.
+#[derive(Clone)]
+pub struct Lan {
+    pub handle: Handle,
+    pub ifindex: u32,
+}
+
+/// The addresses the kernel's neighbour table knows `mac` by on interface `index`
+/// (usable entries only).
+pub async fn neighbour_addresses(
+    handle: &Handle,
+    index: u32,
+    mac: Mac,
+) -> anyhow::Result<Vec<IpAddr>> {
+    let mut out = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let mut neighbours = handle
+            .neighbours()
+            .get()
+            .set_address_family(family)
+            .execute();
+        while let Some(n) = neighbours
+            .try_next()
+            .await
+            .context("reading the neighbour table")?
         {
-            continue;
-        }
-        let mut dst = None;
-        let mut lladdr = None;
-        for attr in &n.attributes {
-            match attr {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
-                    dst = Some(IpAddr::V4(*a))
+            if n.header.ifindex != index
+                || matches!(
+                    n.header.state,
+                    NeighbourState::Failed | NeighbourState::Incomplete | NeighbourState::None
+                )
+            {
+                continue;
+            }
+            let mut dst = None;
+            let mut same = false;
+            for attr in &n.attributes {
+                match attr {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                        dst = Some(IpAddr::V4(*a))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                        dst = Some(IpAddr::V6(*a))
+                    }
+                    NeighbourAttribute::LinkLayerAddress(l) => same = l.as_slice() == mac.0,
+                    _ => {}
                 }
-                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
-                    dst = Some(IpAddr::V6(*a))
-                }
-                NeighbourAttribute::LinkLayerAddress(l) if l.len() == 6 => {
-                    let mut m = [0u8; 6];
-                    m.copy_from_slice(l);
-                    lladdr = Some(Mac(m));
-                }
-                _ => {}
+            }
+            if same && let Some(ip) = dst {
+                out.push(ip);
             }
         }
-        if dst == Some(ip) {
-            return Ok(lladdr);
-        }
     }
-    Ok(None)
+    Ok(out)
 }
 
 /// The policy-routing rule and local route that make marked packets local deliveries,

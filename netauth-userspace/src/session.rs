@@ -13,7 +13,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     datapath::{Datapath, Identity},
@@ -421,9 +421,30 @@ pub enum SessionError {
     #[error("the client table is full")]
     Full,
     #[error("the session store failed: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] crate::store::StoreError),
+    /// The session ended in the datapath (the device is cut off), but its end could not be
+    /// recorded yet: it is retried until the store takes it.
+    #[error(
+        "could not record the end of the session ({0}); the device is cut off, and the end \
+         is recorded as soon as the store takes writes again"
+    )]
+    EndNotRecorded(crate::store::StoreError),
     #[error("no session for {0}")]
     NotFound(Mac),
+}
+
+impl From<rusqlite::Error> for SessionError {
+    fn from(e: rusqlite::Error) -> Self {
+        SessionError::Store(e.into())
+    }
+}
+
+/// See [`Sessions::store_health`].
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct StoreHealth {
+    pub healthy: bool,
+    pub pending_ends: usize,
+    pub unrecorded_clients: usize,
 }
 
 /// Counters for metrics.
@@ -457,6 +478,40 @@ struct Inner {
     /// Why recent sessions ended (for the portal's "why am I captive" line), kept in
     /// memory so answering an intercepted request never queries the store.
     recent_ends: HashMap<Mac, (EndReason, u64)>,
+    /// Sessions ended in the datapath whose end the store did not take (a full disk):
+    /// retried every tick, and before the same device is authorized again.
+    pending_ends: Vec<PendingEnd>,
+    /// Devices in the pinned client map that the store does not know (a store moved aside
+    /// or lost): kept online and reported, never silently cut off.
+    unrecorded: std::collections::HashSet<Mac>,
+}
+
+struct PendingEnd {
+    session: Session,
+    ended_ms: u64,
+    reason: EndReason,
+    stop: Option<AcctRecord>,
+}
+
+impl Inner {
+    /// Records the ends the store did not take before; true when none is left.
+    fn flush_pending_ends(&mut self) -> bool {
+        let Inner {
+            store,
+            pending_ends,
+            ..
+        } = self;
+        pending_ends.retain(|p| {
+            match store.end(&p.session, p.ended_ms, p.reason.as_str(), p.stop.as_ref()) {
+                Ok(()) => {
+                    info!(mac = %p.session.mac, "the end of the session is recorded now");
+                    false
+                }
+                Err(_) => true,
+            }
+        });
+        pending_ends.is_empty()
+    }
 }
 
 impl Session {
@@ -517,6 +572,8 @@ impl Sessions {
             store,
             sessions: HashMap::new(),
             recent_ends: HashMap::new(),
+            pending_ends: Vec::new(),
+            unrecorded: Default::default(),
         };
         let (mut kept, mut restored, mut ended) = (0, 0, 0);
         for mut s in stored {
@@ -539,24 +596,25 @@ impl Sessions {
             }
             if let Some(reason) = s.due(now_ms) {
                 let _ = inner.datapath.revoke(mac);
-                inner.store.end(&s, now_ms, reason.as_str())?;
-                if let Some(a) = &s.acct {
-                    let rec = AcctRecord::new(
+                let stop = s.acct.as_ref().map(|a| {
+                    AcctRecord::new(
                         AcctStatus::Stop,
                         &s,
                         a,
                         now_ms,
                         Some(reason.terminate_cause()),
-                    );
-                    inner.store.acct_enqueue(&rec)?;
-                }
+                    )
+                });
+                inner
+                    .store
+                    .end(&s, now_ms, reason.as_str(), stop.as_ref())?;
                 info!(%mac, reason = reason.as_str(), "session ended while netauth was down");
                 ended += 1;
                 continue;
             }
             if !in_kernel {
                 inner.datapath.authorize(mac, s.via == Via::Trusted)?;
-                inner.store.save(&s)?;
+                inner.store.save(&s, &[])?;
                 restored += 1;
             }
             // The addresses it had (a reboot forgot the pinned bindings).
@@ -572,8 +630,12 @@ impl Sessions {
             inner.sessions.insert(mac, s);
         }
         for stray in kernel {
-            warn!(mac = %stray, "kernel map entry without a session: removed");
-            let _ = inner.datapath.revoke(stray);
+            warn!(
+                mac = %stray,
+                "a device in the datapath is not in the session store (a store moved aside \
+                 or lost?): kept online; `netauth revoke` ends it"
+            );
+            inner.unrecorded.insert(stray);
         }
         info!(
             kept,
@@ -632,6 +694,16 @@ impl Sessions {
             self.defaults.quota
         };
         let mut inner = self.lock();
+        // An earlier end of this device not on disk yet must be first, or it would later
+        // end this new session's row.
+        if inner.pending_ends.iter().any(|p| p.session.mac == mac) && !inner.flush_pending_ends() {
+            return Err(SessionError::Store(crate::store::StoreError::Sqlite(
+                rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    Some("an earlier end of this device is not recorded yet".into()),
+                ),
+            )));
+        }
         inner.fold(mac, now_ms);
         let existing = inner.sessions.get(&mac).cloned();
         let mut s = existing.clone().unwrap_or(Session {
@@ -684,26 +756,30 @@ impl Sessions {
             a.last_report_ms = now_ms;
             s.acct = Some(Box::new(a));
         }
-        if let Err(e) = inner.store.save(&s) {
+        // The session and its accounting in one acknowledged change.
+        let mut records = Vec::new();
+        if let Some(old) = &old_acct {
+            let cause = EndReason::Replaced.terminate_cause();
+            records.push(AcctRecord::new(
+                AcctStatus::Stop,
+                &s,
+                old,
+                now_ms,
+                Some(cause),
+            ));
+        }
+        if let Some(a) = &s.acct {
+            records.push(AcctRecord::new(AcctStatus::Start, &s, a, now_ms, None));
+        }
+        let refs: Vec<&AcctRecord> = records.iter().collect();
+        if let Err(e) = inner.store.save(&s, &refs) {
             if existing.is_none() {
                 let _ = inner.datapath.revoke(mac);
             }
             warn!(%mac, "could not record the session: {e}");
             return Err(e.into());
         }
-        let mut queued = Ok(());
-        if let Some(old) = &old_acct {
-            let cause = EndReason::Replaced.terminate_cause();
-            let rec = AcctRecord::new(AcctStatus::Stop, &s, old, now_ms, Some(cause));
-            queued = inner.store.acct_enqueue(&rec);
-        }
-        if let Some(a) = &s.acct {
-            let rec = AcctRecord::new(AcctStatus::Start, &s, a, now_ms, None);
-            queued = queued.and(inner.store.acct_enqueue(&rec));
-        }
-        if let Err(e) = queued {
-            warn!(%mac, "could not queue RADIUS accounting: {e}");
-        }
+        inner.unrecorded.remove(&mac);
         // The address the device signed in from is its own (the login connection's
         // packets came from its MAC).
         if let Some(ip) = ip
@@ -717,6 +793,32 @@ impl Sessions {
         let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
         info!(%mac, %ip, via = via.as_str(), expires_in_s = duration.as_secs(), "client authorized");
         Ok(s.view(now_ms))
+    }
+
+    /// Gives an authorized device the addresses it is known by (the gateway's neighbour
+    /// table) that no other device holds: a device allowed by an operator may not announce
+    /// its addresses again before it sends.
+    pub fn adopt_addresses(&self, mac: Mac, ips: &[IpAddr]) {
+        let mut inner = self.lock();
+        let Inner {
+            datapath,
+            sessions,
+            store,
+            ..
+        } = &mut *inner;
+        let Some(s) = sessions.get_mut(&mac) else {
+            return;
+        };
+        let mut changed = false;
+        for ip in ips {
+            if datapath.bind_if_free(*ip, mac) && !s.ips.contains(ip) {
+                s.ips.push(*ip);
+                changed = true;
+            }
+        }
+        if changed && let Err(e) = store.save_ips(s) {
+            warn!(%mac, "could not record the device's addresses: {e}");
+        }
     }
 
     /// Moves the session's end `by` later.
@@ -735,7 +837,7 @@ impl Sessions {
             .cloned()
             .ok_or(SessionError::NotFound(mac))?;
         s.ends_ms = s.ends_ms.saturating_add(by.as_millis() as u64);
-        inner.store.save(&s)?;
+        inner.store.save(&s, &[])?;
         inner.sessions.insert(mac, s.clone());
         info!(%mac, by_s = by.as_secs(), "session extended");
         Ok(s.view(now_ms))
@@ -751,21 +853,28 @@ impl Sessions {
         let now_ms = unix_ms(now);
         let mut inner = self.lock();
         inner.fold(mac, now_ms);
+        // Cut off first: the device loses access even if the store fails below.
         let was_in_map = inner.datapath.revoke(mac)?;
+        inner.unrecorded.remove(&mac);
         let session = inner.sessions.remove(&mac);
+        let mut not_recorded = None;
         if let Some(s) = &session {
             for ip in &s.ips {
                 inner.datapath.unbind(*ip, mac);
             }
-            if let Err(e) = inner.store.end(s, now_ms, reason.as_str()) {
-                warn!(%mac, "could not record the end of the session: {e}");
-            }
-            if let Some(a) = &s.acct {
+            let stop = s.acct.as_ref().map(|a| {
                 let cause = Some(reason.terminate_cause());
-                let rec = AcctRecord::new(AcctStatus::Stop, s, a, now_ms, cause);
-                if let Err(e) = inner.store.acct_enqueue(&rec) {
-                    warn!(%mac, "could not queue the RADIUS accounting Stop: {e}");
-                }
+                AcctRecord::new(AcctStatus::Stop, s, a, now_ms, cause)
+            });
+            if let Err(e) = inner.store.end(s, now_ms, reason.as_str(), stop.as_ref()) {
+                error!(%mac, "could not record the end of the session (the device is cut off; retried until the store takes it): {e}");
+                inner.pending_ends.push(PendingEnd {
+                    session: s.clone(),
+                    ended_ms: now_ms,
+                    reason,
+                    stop,
+                });
+                not_recorded = Some(e);
             }
             let horizon = now_ms.saturating_sub(RECENT_END_MS);
             inner.recent_ends.retain(|_, (_, at)| *at >= horizon);
@@ -787,6 +896,9 @@ impl Sessions {
             .map(|i| i.to_string())
             .unwrap_or_else(|| "-".into());
         info!(%mac, %ip, reason = reason.as_str(), "client revoked");
+        if let Some(e) = not_recorded {
+            return Err(SessionError::EndNotRecorded(e));
+        }
         Ok(Some(match session {
             Some(s) => s.view(now_ms),
             None => Session {
@@ -1206,25 +1318,29 @@ impl Sessions {
         let mut queued = 0;
         for chunk in due.chunks(LOCK_CHUNK) {
             let mut inner = self.lock();
+            let mut records = Vec::with_capacity(chunk.len());
             for mac in chunk {
                 inner.fold(*mac, now_ms);
-                let Inner {
-                    store, sessions, ..
-                } = &mut *inner;
-                let Some(s) = sessions.get_mut(mac) else {
+                let Some(s) = inner.sessions.get(mac) else {
                     continue;
                 };
                 let Some(a) = s.acct.as_ref() else { continue };
-                let rec = AcctRecord::new(AcctStatus::Interim, s, a, now_ms, None);
-                match store.acct_enqueue(&rec) {
-                    Ok(()) => {
-                        queued += 1;
-                        if let Some(a) = s.acct.as_mut() {
+                records.push(AcctRecord::new(AcctStatus::Interim, s, a, now_ms, None));
+            }
+            // One transaction per chunk: Interim-Updates are running totals, nobody waits
+            // on them, and one fsync each would be hundreds a second at scale.
+            match inner.store.queue_interims(&records) {
+                Ok(()) => {
+                    queued += records.len();
+                    for r in &records {
+                        if let Some(a) =
+                            inner.sessions.get_mut(&r.mac).and_then(|s| s.acct.as_mut())
+                        {
                             a.last_report_ms = now_ms;
                         }
                     }
-                    Err(e) => warn!(mac = %mac, "could not queue an Interim-Update: {e}"),
                 }
+                Err(e) => warn!("could not queue {} Interim-Updates: {e}", records.len()),
             }
         }
         queued
@@ -1302,7 +1418,7 @@ impl Sessions {
         if let (Some(i), Some(a)) = (c.interim_s, s.acct.as_mut()) {
             a.interim_s = i;
         }
-        inner.store.save(&s)?;
+        inner.store.save(&s, &[])?;
         inner.sessions.insert(mac, s.clone());
         info!(%mac, expires_in_s = s.ends_ms.saturating_sub(now_ms) / 1000, "session limits changed");
         Ok(s.view(now_ms))
@@ -1348,6 +1464,26 @@ impl Sessions {
         self.lock().datapath.walled.take()
     }
 
+    /// Records the session ends the store refused earlier, if it takes them now.
+    pub fn retry_pending_ends(&self) {
+        let mut inner = self.lock();
+        if !inner.pending_ends.is_empty() {
+            inner.flush_pending_ends();
+        }
+    }
+
+    /// What the operator must know about the store: whether it is still the file netauth
+    /// opened, how many ended sessions are not on disk yet, how many devices in the
+    /// datapath it does not know.
+    pub fn store_health(&self) -> StoreHealth {
+        let mut inner = self.lock();
+        StoreHealth {
+            healthy: inner.store.healthy(),
+            pending_ends: inner.pending_ends.len(),
+            unrecorded_clients: inner.unrecorded.len(),
+        }
+    }
+
     /// Attaches the datapath's programs to the interface (after the maps are filled).
     pub fn attach(&self) -> anyhow::Result<crate::datapath::Attached> {
         self.lock().datapath.attach()
@@ -1383,6 +1519,7 @@ impl Sessions {
             }
             // Map syscalls and SQLite writes block: keep them off the async workers.
             let _ = tokio::task::spawn_blocking(move || {
+                me.retry_pending_ends();
                 me.follow_clock();
                 let now = crate::clock::now();
                 me.enforce(now, check_idle);

@@ -8,10 +8,14 @@
 //! ([`crate::clock`]); when the wall clock steps, [`Store::shift_times`] moves them with
 //! it, and [`Store::clock_mark`] says where both clocks stood at the last save.
 
-use std::path::{Path, PathBuf};
+use std::{
+    io::{Read as _, Seek as _, Write as _},
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context as _, bail};
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, Transaction, params};
 
 use crate::{
     clock::{self, Mark},
@@ -22,7 +26,33 @@ use crate::{
 pub struct Store {
     conn: Connection,
     pub path: PathBuf,
+    /// Device and inode of the file opened: a store unlinked or replaced under the running
+    /// daemon is noticed before anything more is acknowledged.
+    identity: (u64, u64),
+    /// The commit marker (see [`Store::open`]) and the generation it holds.
+    marker: std::fs::File,
+    generation: u64,
+    /// Set once the file was found removed or replaced: every write fails from then on.
+    lost: bool,
 }
+
+/// Why a write was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the session store {0} was removed or replaced while netauth ran; nothing more is \
+         recorded until netauth is restarted"
+    )]
+    Lost(PathBuf),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Size of the commit marker file: fixed, so it is rewritten in place (no allocation:
+/// it can be updated on a full disk).
+const MARKER_LEN: usize = 64;
 
 const SCHEMA_VERSION: i64 = 1;
 
@@ -79,10 +109,15 @@ CREATE TABLE IF NOT EXISTS voucher_devices (
 ";
 
 impl Store {
-    /// Opens (creating if absent) `dir/sessions.db`.
+    /// Opens (creating if absent) `dir/sessions.db`, after proving the directory takes
+    /// a write. Every acknowledged change bumps a generation counter in the same
+    /// transaction and then in `sessions.db-marker`; a store whose generation is behind
+    /// its marker lost committed changes (its write-ahead log went missing or was damaged
+    /// after a crash, or the file was truncated or replaced) and is refused.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating state directory {}", dir.display()))?;
+        prove_writable(dir)?;
         let path = dir.join("sessions.db");
         let fail = |what: &str, e: rusqlite::Error| {
             anyhow::anyhow!(
@@ -133,11 +168,128 @@ impl Store {
                 path.display()
             ),
         }
-        Ok(Self { conn, path })
+        let generation: u64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'commit_generation'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(|e| fail("commit generation", e))?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let marker_path = dir.join("sessions.db-marker");
+        let mut marker = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&marker_path)
+            .with_context(|| format!("opening {}", marker_path.display()))?;
+        let mut text = String::new();
+        marker
+            .read_to_string(&mut text)
+            .with_context(|| format!("reading {}", marker_path.display()))?;
+        let marked: u64 = text
+            .trim_matches(|c: char| c.is_whitespace() || c == '\0')
+            .parse()
+            .unwrap_or(0);
+        if generation < marked {
+            bail!(
+                "the session store {} is older than the changes netauth last acknowledged \
+                 (commit {generation}, marker {marked}): its write-ahead log \
+                 (sessions.db-wal) was lost or damaged after a crash, or the file was \
+                 truncated or replaced. netauth will not start with it: devices it \
+                 authorized would lose access or be forgotten. Restore the missing file, or \
+                 move sessions.db, sessions.db-wal and sessions.db-marker aside to start \
+                 with an empty store",
+                path.display()
+            );
+        }
+        let meta = std::fs::metadata(&path)?;
+        let mut store = Self {
+            conn,
+            path,
+            identity: (meta.dev(), meta.ino()),
+            marker,
+            generation,
+            lost: false,
+        };
+        store
+            .write_marker()
+            .with_context(|| format!("writing {}", marker_path.display()))?;
+        Ok(store)
     }
 
-    /// Inserts a new active session or updates the active one for the same MAC.
-    pub fn save(&self, s: &Session) -> rusqlite::Result<()> {
+    fn write_marker(&mut self) -> std::io::Result<()> {
+        let mut buf = format!("{}\n", self.generation).into_bytes();
+        buf.resize(MARKER_LEN, 0);
+        self.marker.rewind()?;
+        self.marker.write_all(&buf)?;
+        self.marker.sync_data()
+    }
+
+    /// Fails once the file this store opened is no longer the one at its path.
+    fn check_alive(&mut self) -> Result<()> {
+        if !self.lost {
+            let same =
+                std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.identity);
+            if !same {
+                self.lost = true;
+                tracing::error!(
+                    path = %self.path.display(),
+                    "the session store was removed or replaced while netauth ran: nothing \
+                     more is acknowledged until netauth is restarted"
+                );
+            }
+        }
+        if self.lost {
+            return Err(StoreError::Lost(self.path.clone()));
+        }
+        Ok(())
+    }
+
+    /// Whether the store is still the file netauth opened.
+    pub fn healthy(&mut self) -> bool {
+        self.check_alive().is_ok()
+    }
+
+    /// Runs `f` as one acknowledged change: in a transaction that also bumps the commit
+    /// generation, fsynced, then marked (see [`Store::open`]).
+    fn ack<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.check_alive()?;
+        let tx = self.conn.transaction()?;
+        let out = f(&tx)?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('commit_generation', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![(self.generation + 1).to_string()],
+        )?;
+        tx.commit()?;
+        self.generation += 1;
+        if let Err(e) = self.write_marker() {
+            // The change is on disk; only the marker lags (that is safe: a marker behind
+            // the store is never refused).
+            tracing::warn!("could not update the commit marker: {e}");
+        }
+        Ok(out)
+    }
+
+    /// Inserts a new active session or updates the active one for the same MAC, with the
+    /// accounting requests that go with the change, as one acknowledged change.
+    pub fn save(&mut self, s: &Session, acct: &[&crate::session::AcctRecord]) -> Result<()> {
+        self.ack(|tx| {
+            tx_save(tx, s)?;
+            for r in acct {
+                tx_acct(tx, r)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records the addresses of an active session.
+    pub fn save_ips(&mut self, s: &Session) -> Result<()> {
+        self.check_alive()?;
         let ips = s
             .ips
             .iter()
@@ -145,6 +297,41 @@ impl Store {
             .collect::<Vec<_>>()
             .join(",");
         self.conn.execute(
+            "UPDATE sessions SET ips = ?2 WHERE mac = ?1 AND ended_ms IS NULL",
+            params![s.mac.to_string(), ips],
+        )?;
+        Ok(())
+    }
+
+    /// Queues Interim-Updates in one transaction (they are running totals nobody waits
+    /// on: not an acknowledged change of their own).
+    pub fn queue_interims(&mut self, records: &[crate::session::AcctRecord]) -> Result<()> {
+        self.check_alive()?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        for r in records {
+            tx_acct(&tx, r)?;
+        }
+        Ok(tx.commit()?)
+    }
+
+    /// Queues an accounting request for delivery (see [`tx_acct`]).
+    pub fn acct_enqueue(&mut self, r: &crate::session::AcctRecord) -> Result<()> {
+        self.ack(|tx| tx_acct(tx, r))
+    }
+}
+
+fn tx_save(tx: &Transaction<'_>, s: &Session) -> rusqlite::Result<()> {
+    {
+        let ips = s
+            .ips
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        tx.execute(
             "INSERT INTO sessions (mac, ips, via, started_ms, ends_ms, idle_limit_s, quota_up,
                 quota_down, quota_total, up_bytes, up_packets, down_bytes, down_packets,
                 base_up_bytes, base_up_packets, base_down_bytes, base_down_packets, last_active_ms)
@@ -186,62 +373,92 @@ impl Store {
                 let mut a = a.as_ref().clone();
                 a.started_ms = clock::to_wall_ms(a.started_ms);
                 let json = serde_json::to_string(&a).expect("plain data serializes");
-                self.conn.execute(
+                tx.execute(
                     "INSERT INTO session_acct(mac, acct) VALUES (?1, ?2)
                      ON CONFLICT(mac) DO UPDATE SET acct = excluded.acct",
                     params![s.mac.to_string(), json],
                 )?;
             }
             None => {
-                self.conn.execute(
+                tx.execute(
                     "DELETE FROM session_acct WHERE mac = ?1",
                     params![s.mac.to_string()],
                 )?;
             }
         }
-        Ok(())
     }
+    Ok(())
+}
 
-    /// Records the addresses of an active session.
-    pub fn save_ips(&self, s: &Session) -> rusqlite::Result<()> {
-        let ips = s
-            .ips
-            .iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        self.conn.execute(
-            "UPDATE sessions SET ips = ?2 WHERE mac = ?1 AND ended_ms IS NULL",
-            params![s.mac.to_string(), ips],
+/// Queues an accounting request for delivery. Interim-Updates carry running totals, so a
+/// newer Interim-Update or the Stop replaces a session's undelivered ones: during a long
+/// server outage the queue holds at most Start, one Interim-Update and Stop per session.
+fn tx_acct(tx: &Transaction<'_>, r: &crate::session::AcctRecord) -> rusqlite::Result<()> {
+    use crate::session::AcctStatus;
+    let json = serde_json::to_string(r).expect("plain data serializes");
+    if r.status != AcctStatus::Start {
+        tx.execute(
+            "DELETE FROM acct_queue WHERE session_id = ?1 AND status = 'interim'",
+            params![r.acct.session_id],
         )?;
-        Ok(())
     }
+    let status = match r.status {
+        AcctStatus::Start => "start",
+        AcctStatus::Interim => "interim",
+        AcctStatus::Stop => "stop",
+    };
+    tx.execute(
+        "INSERT INTO acct_queue(session_id, status, record) VALUES (?1, ?2, ?3)",
+        params![r.acct.session_id, status, json],
+    )?;
+    Ok(())
+}
 
-    /// Queues an accounting request for delivery. Interim-Updates carry running totals,
-    /// so a newer Interim-Update or the Stop replaces a session's undelivered ones: during
-    /// a long server outage the queue holds at most Start, one Interim-Update and Stop
-    /// per session.
-    pub fn acct_enqueue(&self, r: &crate::session::AcctRecord) -> rusqlite::Result<()> {
-        use crate::session::AcctStatus;
-        let json = serde_json::to_string(r).expect("plain data serializes");
-        if r.status != AcctStatus::Start {
-            self.conn.execute(
-                "DELETE FROM acct_queue WHERE session_id = ?1 AND status = 'interim'",
-                params![r.acct.session_id],
-            )?;
-        }
-        let status = match r.status {
-            AcctStatus::Start => "start",
-            AcctStatus::Interim => "interim",
-            AcctStatus::Stop => "stop",
-        };
-        self.conn.execute(
-            "INSERT INTO acct_queue(session_id, status, record) VALUES (?1, ?2, ?3)",
-            params![r.acct.session_id, status, json],
-        )?;
-        Ok(())
-    }
+/// Marks the active session of `s.mac` ended, with its final counters.
+fn tx_end(tx: &Transaction<'_>, s: &Session, ended_ms: u64, reason: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM session_acct WHERE mac = ?1",
+        params![s.mac.to_string()],
+    )?;
+    tx.execute(
+        "UPDATE sessions SET ended_ms = ?2, end_reason = ?3, up_bytes = ?4, up_packets = ?5,
+            down_bytes = ?6, down_packets = ?7, last_active_ms = ?8
+         WHERE mac = ?1 AND ended_ms IS NULL",
+        params![
+            s.mac.to_string(),
+            clock::to_wall_ms(ended_ms) as i64,
+            reason,
+            s.usage.up_bytes as i64,
+            s.usage.up_packets as i64,
+            s.usage.down_bytes as i64,
+            s.usage.down_packets as i64,
+            clock::to_wall_ms(s.last_active_ms) as i64
+        ],
+    )?;
+    Ok(())
+}
 
+/// Proves `dir` takes a durable write (a read-only state directory, or one on a full or
+/// broken file system, is refused at start rather than at the first login).
+fn prove_writable(dir: &Path) -> anyhow::Result<()> {
+    let probe = dir.join(".netauth-write-test");
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&probe)?;
+        f.write_all(b"netauth")?;
+        f.sync_all()?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    let _ = std::fs::remove_file(&probe);
+    result.with_context(|| {
+        format!(
+            "the state directory {} does not take writes; netauth records every session \
+             there before acknowledging it, so it will not start",
+            dir.display()
+        )
+    })
+}
+
+impl Store {
     /// The oldest `max` queued accounting requests. Unreadable rows (none are written)
     /// are dropped with a warning rather than blocking the queue.
     pub fn acct_head(
@@ -260,14 +477,16 @@ impl Store {
                 Ok(rec) => out.push((id, rec)),
                 Err(e) => {
                     tracing::warn!(id, "dropping an unreadable accounting record: {e}");
-                    self.acct_remove(id)?;
+                    self.conn
+                        .execute("DELETE FROM acct_queue WHERE id = ?1", params![id])?;
                 }
             }
         }
         Ok(out)
     }
 
-    pub fn acct_remove(&self, id: i64) -> rusqlite::Result<()> {
+    pub fn acct_remove(&mut self, id: i64) -> Result<()> {
+        self.check_alive()?;
         self.conn
             .execute("DELETE FROM acct_queue WHERE id = ?1", params![id])?;
         Ok(())
@@ -287,14 +506,12 @@ impl Store {
     /// counters, never a session, and the next fully synced commit (any login or end)
     /// makes them durable. A checkpoint of 100k sessions would otherwise fsync ~200
     /// times every 10 s, each time holding the session lock.
-    pub fn save_usage<'a>(
-        &mut self,
-        sessions: impl Iterator<Item = &'a Session>,
-    ) -> rusqlite::Result<()> {
+    pub fn save_usage<'a>(&mut self, sessions: impl Iterator<Item = &'a Session>) -> Result<()> {
+        self.check_alive()?;
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let result = self.save_usage_tx(sessions);
         let restored = self.conn.pragma_update(None, "synchronous", "FULL");
-        result.and(restored)
+        Ok(result.and(restored)?)
     }
 
     fn save_usage_tx<'a>(
@@ -321,28 +538,22 @@ impl Store {
         tx.commit()
     }
 
-    /// Marks the active session of `s.mac` ended, with its final counters.
-    pub fn end(&self, s: &Session, ended_ms: u64, reason: &str) -> rusqlite::Result<()> {
-        self.conn.execute(
-            "DELETE FROM session_acct WHERE mac = ?1",
-            params![s.mac.to_string()],
-        )?;
-        self.conn.execute(
-            "UPDATE sessions SET ended_ms = ?2, end_reason = ?3, up_bytes = ?4, up_packets = ?5,
-                down_bytes = ?6, down_packets = ?7, last_active_ms = ?8
-             WHERE mac = ?1 AND ended_ms IS NULL",
-            params![
-                s.mac.to_string(),
-                clock::to_wall_ms(ended_ms) as i64,
-                reason,
-                s.usage.up_bytes as i64,
-                s.usage.up_packets as i64,
-                s.usage.down_bytes as i64,
-                s.usage.down_packets as i64,
-                clock::to_wall_ms(s.last_active_ms) as i64
-            ],
-        )?;
-        Ok(())
+    /// Ends the active session of `s.mac` (with its final counters, and its accounting
+    /// Stop when it has one) as one acknowledged change.
+    pub fn end(
+        &mut self,
+        s: &Session,
+        ended_ms: u64,
+        reason: &str,
+        stop: Option<&crate::session::AcctRecord>,
+    ) -> Result<()> {
+        self.ack(|tx| {
+            tx_end(tx, s, ended_ms, reason)?;
+            if let Some(r) = stop {
+                tx_acct(tx, r)?;
+            }
+            Ok(())
+        })
     }
 
     /// Every active session.
@@ -441,7 +652,8 @@ impl Store {
     }
 
     /// Records where both clocks stand now (with every save of counters, and at stop).
-    pub fn set_clock_mark(&mut self, m: &Mark) -> rusqlite::Result<()> {
+    pub fn set_clock_mark(&mut self, m: &Mark) -> Result<()> {
+        self.check_alive()?;
         let tx = self.conn.transaction()?;
         for (k, v) in [
             ("clock_boot_id", m.boot_id.clone()),
@@ -454,40 +666,14 @@ impl Store {
                 params![k, v],
             )?;
         }
-        tx.commit()
+        Ok(tx.commit()?)
     }
 
     /// Moves every stored time that is still running (active sessions, their accounting
     /// start, vouchers) by `by_ms`: the wall clock stepped, the times move with it, so
     /// lengths and remaining times stay what they were.
-    pub fn shift_times(&mut self, by_ms: i64) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE sessions SET started_ms = started_ms + ?1, ends_ms = ends_ms + ?1,
-                last_active_ms = last_active_ms + ?1 WHERE ended_ms IS NULL",
-            params![by_ms],
-        )?;
-        tx.execute(
-            "UPDATE vouchers SET created_ms = created_ms + ?1,
-                first_used_ms = first_used_ms + ?1",
-            params![by_ms],
-        )?;
-        let accts: Vec<(String, String)> = {
-            let mut stmt = tx.prepare("SELECT mac, acct FROM session_acct")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for (mac, text) in accts {
-            if let Ok(mut a) = serde_json::from_str::<crate::session::Acct>(&text) {
-                a.started_ms = (a.started_ms as i64 + by_ms).max(0) as u64;
-                let json = serde_json::to_string(&a).expect("plain data serializes");
-                tx.execute(
-                    "UPDATE session_acct SET acct = ?2 WHERE mac = ?1",
-                    params![mac, json],
-                )?;
-            }
-        }
-        tx.commit()
+    pub fn shift_times(&mut self, by_ms: i64) -> Result<()> {
+        self.ack(|tx| shift_times(tx, by_ms))
     }
 
     /// Walled-garden entries added through the API.
@@ -499,22 +685,22 @@ impl Store {
         rows.collect()
     }
 
-    pub fn walled_set(&self, entry: &str, present: bool) -> rusqlite::Result<()> {
-        if present {
-            self.conn.execute(
-                "INSERT OR IGNORE INTO walled_garden(entry) VALUES (?1)",
-                params![entry],
-            )?;
-        } else {
-            self.conn
-                .execute("DELETE FROM walled_garden WHERE entry = ?1", params![entry])?;
-        }
-        Ok(())
+    pub fn walled_set(&mut self, entry: &str, present: bool) -> Result<()> {
+        self.ack(|tx| {
+            if present {
+                tx.execute(
+                    "INSERT OR IGNORE INTO walled_garden(entry) VALUES (?1)",
+                    params![entry],
+                )?;
+            } else {
+                tx.execute("DELETE FROM walled_garden WHERE entry = ?1", params![entry])?;
+            }
+            Ok(())
+        })
     }
 
-    pub fn voucher_create(&mut self, v: &[Voucher]) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
-        {
+    pub fn voucher_create(&mut self, v: &[Voucher]) -> Result<()> {
+        self.ack(|tx| {
             let mut stmt = tx.prepare(
                 "INSERT INTO vouchers(code, duration_s, quota, devices, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -528,8 +714,8 @@ impl Store {
                     v.created_ms as i64
                 ])?;
             }
-        }
-        tx.commit()
+            Ok(())
+        })
     }
 
     pub fn vouchers(&self) -> rusqlite::Result<Vec<Voucher>> {
@@ -556,18 +742,18 @@ impl Store {
 
     /// Records that `mac` used `code` (first use starts the clock). Returns whether `mac`
     /// was already one of its devices.
-    pub fn voucher_use(&mut self, code: &str, mac: Mac, now_ms: u64) -> rusqlite::Result<bool> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE vouchers SET first_used_ms = COALESCE(first_used_ms, ?2) WHERE code = ?1",
-            params![code, now_ms as i64],
-        )?;
-        let added = tx.execute(
-            "INSERT OR IGNORE INTO voucher_devices(code, mac) VALUES (?1, ?2)",
-            params![code, mac.to_string()],
-        )?;
-        tx.commit()?;
-        Ok(added == 0)
+    pub fn voucher_use(&mut self, code: &str, mac: Mac, now_ms: u64) -> Result<bool> {
+        self.ack(|tx| {
+            tx.execute(
+                "UPDATE vouchers SET first_used_ms = COALESCE(first_used_ms, ?2) WHERE code = ?1",
+                params![code, now_ms as i64],
+            )?;
+            let added = tx.execute(
+                "INSERT OR IGNORE INTO voucher_devices(code, mac) VALUES (?1, ?2)",
+                params![code, mac.to_string()],
+            )?;
+            Ok(added == 0)
+        })
     }
 
     pub fn voucher_has_device(&self, code: &str, mac: Mac) -> rusqlite::Result<bool> {
@@ -582,23 +768,52 @@ impl Store {
     }
 
     /// Revokes a voucher; returns the MACs that used it, or `None` if there is no such code.
-    pub fn voucher_revoke(&self, code: &str) -> rusqlite::Result<Option<Vec<Mac>>> {
-        let n = self.conn.execute(
-            "UPDATE vouchers SET revoked = 1 WHERE code = ?1",
-            params![code],
-        )?;
-        if n == 0 {
-            return Ok(None);
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT mac FROM voucher_devices WHERE code = ?1")?;
-        let macs = stmt
-            .query_map(params![code], |r| r.get::<_, String>(0))?
-            .filter_map(|m| m.ok()?.parse().ok())
-            .collect();
-        Ok(Some(macs))
+    pub fn voucher_revoke(&mut self, code: &str) -> Result<Option<Vec<Mac>>> {
+        self.ack(|tx| {
+            let n = tx.execute(
+                "UPDATE vouchers SET revoked = 1 WHERE code = ?1",
+                params![code],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let mut stmt = tx.prepare("SELECT mac FROM voucher_devices WHERE code = ?1")?;
+            let macs = stmt
+                .query_map(params![code], |r| r.get::<_, String>(0))?
+                .filter_map(|m| m.ok()?.parse().ok())
+                .collect();
+            Ok(Some(macs))
+        })
     }
+}
+
+fn shift_times(tx: &Transaction<'_>, by_ms: i64) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE sessions SET started_ms = started_ms + ?1, ends_ms = ends_ms + ?1,
+            last_active_ms = last_active_ms + ?1 WHERE ended_ms IS NULL",
+        params![by_ms],
+    )?;
+    tx.execute(
+        "UPDATE vouchers SET created_ms = created_ms + ?1,
+            first_used_ms = first_used_ms + ?1",
+        params![by_ms],
+    )?;
+    let accts: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT mac, acct FROM session_acct")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (mac, text) in accts {
+        if let Ok(mut a) = serde_json::from_str::<crate::session::Acct>(&text) {
+            a.started_ms = (a.started_ms as i64 + by_ms).max(0) as u64;
+            let json = serde_json::to_string(&a).expect("plain data serializes");
+            tx.execute(
+                "UPDATE session_acct SET acct = ?2 WHERE mac = ?1",
+                params![mac, json],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// A voucher as stored.
@@ -655,7 +870,7 @@ mod tests {
     #[test]
     fn undelivered_interim_updates_collapse_to_the_latest() {
         let dir = std::env::temp_dir().join(format!("netauth-store-{}", std::process::id()));
-        let store = Store::open(&dir).unwrap();
+        let mut store = Store::open(&dir).unwrap();
         store
             .acct_enqueue(&record(AcctStatus::Start, "A", 0))
             .unwrap();

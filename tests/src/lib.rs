@@ -501,12 +501,14 @@ impl Lab {
                 .status();
         }
         let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.gw.name));
-        let bpf = self.dir.join("bpf");
-        let _ = Command::new("umount")
-            .args(["-l"])
-            .arg(&bpf)
-            .stderr(Stdio::null())
-            .status();
+        // The lab's bpffs, and whatever a test mounted over the state directory.
+        for mnt in [self.dir.join("bpf"), self.state_dir()] {
+            let _ = Command::new("umount")
+                .args(["-l"])
+                .arg(&mnt)
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 

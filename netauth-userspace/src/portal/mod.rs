@@ -384,6 +384,17 @@ impl IntoResponse for PortalError {
                 "Something went wrong",
                 "Please try again.".to_string(),
             ),
+            PortalError::Session(SessionError::EndNotRecorded(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signed out",
+                "Your device is signed out, but the network could not record it yet.".to_string(),
+            ),
+            PortalError::Session(SessionError::Store(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in unavailable",
+                "The network cannot record sign-ins right now. Please try again in a minute."
+                    .to_string(),
+            ),
             PortalError::Session(e) => {
                 warn!("portal request failed: {e}");
                 (
