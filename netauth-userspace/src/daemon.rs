@@ -431,6 +431,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "netauth is up: {} is captive",
         lan.name
     );
+    // systemd (Type=notify): the LAN is gated now, so units ordered after netauth (the
+    // network's own, via network-pre.target) may start.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -440,6 +443,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(detach) = shutdown_rx.recv() => { info!(detach, "shutdown requested"); detach }
         Some(res) = tasks.join_next() => { warn!("a service stopped unexpectedly: {res:?}"); false }
     };
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
 
@@ -502,12 +506,17 @@ fn infrastructure(cfg: &Settings, lan_addrs: &[std::net::IpAddr]) -> Vec<(std::n
         .chain(&cfg.portal_ip)
         .map(|a| (*a, infra::GATEWAY))
         .collect();
+    // The gateway's own addresses: those the interface has, and the portal's (an
+    // interface not configured yet, when netauth starts before the network does).
+    let mut own: Vec<std::net::IpAddr> = lan_addrs.iter().chain(&cfg.portal_ip).copied().collect();
+    own.sort();
+    own.dedup();
     for (list, bit) in [
         (&cfg.dns_servers, infra::DNS),
         (&cfg.dhcp_servers, infra::DHCP),
         (&cfg.ntp_servers, infra::NTP),
     ] {
-        let servers = list.clone().unwrap_or_else(|| lan_addrs.to_vec());
+        let servers = list.clone().unwrap_or_else(|| own.clone());
         out.extend(servers.into_iter().map(|a| (a, bit)));
     }
     out

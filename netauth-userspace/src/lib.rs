@@ -13,6 +13,7 @@ pub mod counters;
 pub mod daemon;
 pub mod datapath;
 pub mod mac;
+pub mod memory;
 pub mod metrics;
 pub mod netlink;
 pub mod portal;

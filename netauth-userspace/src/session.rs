@@ -380,6 +380,9 @@ const IDLE_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Sessions handled per lock acquisition in whole-table passes.
 const LOCK_CHUNK: usize = 512;
 
+/// Sessions written per piece of a streamed listing.
+const LIST_CHUNK: usize = 256;
+
 /// How often address bindings are reconciled with the sessions.
 const BINDING_SWEEP_EVERY: Duration = Duration::from_secs(30);
 
@@ -925,18 +928,38 @@ impl Sessions {
         inner.sessions.get(&mac).map(|s| s.view(now_ms))
     }
 
-    pub fn list(&self, now: SystemTime) -> Vec<SessionView> {
+    /// Every session as JSON, written piece by piece to `out` (sorted by MAC), so
+    /// listing 100k sessions never holds them all as views or as one JSON document.
+    /// Returns false when `out` stopped taking pieces (the client went away).
+    pub fn list_json(&self, now: SystemTime, mut out: impl FnMut(Vec<u8>) -> bool) -> bool {
         let now_ms = unix_ms(now);
-        let macs: Vec<Mac> = self.lock().sessions.keys().copied().collect();
+        let mut macs: Vec<Mac> = self.lock().sessions.keys().copied().collect();
+        macs.sort();
         self.fold_in_chunks(&macs, now_ms);
-        let mut v: Vec<_> = self
-            .lock()
-            .sessions
-            .values()
-            .map(|s| s.view(now_ms))
-            .collect();
-        v.sort_by_key(|s| s.mac);
-        v
+        if !out(b"{\"sessions\":[".to_vec()) {
+            return false;
+        }
+        let mut first = true;
+        for chunk in macs.chunks(LIST_CHUNK) {
+            let mut buf = Vec::with_capacity(chunk.len() * 512);
+            {
+                let inner = self.lock();
+                for mac in chunk {
+                    let Some(s) = inner.sessions.get(mac) else {
+                        continue;
+                    };
+                    if !first {
+                        buf.push(b',');
+                    }
+                    first = false;
+                    let _ = serde_json::to_writer(&mut buf, &s.view(now_ms));
+                }
+            }
+            if !out(buf) {
+                return false;
+            }
+        }
+        out(b"]}".to_vec())
     }
 
     pub fn count(&self) -> usize {

@@ -143,6 +143,8 @@ pub struct MemRow {
     pub all_maps_memlock: Option<u64>,
     /// The daemon's last refresh of every session's counters: (method, microseconds).
     pub refresh: Option<(String, u64)>,
+    /// RSS after ten complete listings of every session (`GET /v1/sessions`).
+    pub rss_after_listings_kb: Option<u64>,
 }
 
 #[derive(Default, Debug)]
@@ -233,15 +235,28 @@ fn counter_refresh(p: &Path) -> Option<(String, u64)> {
     })
 }
 
+/// Lists every session ten times (as a monitoring script polling the API would) and
+/// reads the daemon's RSS afterwards.
+fn rss_after_listings(p: &Path) -> Option<u64> {
+    let admin = p.admin().ok()?;
+    for _ in 0..10 {
+        admin.get_text("/v1/sessions").ok()?;
+    }
+    p.daemon_pid().and_then(rss_kb)
+}
+
 fn mem_row(p: &Path, clients: u32) -> MemRow {
     let pid = p.daemon_pid();
     let (c, all) = pid.map(map_memlock).unwrap_or((None, None));
+    let rss = pid.and_then(rss_kb);
+    let refresh = (clients > 0).then(|| counter_refresh(p)).flatten();
     MemRow {
         clients,
-        rss_kb: pid.and_then(rss_kb),
+        rss_kb: rss,
         clients_map_memlock: c,
         all_maps_memlock: all,
-        refresh: (clients > 0).then(|| counter_refresh(p)).flatten(),
+        refresh,
+        rss_after_listings_kb: (clients > 0).then(|| rss_after_listings(p)).flatten(),
     }
 }
 

@@ -178,6 +178,15 @@ pub fn targets(r: &Results) -> Vec<String> {
                 mb.map(|v| format!("{v:.1}")).unwrap_or("-".into())
             ),
         ));
+        let after = m.rss_after_listings_kb.map(|k| k as f64 / 1024.0);
+        out.push(line(
+            after.map(|v| v <= 100.0),
+            format!(
+                "daemon RSS after ten listings of {} sessions = {} MB (target <= 100 MB)",
+                at(m.clients),
+                after.map(|v| format!("{v:.1}")).unwrap_or("-".into())
+            ),
+        ));
     }
     out
 }
@@ -626,7 +635,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
     )?;
     writeln!(
         w,
-        "| sessions | daemon RSS MB | NETAUTH_CLIENTS map MB | all daemon maps MB | refresh of all counters ms (method) |\n|---:|---:|---:|---:|---:|"
+        "| sessions | daemon RSS MB | RSS after 10 listings MB | NETAUTH_CLIENTS map MB | all daemon maps MB | refresh of all counters ms (method) |\n|---:|---:|---:|---:|---:|---:|"
     )?;
     let mb = |v: Option<u64>, div: f64| {
         v.map(|x| format!("{:.1}", x as f64 / div))
@@ -635,7 +644,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
     for m in std::iter::once(&r.mem_idle).chain(r.mem.iter()) {
         writeln!(
             w,
-            "| {}{} | {} | {} | {} | {} |",
+            "| {}{} | {} | {} | {} | {} | {} |",
             fmt_n(m.clients),
             if m.clients == 0 {
                 " (idle, just started)"
@@ -643,6 +652,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
                 ""
             },
             mb(m.rss_kb, 1024.0),
+            mb(m.rss_after_listings_kb, 1024.0),
             mb(m.clients_map_memlock, 1048576.0),
             mb(m.all_maps_memlock, 1048576.0),
             m.refresh
