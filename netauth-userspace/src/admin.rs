@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use tokio::net::{UnixListener, UnixStream};
 
 use crate::{
-    config::{parse_bytes, parse_duration},
+    config::{bytes_in_range, parse_bytes, parse_duration},
     mac::Mac,
     session::{EndReason, Grant, Quota, SessionError, SessionView, Sessions, Via},
 };
@@ -152,9 +152,11 @@ fn bytes_field(name: &str, v: Option<&Value>) -> Result<Option<u64>, ApiError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_u64() {
-            Some(b) if b > 0 => Ok(Some(b)),
-            _ => Err(ApiError::BadRequest(format!(
-                "{name} must be a positive number of bytes, not {n}"
+            Some(b) => bytes_in_range(b)
+                .map(Some)
+                .map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))),
+            None => Err(ApiError::BadRequest(format!(
+                "{name} must be a positive whole number of bytes, not {n}"
             ))),
         },
         Some(Value::String(s)) => parse_bytes(s)

@@ -1262,7 +1262,7 @@ impl Sessions {
         for m in macs {
             let grant = Grant {
                 // Renewed at every start; ten years is the longest duration netauth takes.
-                duration: Some(Duration::from_secs(10 * 365 * 24 * 3600)),
+                duration: Some(crate::config::MAX_DURATION),
                 exempt: true,
                 ..Grant::default()
             };

@@ -403,6 +403,11 @@ fn admin_api_and_cli_verbs_work_and_bad_input_changes_nothing() {
         vec!["allow", &b.mac, "--quota", "lots"],
         vec!["extend", &a.mac, "--for", "-1h"],
         vec!["revoke", "zz:zz:zz:zz:zz:zz"],
+        // Past what the store holds (2^63 came back negative: ended by "quota").
+        vec!["allow", &b.mac, "--quota", "10000000T"],
+        vec!["allow", &a.mac, "--quota-down", "9223372036854775808"],
+        vec!["allow", &b.mac, "--for", "500ms"],
+        vec!["extend", &a.mac, "--for", "11y"],
     ] {
         let out = lab.daemon().cli(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
@@ -434,11 +439,61 @@ fn admin_api_and_cli_verbs_work_and_bad_input_changes_nothing() {
             r#"{"duration":"soon"}"#,
         ),
         ("DELETE", "/v1/sessions/not-a-mac", ""),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0b","quota":9223372036854775808}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0a","quota_up":"10000000T"}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0b","quota_down":1e300}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0b","duration":"500ms"}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0a","idle":"11y"}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions/02:00:00:00:01:0a/extend",
+            r#"{"duration":"500ms"}"#,
+        ),
+        (
+            "POST",
+            "/v1/vouchers",
+            r#"{"count":1,"duration":"1h","quota":10000000000000000000}"#,
+        ),
+        // Not UTF-8 once decoded: axum refuses it before any handler runs.
+        ("DELETE", "/v1/sessions/%ff", ""),
     ] {
         let (code, v) = api(&mut lab, method, path, body);
         assert_eq!(code, 400, "{method} {path} {body}: {v}");
         assert!(v["error"].is_string(), "{v}");
     }
+    let (_, v) = api(
+        &mut lab,
+        "POST",
+        "/v1/sessions",
+        r#"{"mac":"02:00:00:00:01:0b","quota":"10000000T"}"#,
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 9007199254740992"),
+        "{v}"
+    );
     let (code, _) = api(
         &mut lab,
         "POST",
@@ -574,6 +629,21 @@ fn config_file_works_and_bad_files_are_rejected_with_the_line() {
             "not a duration",
         ),
         ("badtype.toml", "portal-port = \"eighty\"\n", "invalid type"),
+        (
+            "hugequota.toml",
+            "venue-name = \"X\"\nquota = \"10000000T\"\n",
+            "at most 9007199254740992 bytes",
+        ),
+        (
+            "hugenumber.toml",
+            "venue-name = \"X\"\n\nquota-up = 9223372036854775807\n",
+            "at most 9007199254740992 bytes",
+        ),
+        (
+            "subsecond.toml",
+            "idle-timeout = \"500ms\"\n",
+            "at least 1s",
+        ),
     ] {
         let path = lab.dir.join(name);
         std::fs::write(&path, text).unwrap();
@@ -591,6 +661,21 @@ fn config_file_works_and_bad_files_are_rejected_with_the_line() {
         assert!(err.contains(&format!("line {line}")), "{name}: {err}");
         assert!(err.contains(want), "{name}: {err}");
     }
+    // A file that never ends is refused too, at once.
+    let t0 = Instant::now();
+    let out = lab
+        .gw
+        .command(netauth_lab::netauth_bin())
+        .args(["run", "--lan", "lan0", "--config", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config file /dev/zero is larger than"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
     // Nothing was changed by the refused starts: still gated, A still online.
     assert_eq!(status_of(&a), Some(200));
     let _ = UPSTREAM_MARKER;

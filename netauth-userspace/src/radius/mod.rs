@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use tracing::{debug, info, warn};
 
 use crate::{
@@ -64,8 +64,7 @@ pub struct RadiusSettings {
 
 /// Reads a secret file: the first line, trimmed. Refuses empty secrets.
 pub fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the RADIUS secret file {}", path.display()))?;
+    let text = crate::config::read_text_file(path, "the RADIUS secret file")?;
     let line = text.lines().next().unwrap_or("").trim();
     if line.is_empty() {
         bail!("the RADIUS secret file {} is empty", path.display());
