@@ -401,6 +401,30 @@ pub fn read_config_file(path: &Path) -> anyhow::Result<RunArgs> {
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
 }
 
+/// The users file of `--auth-method local` as the daemon resolves it: `users-file`, else
+/// `STATE_DIR/users`; the command line over the config file (`cli.config`) over defaults.
+/// `netauth user` uses it too, so both always mean the same file.
+pub fn users_file_path(cli: &RunArgs) -> anyhow::Result<PathBuf> {
+    let file = match &cli.config {
+        Some(p) => read_config_file(p)?,
+        None => RunArgs::default(),
+    };
+    Ok(users_file(cli, &file))
+}
+
+fn users_file(cli: &RunArgs, file: &RunArgs) -> PathBuf {
+    cli.users_file
+        .clone()
+        .or_else(|| file.users_file.clone())
+        .unwrap_or_else(|| {
+            cli.state_dir
+                .clone()
+                .or_else(|| file.state_dir.clone())
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
+                .join("users")
+        })
+}
+
 impl Settings {
     /// Command line over config file over defaults.
     pub fn resolve(cli: RunArgs) -> anyhow::Result<Self> {
@@ -451,6 +475,10 @@ impl Settings {
                     .collect();
             }
             if auth_servers.is_empty() && acct_servers.is_empty() {
+                // MAC authentication asks a RADIUS server: without one it would do nothing.
+                if pick!(radius_mac_auth) == Some(true) {
+                    bail!("radius-mac-auth needs radius-server (and radius-secret-file)");
+                }
                 None
             } else {
                 Some(RadiusOptions {
@@ -566,11 +594,7 @@ impl Settings {
                     .context("walled-garden")?
             },
             auth_method: pick!(auth_method).unwrap_or(crate::auth::Method::ClickThrough),
-            users_file: pick!(users_file).unwrap_or_else(|| {
-                pick!(state_dir)
-                    .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
-                    .join("users")
-            }),
+            users_file: users_file(&cli, &file),
             venue_name: pick!(venue_name).unwrap_or_else(|| DEFAULT_VENUE.into()),
             terms,
             fwmark: pick!(fwmark).unwrap_or(DEFAULT_FWMARK),
@@ -892,6 +916,80 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("terms file /dev/zero is larger than"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn radius_mac_auth_without_a_server_is_refused() {
+        let e = Settings::resolve(RunArgs {
+            lan: Some("eth1".into()),
+            radius_mac_auth: Some(true),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("radius-mac-auth needs radius-server"), "{e}");
+        // Turned off explicitly, it needs nothing.
+        assert!(
+            Settings::resolve(RunArgs {
+                lan: Some("eth1".into()),
+                radius_mac_auth: Some(false),
+                ..Default::default()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_users_file_is_found_as_the_daemon_finds_it() {
+        let dir = std::env::temp_dir().join(format!("netauth-cfg-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let with_dir = dir.join("state.toml");
+        std::fs::write(&with_dir, "state-dir = \"/srv/na\"\n").unwrap();
+        let with_file = dir.join("users.toml");
+        std::fs::write(
+            &with_file,
+            "state-dir = \"/srv/na\"\nusers-file = \"/etc/na/users\"\n",
+        )
+        .unwrap();
+        let path = |users_file: Option<&str>, state_dir: Option<&str>, config: Option<&Path>| {
+            let cli = RunArgs {
+                users_file: users_file.map(PathBuf::from),
+                state_dir: state_dir.map(PathBuf::from),
+                config: config.map(Path::to_path_buf),
+                ..Default::default()
+            };
+            let p = users_file_path(&cli).unwrap();
+            // The daemon resolves the same file.
+            let s = Settings::resolve(RunArgs {
+                lan: Some("eth1".into()),
+                ..cli
+            })
+            .unwrap();
+            assert_eq!(s.users_file, p);
+            p
+        };
+        assert_eq!(path(None, None, None), Path::new("/var/lib/netauth/users"));
+        assert_eq!(
+            path(None, Some("/tmp/st"), None),
+            Path::new("/tmp/st/users")
+        );
+        assert_eq!(
+            path(None, None, Some(&with_dir)),
+            Path::new("/srv/na/users")
+        );
+        assert_eq!(
+            path(None, Some("/tmp/st"), Some(&with_dir)),
+            Path::new("/tmp/st/users")
+        );
+        assert_eq!(
+            path(None, None, Some(&with_file)),
+            Path::new("/etc/na/users")
+        );
+        assert_eq!(
+            path(Some("/tmp/u"), None, Some(&with_file)),
+            Path::new("/tmp/u")
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -494,6 +494,47 @@ fn admin_api_and_cli_verbs_work_and_bad_input_changes_nothing() {
             .contains("at most 9007199254740992"),
         "{v}"
     );
+    // Every refusal carries {"error": ...}, also those made before any handler runs.
+    let sock = lab.daemon().admin_socket.clone();
+    let long_target = format!("/v1/sessions/{}", "a".repeat(70_000));
+    let big_header = format!("X-Filler: {}\r\n", "b".repeat(20_000));
+    for (request, want) in [
+        (
+            "GET /v1/shutdown HTTP/1.1\r\nHost: n\r\n\r\n".to_string(),
+            405,
+        ),
+        (
+            "PUT /v1/sessions HTTP/1.1\r\nHost: n\r\nContent-Length: 0\r\n\r\n".to_string(),
+            405,
+        ),
+        (
+            format!("GET {long_target} HTTP/1.1\r\nHost: n\r\n\r\n"),
+            414,
+        ),
+        (
+            format!(
+                "GET /v1/sessions/{} HTTP/1.1\r\nHost: n\r\n\r\n",
+                "a".repeat(9000)
+            ),
+            414,
+        ),
+        (format!("GET /v1/status HTTP/1.1\r\n{big_header}\r\n"), 431),
+        ("GARBAGE\r\n\r\n".to_string(), 400),
+        (
+            "POST /v1/sessions HTTP/1.1\r\nHost: n\r\nContent-Length: lots\r\n\r\n".to_string(),
+            400,
+        ),
+    ] {
+        let r = http::unix_raw(&sock, request.as_bytes()).unwrap();
+        let what = &request[..request.len().min(40)];
+        assert_eq!(r.status, want, "{what}: {r:?}");
+        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        assert!(v["error"].is_string(), "{what}: {r:?}");
+        assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
+    }
+    let r = http::unix_raw(&sock, b"GET /v1/shutdown HTTP/1.1\r\nHost: n\r\n\r\n").unwrap();
+    assert_eq!(r.header("allow"), Some("POST"), "{r:?}");
+    assert!(r.body.contains("/v1/shutdown does not take GET"), "{r:?}");
     let (code, _) = api(
         &mut lab,
         "POST",
@@ -661,21 +702,30 @@ fn config_file_works_and_bad_files_are_rejected_with_the_line() {
         assert!(err.contains(&format!("line {line}")), "{name}: {err}");
         assert!(err.contains(want), "{name}: {err}");
     }
-    // A file that never ends is refused too, at once.
-    let t0 = Instant::now();
-    let out = lab
-        .gw
-        .command(netauth_lab::netauth_bin())
-        .args(["run", "--lan", "lan0", "--config", "/dev/zero"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("config file /dev/zero is larger than"),
-        "{err}"
-    );
-    assert!(t0.elapsed() < Duration::from_secs(10));
+    // A file that never ends, and an option that would do nothing, are refused too.
+    for (args, want) in [
+        (
+            vec!["--config", "/dev/zero"],
+            "config file /dev/zero is larger than",
+        ),
+        (
+            vec!["--radius-mac-auth"],
+            "radius-mac-auth needs radius-server",
+        ),
+    ] {
+        let t0 = Instant::now();
+        let out = lab
+            .gw
+            .command(netauth_lab::netauth_bin())
+            .args(["run", "--lan", "lan0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{args:?}");
+    }
     // Nothing was changed by the refused starts: still gated, A still online.
     assert_eq!(status_of(&a), Some(200));
     let _ = UPSTREAM_MARKER;
