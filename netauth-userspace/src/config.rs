@@ -27,6 +27,19 @@ pub const DEFAULT_FWMARK_MASK: u32 = 0xffff_0000;
 pub const DEFAULT_ROUTE_TABLE: u32 = 7327;
 pub const DEFAULT_RULE_PRIORITY: u32 = 1000;
 
+/// Largest byte count netauth takes anywhere: options, config file, admin API, RADIUS
+/// attributes. 2^53 bytes (about 9 PB) is beyond any real allowance, stays far inside the
+/// store's signed 64-bit INTEGER (larger values came back negative), and is exact for JSON
+/// readers that use doubles (JavaScript).
+pub const MAX_BYTES: u64 = 1 << 53;
+/// Longest duration netauth takes anywhere: 10 years of 365.25 days (humantime's `10y`).
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
+/// Shortest duration: sessions count whole seconds.
+pub const MIN_DURATION: Duration = Duration::from_secs(1);
+/// Config, terms and secret files larger than this are refused (`--config /dev/zero` would
+/// otherwise be read without end).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 /// How the XDP program is attached to the LAN interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -228,8 +241,8 @@ pub struct RunArgs {
     pub radius_nas_ip: Option<IpAddr>,
 
     /// How long to wait for a RADIUS answer before retransmitting [default: 3s].
-    #[arg(long, value_parser = parse_duration)]
-    #[serde(default, deserialize_with = "de_duration")]
+    #[arg(long, value_parser = parse_timeout)]
+    #[serde(default, deserialize_with = "de_timeout")]
     pub radius_timeout: Option<Duration>,
 
     /// Transmissions per RADIUS server before failing over to the next [default: 3].
@@ -370,11 +383,54 @@ pub const DEFAULT_TERMS: &str = "By connecting you agree to use this network law
 considerately. The operator may log the hardware address of your device and the time of your \
 session, and may end sessions at any time.";
 
+/// Reads a text file of at most [`MAX_FILE_BYTES`]; `what` names it in errors.
+pub fn read_text_file(path: &Path, what: &str) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("reading {what} {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {what} {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        bail!(
+            "{what} {} is larger than {} KiB; is it the right file?",
+            path.display(),
+            MAX_FILE_BYTES / 1024
+        );
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{what} {} is not UTF-8 text", path.display()))
+}
+
 /// Reads a config file; errors name the file, the line and the reason.
 pub fn read_config_file(path: &Path) -> anyhow::Result<RunArgs> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config file {}", path.display()))?;
+    let text = read_text_file(path, "config file")?;
     toml::from_str(&text).map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))
+}
+
+/// The users file of `--auth-method local` as the daemon resolves it: `users-file`, else
+/// `STATE_DIR/users`; the command line over the config file (`cli.config`) over defaults.
+/// `netauth user` uses it too, so both always mean the same file.
+pub fn users_file_path(cli: &RunArgs) -> anyhow::Result<PathBuf> {
+    let file = match &cli.config {
+        Some(p) => read_config_file(p)?,
+        None => RunArgs::default(),
+    };
+    Ok(users_file(cli, &file))
+}
+
+fn users_file(cli: &RunArgs, file: &RunArgs) -> PathBuf {
+    cli.users_file
+        .clone()
+        .or_else(|| file.users_file.clone())
+        .unwrap_or_else(|| {
+            cli.state_dir
+                .clone()
+                .or_else(|| file.state_dir.clone())
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
+                .join("users")
+        })
 }
 
 impl Settings {
@@ -396,8 +452,7 @@ impl Settings {
         })?;
         let terms = match (pick!(terms), pick!(terms_file)) {
             (Some(t), _) => t,
-            (None, Some(p)) => std::fs::read_to_string(&p)
-                .with_context(|| format!("reading terms file {}", p.display()))?,
+            (None, Some(p)) => read_text_file(&p, "terms file")?,
             (None, None) => DEFAULT_TERMS.to_string(),
         };
         let radius = {
@@ -428,6 +483,10 @@ impl Settings {
                     .collect();
             }
             if auth_servers.is_empty() && acct_servers.is_empty() {
+                // MAC authentication asks a RADIUS server: without one it would do nothing.
+                if pick!(radius_mac_auth) == Some(true) {
+                    bail!("radius-mac-auth needs radius-server (and radius-secret-file)");
+                }
                 None
             } else {
                 Some(RadiusOptions {
@@ -544,11 +603,7 @@ impl Settings {
                     .context("walled-garden")?
             },
             auth_method: pick!(auth_method).unwrap_or(crate::auth::Method::ClickThrough),
-            users_file: pick!(users_file).unwrap_or_else(|| {
-                pick!(state_dir)
-                    .unwrap_or_else(|| DEFAULT_STATE_DIR.into())
-                    .join("users")
-            }),
+            users_file: users_file(&cli, &file),
             venue_name: pick!(venue_name).unwrap_or_else(|| DEFAULT_VENUE.into()),
             terms,
             fwmark: pick!(fwmark).unwrap_or(DEFAULT_FWMARK),
@@ -647,24 +702,58 @@ fn hostname() -> String {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
         .map_err(|e| format!("'{s}' is not a duration (e.g. 30s, 15m, 24h): {e}"))?;
+    duration_in_range(d).map_err(|e| format!("'{s}': {e}"))
+}
+
+/// A network timeout (`--radius-timeout`): unlike session durations it may be under a
+/// second (`500ms`), but not zero, and at most [`MAX_DURATION`].
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration (e.g. 500ms, 3s): {e}"))?;
     if d.is_zero() {
-        return Err("a duration must be longer than zero".into());
+        return Err(format!("'{s}': a timeout must be longer than zero"));
     }
-    if d > Duration::from_secs(10 * 365 * 24 * 3600) {
+    if d > MAX_DURATION {
+        return Err(format!("'{s}': a duration may be at most 10 years"));
+    }
+    Ok(d)
+}
+
+/// Checks a duration against [`MIN_DURATION`] and [`MAX_DURATION`].
+pub fn duration_in_range(d: Duration) -> Result<Duration, String> {
+    if d < MIN_DURATION {
+        return Err("a duration must be at least 1s (sessions count whole seconds)".into());
+    }
+    if d > MAX_DURATION {
         return Err("a duration may be at most 10 years".into());
     }
     Ok(d)
 }
 
+/// Checks a byte count against 1 and [`MAX_BYTES`].
+pub fn bytes_in_range(n: u64) -> Result<u64, String> {
+    if n == 0 {
+        return Err("a byte allowance must be larger than zero".into());
+    }
+    if n > MAX_BYTES {
+        return Err(format!(
+            "a byte allowance may be at most {MAX_BYTES} bytes (about 9000T)"
+        ));
+    }
+    Ok(n)
+}
+
 /// Byte counts: a number with an optional SI (k, M, G, T: powers of 1000) or IEC
-/// (Ki, Mi, Gi, Ti: powers of 1024) prefix and an optional B.
+/// (Ki, Mi, Gi, Ti: powers of 1024) prefix and an optional B; 1 to [`MAX_BYTES`].
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a byte count (e.g. 500M, 2G, 1GiB, 1048576)"))?;
+    if num.is_empty() {
+        return Err(format!(
+            "'{s}' is not a byte count (e.g. 500M, 2G, 1GiB, 1048576)"
+        ));
+    }
     let unit = unit.trim().trim_end_matches(['B', 'b']);
     let mult: u64 = match unit {
         "" => 1,
@@ -682,13 +771,13 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
             ));
         }
     };
-    let v = n
-        .checked_mul(mult)
-        .ok_or_else(|| format!("'{s}' is too large"))?;
-    if v == 0 {
-        return Err("a byte allowance must be larger than zero".into());
-    }
-    Ok(v)
+    // Only digits remain, so a failed parse means more than u64 holds.
+    let v = num
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .unwrap_or(u64::MAX);
+    bytes_in_range(v).map_err(|e| format!("'{s}': {e}"))
 }
 
 pub fn parse_u32(s: &str) -> Result<u32, String> {
@@ -712,12 +801,18 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
     parse_duration(&s).map(Some).map_err(D::Error::custom)
 }
 
+fn de_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_timeout(&s).map(Some).map_err(D::Error::custom)
+}
+
 fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match NumOrStr::deserialize(d)? {
-        NumOrStr::Num(n) if n > 0 => Ok(Some(n as u64)),
-        NumOrStr::Num(n) => Err(D::Error::custom(format!(
-            "a byte allowance must be larger than zero, not {n}"
-        ))),
+        NumOrStr::Num(n) => u64::try_from(n)
+            .map_err(|_| "a byte allowance must be larger than zero".to_string())
+            .and_then(bytes_in_range)
+            .map(Some)
+            .map_err(|e| D::Error::custom(format!("{n}: {e}"))),
         NumOrStr::Str(s) => parse_bytes(&s).map(Some).map_err(D::Error::custom),
     }
 }
@@ -742,6 +837,169 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-5m").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn durations_under_a_second_or_over_ten_years_are_refused_with_the_limit() {
+        let e = parse_duration("500ms").unwrap_err();
+        assert!(e.contains("at least 1s"), "{e}");
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("10y"), Ok(MAX_DURATION));
+        let e = parse_duration("11y").unwrap_err();
+        assert!(e.contains("at most 10 years"), "{e}");
+        assert!(parse_duration("99999999999999999999y").is_err());
+        // A network timeout may be under a second, not zero.
+        assert_eq!(parse_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert!(
+            parse_timeout("0s")
+                .unwrap_err()
+                .contains("longer than zero")
+        );
+        assert!(parse_timeout("11y").is_err());
+        let a: RunArgs = toml::from_str("radius-timeout = \"250ms\"\n").unwrap();
+        assert_eq!(a.radius_timeout, Some(Duration::from_millis(250)));
+    }
+
+    #[test]
+    fn byte_counts_beyond_the_limit_are_refused_not_wrapped() {
+        // 10000000T is past 2^63: stored as a signed 64-bit number it came back negative.
+        for big in [
+            "10000000T",
+            "9223372036854775808",
+            "18446744073709551615",
+            "99999999999999999999999999",
+            "9007199254740993",
+        ] {
+            let e = parse_bytes(big).unwrap_err();
+            assert!(e.contains("at most 9007199254740992 bytes"), "{big}: {e}");
+        }
+        assert_eq!(parse_bytes("9007199254740992"), Ok(MAX_BYTES));
+        assert_eq!(parse_bytes("8000T"), Ok(8_000_000_000_000_000));
+        assert_eq!(bytes_in_range(MAX_BYTES + 1).map_err(|_| ()), Err(()));
+        assert_eq!(bytes_in_range(0).map_err(|_| ()), Err(()));
+    }
+
+    #[test]
+    fn config_file_values_beyond_the_limits_name_the_line() {
+        for (text, want) in [
+            ("lan = \"eth1\"\nquota = 100000000000000000\n", "at most"),
+            ("lan = \"eth1\"\nquota-up = \"10000000T\"\n", "at most"),
+            ("lan = \"eth1\"\nquota-down = -1\n", "larger than zero"),
+            ("lan = \"eth1\"\nidle-timeout = \"500ms\"\n", "at least 1s"),
+            (
+                "lan = \"eth1\"\nsession-timeout = \"20y\"\n",
+                "at most 10 years",
+            ),
+        ] {
+            let msg = toml::from_str::<RunArgs>(text).unwrap_err().to_string();
+            assert!(msg.contains("line 2"), "{text}: {msg}");
+            assert!(msg.contains(want), "{text}: {msg}");
+        }
+        let ok = toml::from_str::<RunArgs>("quota = 9007199254740992\n").unwrap();
+        assert_eq!(ok.quota, Some(MAX_BYTES));
+    }
+
+    #[test]
+    fn config_files_are_read_with_a_size_limit() {
+        let dir = std::env::temp_dir().join(format!("netauth-cfg-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.toml");
+        let mut text = "lan = \"eth1\"\n".to_string();
+        text.push_str(&"# padding\n".repeat(120_000));
+        std::fs::write(&big, &text).unwrap();
+        let e = read_config_file(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than 1024 KiB"), "{e}");
+        assert!(e.contains(&big.display().to_string()), "{e}");
+        // A file that never ends is refused as quickly.
+        let t = std::time::Instant::now();
+        let e = read_config_file(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/zero is larger than"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let e = Settings::resolve(RunArgs {
+            lan: Some("eth1".into()),
+            terms_file: Some("/dev/zero".into()),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("terms file /dev/zero is larger than"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn radius_mac_auth_without_a_server_is_refused() {
+        let e = Settings::resolve(RunArgs {
+            lan: Some("eth1".into()),
+            radius_mac_auth: Some(true),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("radius-mac-auth needs radius-server"), "{e}");
+        // Turned off explicitly, it needs nothing.
+        assert!(
+            Settings::resolve(RunArgs {
+                lan: Some("eth1".into()),
+                radius_mac_auth: Some(false),
+                ..Default::default()
+            })
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_users_file_is_found_as_the_daemon_finds_it() {
+        let dir = std::env::temp_dir().join(format!("netauth-cfg-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let with_dir = dir.join("state.toml");
+        std::fs::write(&with_dir, "state-dir = \"/srv/na\"\n").unwrap();
+        let with_file = dir.join("users.toml");
+        std::fs::write(
+            &with_file,
+            "state-dir = \"/srv/na\"\nusers-file = \"/etc/na/users\"\n",
+        )
+        .unwrap();
+        let path = |users_file: Option<&str>, state_dir: Option<&str>, config: Option<&Path>| {
+            let cli = RunArgs {
+                users_file: users_file.map(PathBuf::from),
+                state_dir: state_dir.map(PathBuf::from),
+                config: config.map(Path::to_path_buf),
+                ..Default::default()
+            };
+            let p = users_file_path(&cli).unwrap();
+            // The daemon resolves the same file.
+            let s = Settings::resolve(RunArgs {
+                lan: Some("eth1".into()),
+                ..cli
+            })
+            .unwrap();
+            assert_eq!(s.users_file, p);
+            p
+        };
+        assert_eq!(path(None, None, None), Path::new("/var/lib/netauth/users"));
+        assert_eq!(
+            path(None, Some("/tmp/st"), None),
+            Path::new("/tmp/st/users")
+        );
+        assert_eq!(
+            path(None, None, Some(&with_dir)),
+            Path::new("/srv/na/users")
+        );
+        assert_eq!(
+            path(None, Some("/tmp/st"), Some(&with_dir)),
+            Path::new("/tmp/st/users")
+        );
+        assert_eq!(
+            path(None, None, Some(&with_file)),
+            Path::new("/etc/na/users")
+        );
+        assert_eq!(
+            path(Some("/tmp/u"), None, Some(&with_file)),
+            Path::new("/tmp/u")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -366,11 +366,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    tasks.spawn(async move {
-        if let Err(e) = axum::serve(admin_listener, admin_app).await {
-            error!("admin socket failed: {e}");
-        }
-    });
+    tasks.spawn(admin::serve(admin_listener, admin_app));
     if let Some(l) = metrics_listener {
         let metrics_app = axum::Router::new().route(
             "/metrics",

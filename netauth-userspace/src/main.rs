@@ -12,6 +12,9 @@ use netauth::{
 };
 use serde_json::{Value, json};
 
+/// How long `netauth stop` waits for the daemon to finish.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
 #[derive(Parser)]
 #[command(
     name = "netauth",
@@ -71,9 +74,9 @@ enum Command {
         /// Remove programs, maps and routing: the LAN is no longer gated.
         #[arg(long)]
         detach: bool,
-        /// The daemon's options (--admin-socket, --config; with no daemon running also
-        /// --lan, --bpffs, ...) so stop finds the daemon, or what to remove: the daemon's options (--lan, --bpffs, --config, ...)
-        /// so --detach can find what to remove.
+        /// The daemon's options (--admin-socket, --config) so stop finds the daemon; with
+        /// no daemon running, --detach also needs --lan (and --bpffs, ... if not default)
+        /// to find what to remove.
         #[command(flatten)]
         run: Box<RunArgs>,
     },
@@ -122,9 +125,15 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserAction,
-        /// The users file [default: /var/lib/netauth/users].
+        /// The users file [default: the daemon's: users-file, else STATE_DIR/users].
         #[arg(long, global = true, value_name = "PATH")]
         users_file: Option<PathBuf>,
+        /// The daemon's state directory [default: /var/lib/netauth].
+        #[arg(long, global = true, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The daemon's config file, for its users-file and state-dir.
+        #[arg(long, global = true, value_name = "PATH")]
+        config: Option<PathBuf>,
     },
     /// List, add or remove walled-garden entries (destinations captive clients may reach).
     WalledGarden {
@@ -323,10 +332,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 .await
             {
                 Ok((202, _)) => {
-                    // Wait until the socket is gone: the daemon has finished.
-                    for _ in 0..200 {
-                        if !admin.socket.exists() {
-                            break;
+                    // The daemon removes its socket as the last step of stopping.
+                    let deadline = tokio::time::Instant::now() + STOP_WAIT;
+                    while admin.socket.exists() {
+                        if tokio::time::Instant::now() >= deadline {
+                            eprintln!(
+                                "netauth: the daemon accepted the stop but did not finish within {} s (its admin socket {} is still there)",
+                                STOP_WAIT.as_secs(),
+                                admin.socket.display()
+                            );
+                            return Ok(ExitCode::FAILURE);
                         }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -499,9 +514,19 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::User { action, users_file } => {
-            let path = users_file
-                .unwrap_or_else(|| PathBuf::from(netauth::config::DEFAULT_STATE_DIR).join("users"));
+        Command::User {
+            action,
+            users_file,
+            state_dir,
+            config,
+        } => {
+            // The file the daemon reads, resolved by the daemon's own rules.
+            let path = netauth::config::users_file_path(&RunArgs {
+                users_file,
+                state_dir,
+                config,
+                ..RunArgs::default()
+            })?;
             let mut users = netauth::auth::UsersFile::load(&path)?;
             match action {
                 UserAction::List => {

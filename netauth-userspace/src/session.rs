@@ -261,13 +261,15 @@ impl AcctRecord {
     }
 }
 
-/// Which sessions a RADIUS Disconnect/CoA request means: every given field must match.
-#[derive(Clone, Debug, Default)]
+/// Which sessions a RADIUS Disconnect/CoA request means: every given field must match,
+/// and the session must hold every address in `ips` (a request may name its IPv4 and its
+/// IPv6 address).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selector {
     pub mac: Option<Mac>,
     pub username: Option<String>,
     pub session_id: Option<String>,
-    pub ip: Option<IpAddr>,
+    pub ips: Vec<IpAddr>,
 }
 
 impl Selector {
@@ -275,12 +277,12 @@ impl Selector {
         self.mac.is_none()
             && self.username.is_none()
             && self.session_id.is_none()
-            && self.ip.is_none()
+            && self.ips.is_empty()
     }
 
     fn matches(&self, s: &Session) -> bool {
         self.mac.is_none_or(|m| m == s.mac)
-            && self.ip.is_none_or(|ip| s.ips.contains(&ip))
+            && self.ips.iter().all(|ip| s.ips.contains(ip))
             && self
                 .username
                 .as_ref()
@@ -1463,7 +1465,7 @@ impl Sessions {
         for m in macs {
             let grant = Grant {
                 // Renewed at every start; ten years is the longest duration netauth takes.
-                duration: Some(Duration::from_secs(10 * 365 * 24 * 3600)),
+                duration: Some(crate::config::MAX_DURATION),
                 exempt: true,
                 ..Grant::default()
             };
@@ -1555,5 +1557,45 @@ impl Sessions {
             })
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod selector_tests {
+    use super::*;
+
+    #[test]
+    fn every_address_a_selector_names_must_belong_to_the_session() {
+        let v4: IpAddr = "192.0.2.10".parse().unwrap();
+        let v6: IpAddr = "2001:db8:1::10".parse().unwrap();
+        let other: IpAddr = "192.0.2.11".parse().unwrap();
+        let s = Session {
+            mac: "02:00:00:00:01:0a".parse().unwrap(),
+            ips: vec![v4, v6],
+            via: Via::Admin,
+            started_ms: 0,
+            ends_ms: 1,
+            idle_limit_s: None,
+            quota: Quota::default(),
+            usage: Usage::default(),
+            base: Usage::default(),
+            last_active_ms: 0,
+            acct: None,
+        };
+        let by = |ips: Vec<IpAddr>| Selector {
+            ips,
+            ..Selector::default()
+        };
+        assert!(by(vec![v4]).matches(&s));
+        assert!(by(vec![v4, v6]).matches(&s));
+        assert!(
+            !by(vec![v4, other]).matches(&s),
+            "one address is not enough"
+        );
+        assert!(
+            !by(vec![other, v6]).matches(&s),
+            "the order does not matter"
+        );
+        assert!(!by(vec![v4, v6]).is_empty());
     }
 }

@@ -139,3 +139,29 @@ pub fn unix(
     parse(&buf)
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response"))
 }
+
+/// Sends raw bytes over a Unix socket (the admin API) and reads the answer until the
+/// server closes; for requests a real client would refuse to send.
+pub fn unix_raw(path: &std::path::Path, request: &[u8]) -> std::io::Result<Response> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+    // The server may answer and stop reading before the whole request is written.
+    let write_err = s.write_all(request).err();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if buf.is_empty() => return Err(write_err.unwrap_or(e)),
+            Err(_) => break,
+        }
+    }
+    parse(&buf).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not an HTTP response: {:?}", String::from_utf8_lossy(&buf)),
+        )
+    })
+}

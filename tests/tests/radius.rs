@@ -374,6 +374,41 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     .unwrap();
     assert_eq!(code, "Disconnect-NAK");
     assert_eq!(error_cause(&reply).as_deref(), Some("Missing-Attribute"));
+    // A value netauth cannot hold (Session-Timeout past 10 years), or a ChilliSpot
+    // attribute it cannot apply, is refused and changes nothing.
+    let (code, reply) = send(
+        "coa",
+        SECRET,
+        &[
+            ("Calling-Station-Id", &alice),
+            ("Session-Timeout", "4000000000"),
+            ("Idle-Timeout", "30"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, "CoA-NAK");
+    assert_eq!(
+        error_cause(&reply).as_deref(),
+        Some("Invalid-Attribute-Value")
+    );
+    let (code, reply) = send(
+        "coa",
+        SECRET,
+        &[
+            ("Calling-Station-Id", &alice),
+            ("Idle-Timeout", "30"),
+            ("ChilliSpot-Bandwidth-Max-Up", "1000"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, "CoA-NAK");
+    assert_eq!(
+        error_cause(&reply).as_deref(),
+        Some("Unsupported-Attribute")
+    );
+    let s = session(&mut lab, &a.mac).unwrap();
+    assert!(s["seconds_remaining"].as_u64().unwrap() <= 120, "{s}");
+    assert_eq!(s["idle_timeout_s"], 45, "{s}");
     // A wrong secret, or a client not on the allow-list (a LAN device), gets no answer.
     assert!(send("disconnect", "wrong-secret", &[("User-Name", "alice")]).is_err());
     let lan_client = b.ns.clone();

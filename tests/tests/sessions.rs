@@ -398,6 +398,11 @@ fn admin_api_and_cli_verbs_work_and_bad_input_changes_nothing() {
         vec!["allow", &b.mac, "--quota", "lots"],
         vec!["extend", &a.mac, "--for", "-1h"],
         vec!["revoke", "zz:zz:zz:zz:zz:zz"],
+        // Past what the store holds (2^63 came back negative: ended by "quota").
+        vec!["allow", &b.mac, "--quota", "10000000T"],
+        vec!["allow", &a.mac, "--quota-down", "9223372036854775808"],
+        vec!["allow", &b.mac, "--for", "500ms"],
+        vec!["extend", &a.mac, "--for", "11y"],
     ] {
         let out = lab.daemon().cli(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
@@ -429,11 +434,102 @@ fn admin_api_and_cli_verbs_work_and_bad_input_changes_nothing() {
             r#"{"duration":"soon"}"#,
         ),
         ("DELETE", "/v1/sessions/not-a-mac", ""),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0b","quota":9223372036854775808}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0a","quota_up":"10000000T"}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0b","quota_down":1e300}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0b","duration":"500ms"}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            r#"{"mac":"02:00:00:00:01:0a","idle":"11y"}"#,
+        ),
+        (
+            "POST",
+            "/v1/sessions/02:00:00:00:01:0a/extend",
+            r#"{"duration":"500ms"}"#,
+        ),
+        (
+            "POST",
+            "/v1/vouchers",
+            r#"{"count":1,"duration":"1h","quota":10000000000000000000}"#,
+        ),
+        // Not UTF-8 once decoded: axum refuses it before any handler runs.
+        ("DELETE", "/v1/sessions/%ff", ""),
     ] {
         let (code, v) = api(&mut lab, method, path, body);
         assert_eq!(code, 400, "{method} {path} {body}: {v}");
         assert!(v["error"].is_string(), "{v}");
     }
+    let (_, v) = api(
+        &mut lab,
+        "POST",
+        "/v1/sessions",
+        r#"{"mac":"02:00:00:00:01:0b","quota":"10000000T"}"#,
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 9007199254740992"),
+        "{v}"
+    );
+    // Every refusal carries {"error": ...}, also those made before any handler runs.
+    let sock = lab.daemon().admin_socket.clone();
+    let long_target = format!("/v1/sessions/{}", "a".repeat(70_000));
+    let big_header = format!("X-Filler: {}\r\n", "b".repeat(20_000));
+    for (request, want) in [
+        (
+            "GET /v1/shutdown HTTP/1.1\r\nHost: n\r\n\r\n".to_string(),
+            405,
+        ),
+        (
+            "PUT /v1/sessions HTTP/1.1\r\nHost: n\r\nContent-Length: 0\r\n\r\n".to_string(),
+            405,
+        ),
+        (
+            format!("GET {long_target} HTTP/1.1\r\nHost: n\r\n\r\n"),
+            414,
+        ),
+        (
+            format!(
+                "GET /v1/sessions/{} HTTP/1.1\r\nHost: n\r\n\r\n",
+                "a".repeat(9000)
+            ),
+            414,
+        ),
+        (format!("GET /v1/status HTTP/1.1\r\n{big_header}\r\n"), 431),
+        ("GARBAGE\r\n\r\n".to_string(), 400),
+        (
+            "POST /v1/sessions HTTP/1.1\r\nHost: n\r\nContent-Length: lots\r\n\r\n".to_string(),
+            400,
+        ),
+    ] {
+        let r = http::unix_raw(&sock, request.as_bytes()).unwrap();
+        let what = &request[..request.len().min(40)];
+        assert_eq!(r.status, want, "{what}: {r:?}");
+        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        assert!(v["error"].is_string(), "{what}: {r:?}");
+        assert_eq!(r.header("content-type"), Some("application/json"), "{what}");
+    }
+    let r = http::unix_raw(&sock, b"GET /v1/shutdown HTTP/1.1\r\nHost: n\r\n\r\n").unwrap();
+    assert_eq!(r.header("allow"), Some("POST"), "{r:?}");
+    assert!(r.body.contains("/v1/shutdown does not take GET"), "{r:?}");
     let (code, _) = api(
         &mut lab,
         "POST",
@@ -569,6 +665,21 @@ fn config_file_works_and_bad_files_are_rejected_with_the_line() {
             "not a duration",
         ),
         ("badtype.toml", "portal-port = \"eighty\"\n", "invalid type"),
+        (
+            "hugequota.toml",
+            "venue-name = \"X\"\nquota = \"10000000T\"\n",
+            "at most 9007199254740992 bytes",
+        ),
+        (
+            "hugenumber.toml",
+            "venue-name = \"X\"\n\nquota-up = 9223372036854775807\n",
+            "at most 9007199254740992 bytes",
+        ),
+        (
+            "subsecond.toml",
+            "idle-timeout = \"500ms\"\n",
+            "at least 1s",
+        ),
     ] {
         let path = lab.dir.join(name);
         std::fs::write(&path, text).unwrap();
@@ -585,6 +696,30 @@ fn config_file_works_and_bad_files_are_rejected_with_the_line() {
         let line = text.lines().count();
         assert!(err.contains(&format!("line {line}")), "{name}: {err}");
         assert!(err.contains(want), "{name}: {err}");
+    }
+    // A file that never ends, and an option that would do nothing, are refused too.
+    for (args, want) in [
+        (
+            vec!["--config", "/dev/zero"],
+            "config file /dev/zero is larger than",
+        ),
+        (
+            vec!["--radius-mac-auth"],
+            "radius-mac-auth needs radius-server",
+        ),
+    ] {
+        let t0 = Instant::now();
+        let out = lab
+            .gw
+            .command(netauth_lab::netauth_bin())
+            .args(["run", "--lan", "lan0"])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{args:?}");
     }
     // Nothing was changed by the refused starts: still gated, A still online.
     assert_eq!(status_of(&a), Some(200));

@@ -159,6 +159,15 @@ fn nak_for(code: u8) -> u8 {
     }
 }
 
+/// What a Disconnect/CoA-Request asks for.
+#[derive(Debug)]
+pub(crate) struct DasRequest {
+    /// The sessions it means.
+    pub selector: Selector,
+    /// The new limits of a CoA-Request; `None` for a Disconnect-Request.
+    pub change: Option<Change>,
+}
+
 /// Decides a request: the answer code and Error-Cause.
 fn handle(radius: &Radius, sessions: &Sessions, req: &Packet) -> (u8, Option<u32>) {
     let disconnect = req.code == packet::DISCONNECT_REQUEST;
@@ -167,6 +176,55 @@ fn handle(radius: &Radius, sessions: &Sessions, req: &Packet) -> (u8, Option<u32
     } else {
         (packet::COA_ACK, packet::COA_NAK)
     };
+    let what = if disconnect { "Disconnect" } else { "CoA" };
+    let DasRequest {
+        selector: sel,
+        change,
+    } = match parse(req, &radius.settings().nas_identifier, radius.nas_ip()) {
+        Ok(r) => r,
+        Err(cause) => return (nak, Some(cause)),
+    };
+    let macs = sessions.select(&sel);
+    if macs.is_empty() {
+        info!(?sel, "{what}-Request for no session: NAK");
+        return (nak, Some(cause::SESSION_CONTEXT_NOT_FOUND));
+    }
+
+    let now = crate::clock::now();
+    let Some(change) = change else {
+        for m in &macs {
+            if let Err(e) = sessions.end(*m, EndReason::Disconnected, now) {
+                warn!(mac = %m, "Disconnect-Request: {e}");
+                return (nak, Some(cause::RESOURCES_UNAVAILABLE));
+            }
+        }
+        info!(
+            sessions = macs.len(),
+            ?sel,
+            "Disconnect-Request: sessions ended"
+        );
+        return (ack, None);
+    };
+    for m in &macs {
+        if let Err(e) = sessions.change(*m, change, now) {
+            warn!(mac = %m, "CoA-Request: {e}");
+            return (nak, Some(cause::RESOURCES_UNAVAILABLE));
+        }
+    }
+    info!(sessions = macs.len(), ?sel, ?change, "CoA-Request applied");
+    (ack, None)
+}
+
+/// Reads a Disconnect/CoA-Request (already authenticated) for the NAS named
+/// `nas_identifier` at `nas_ip`: which sessions, and what to change. `Err` carries the
+/// Error-Cause of the NAK. Every attribute is checked before anything is applied, so a
+/// request is carried out whole or not at all.
+pub(crate) fn parse(
+    req: &Packet,
+    nas_identifier: &str,
+    nas_ip: Option<IpAddr>,
+) -> Result<DasRequest, u32> {
+    let disconnect = req.code == packet::DISCONNECT_REQUEST;
     let what = if disconnect { "Disconnect" } else { "CoA" };
 
     // Attributes this NAS understands in each request (RFC 5176 §3.5 table).
@@ -199,42 +257,44 @@ fn handle(radius: &Radius, sessions: &Sessions, req: &Packet) -> (u8, Option<u32
         let known = IDENTIFY.contains(t)
             || (disconnect && *t == attr::ACCT_TERMINATE_CAUSE)
             || (!disconnect && COA_CHANGES.contains(t));
+        // Only the ChilliSpot allowances among vendor attributes: a CoA asking for
+        // anything else (a bandwidth limit, ...) must not be acknowledged unapplied.
         let vendor_ok = *t != attr::VENDOR_SPECIFIC
-            || (v.len() >= 4
-                && u32::from_be_bytes([v[0], v[1], v[2], v[3]]) == packet::chilli::VENDOR);
+            || (v.len() >= 5
+                && v[0..4] == packet::chilli::VENDOR.to_be_bytes()
+                && super::QUOTA_TYPES.contains(&v[4]));
         if !known || !vendor_ok {
             info!(
                 attribute = t,
                 "{what}-Request with an unsupported attribute: NAK"
             );
-            return (nak, Some(cause::UNSUPPORTED_ATTRIBUTE));
+            return Err(cause::UNSUPPORTED_ATTRIBUTE);
         }
     }
     if req.get(attr::SERVICE_TYPE).is_some() {
-        return (nak, Some(cause::UNSUPPORTED_SERVICE));
+        return Err(cause::UNSUPPORTED_SERVICE);
     }
 
     // The request must be meant for this NAS.
     if let Some(id) = req.get_str(attr::NAS_IDENTIFIER)
-        && id != radius.settings().nas_identifier
+        && id != nas_identifier
     {
-        return (nak, Some(cause::NAS_IDENTIFICATION_MISMATCH));
+        return Err(cause::NAS_IDENTIFICATION_MISMATCH);
     }
-    let nas_ip = radius.nas_ip();
     if let Some(v) = req.get(attr::NAS_IP_ADDRESS) {
         let given = <[u8; 4]>::try_from(v).ok().map(IpAddr::from);
         if given.is_none() || given != nas_ip {
-            return (nak, Some(cause::NAS_IDENTIFICATION_MISMATCH));
+            return Err(cause::NAS_IDENTIFICATION_MISMATCH);
         }
     }
     if let Some(v) = req.get(attr::NAS_IPV6_ADDRESS) {
         let given = <[u8; 16]>::try_from(v).ok().map(IpAddr::from);
         if given.is_none() || given != nas_ip {
-            return (nak, Some(cause::NAS_IDENTIFICATION_MISMATCH));
+            return Err(cause::NAS_IDENTIFICATION_MISMATCH);
         }
     }
 
-    // Which sessions.
+    // Which sessions: every attribute given must match, so every address is kept.
     let mut sel = Selector {
         username: req.get_str(attr::USER_NAME),
         session_id: req.get_str(attr::ACCT_SESSION_ID),
@@ -246,67 +306,225 @@ fn handle(radius: &Radius, sessions: &Sessions, req: &Packet) -> (u8, Option<u32
             .and_then(|s| s.trim().parse::<Mac>().ok())
         {
             Some(m) => sel.mac = Some(m),
-            None => return (nak, Some(cause::INVALID_ATTRIBUTE_VALUE)),
+            None => return Err(cause::INVALID_ATTRIBUTE_VALUE),
         }
     }
-    if let Some(v) = req.get(attr::FRAMED_IP_ADDRESS) {
-        match <[u8; 4]>::try_from(v) {
-            Ok(b) => sel.ip = Some(IpAddr::from(b)),
-            Err(_) => return (nak, Some(cause::INVALID_ATTRIBUTE_VALUE)),
-        }
+    for v in req.get_all(attr::FRAMED_IP_ADDRESS) {
+        let b = <[u8; 4]>::try_from(v).map_err(|_| cause::INVALID_ATTRIBUTE_VALUE)?;
+        sel.ips.push(IpAddr::from(b));
     }
-    if let Some(v) = req.get(attr::FRAMED_IPV6_ADDRESS) {
-        match <[u8; 16]>::try_from(v) {
-            Ok(b) => sel.ip = Some(IpAddr::from(b)),
-            Err(_) => return (nak, Some(cause::INVALID_ATTRIBUTE_VALUE)),
-        }
+    for v in req.get_all(attr::FRAMED_IPV6_ADDRESS) {
+        let b = <[u8; 16]>::try_from(v).map_err(|_| cause::INVALID_ATTRIBUTE_VALUE)?;
+        sel.ips.push(IpAddr::from(b));
     }
     if sel.is_empty() {
-        return (nak, Some(cause::MISSING_ATTRIBUTE));
+        return Err(cause::MISSING_ATTRIBUTE);
     }
-    let macs = sessions.select(&sel);
-    if macs.is_empty() {
-        info!(?sel, "{what}-Request for no session: NAK");
-        return (nak, Some(cause::SESSION_CONTEXT_NOT_FOUND));
-    }
-
-    let now = crate::clock::now();
     if disconnect {
-        for m in &macs {
-            if let Err(e) = sessions.end(*m, EndReason::Disconnected, now) {
-                warn!(mac = %m, "Disconnect-Request: {e}");
-                return (nak, Some(cause::RESOURCES_UNAVAILABLE));
-            }
-        }
-        info!(
-            sessions = macs.len(),
-            ?sel,
-            "Disconnect-Request: sessions ended"
-        );
-        return (ack, None);
+        return Ok(DasRequest {
+            selector: sel,
+            change: None,
+        });
     }
 
+    // A value netauth cannot hold is refused, not clamped: the server learns at once
+    // that the change was not made as asked.
+    let limits = super::limits_from(req)
+        .and_then(super::Limits::check)
+        .map_err(|e| {
+            info!("CoA-Request with an unusable value ({e}): NAK");
+            cause::INVALID_ATTRIBUTE_VALUE
+        })?;
     let change = Change {
-        session_timeout_s: req.get_u32(attr::SESSION_TIMEOUT).map(u64::from),
-        idle_timeout_s: req.get_u32(attr::IDLE_TIMEOUT).map(u64::from),
-        quota: super::quota_from(req),
-        interim_s: req
-            .get_u32(attr::ACCT_INTERIM_INTERVAL)
-            .map(|v| u64::from(v).max(super::MIN_SERVER_INTERIM)),
+        session_timeout_s: limits.session_timeout_s,
+        idle_timeout_s: limits.idle_timeout_s,
+        quota: limits.quota,
+        interim_s: limits.interim_s.map(|v| v.max(super::MIN_SERVER_INTERIM)),
     };
     if change.session_timeout_s.is_none()
         && change.idle_timeout_s.is_none()
         && change.quota.is_none()
         && change.interim_s.is_none()
     {
-        return (nak, Some(cause::MISSING_ATTRIBUTE));
+        return Err(cause::MISSING_ATTRIBUTE);
     }
-    for m in &macs {
-        if let Err(e) = sessions.change(*m, change, now) {
-            warn!(mac = %m, "CoA-Request: {e}");
-            return (nak, Some(cause::RESOURCES_UNAVAILABLE));
+    Ok(DasRequest {
+        selector: sel,
+        change: Some(change),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::radius::packet::{
+        chilli,
+        fuzz::{self, SECRET},
+    };
+
+    const NAS_ID: &str = "gw";
+    const NAS_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
+
+    fn request(code: u8, attrs: &[(u8, Vec<u8>)]) -> Packet {
+        let mut p = Packet::new(code, 7);
+        for (t, v) in attrs {
+            p.add(*t, v.clone());
+        }
+        // Through the wire format, as the listener sees it.
+        let raw = p.encode_hashed_request(SECRET);
+        assert!(Packet::verify_hashed_request(&raw, SECRET));
+        Packet::decode(&raw).unwrap()
+    }
+
+    fn vsa(t: u8, v: u32) -> Vec<u8> {
+        let mut b = chilli::VENDOR.to_be_bytes().to_vec();
+        b.extend_from_slice(&[t, 6]);
+        b.extend_from_slice(&v.to_be_bytes());
+        b
+    }
+
+    fn parse_coa(attrs: &[(u8, Vec<u8>)]) -> Result<DasRequest, u32> {
+        parse(&request(packet::COA_REQUEST, attrs), NAS_ID, Some(NAS_IP))
+    }
+
+    fn user() -> (u8, Vec<u8>) {
+        (attr::USER_NAME, b"alice".to_vec())
+    }
+
+    #[test]
+    fn a_coa_with_a_value_netauth_cannot_hold_gets_invalid_attribute_value() {
+        let big = u32::MAX.to_be_bytes().to_vec();
+        for attrs in [
+            vec![user(), (attr::SESSION_TIMEOUT, big.clone())],
+            vec![user(), (attr::IDLE_TIMEOUT, big.clone())],
+            vec![user(), (attr::ACCT_INTERIM_INTERVAL, big.clone())],
+            vec![
+                user(),
+                (
+                    attr::VENDOR_SPECIFIC,
+                    vsa(chilli::MAX_TOTAL_GIGAWORDS, u32::MAX),
+                ),
+            ],
+            // Wrong lengths are not skipped over either.
+            vec![user(), (attr::SESSION_TIMEOUT, vec![0, 0, 60])],
+            vec![
+                user(),
+                (attr::VENDOR_SPECIFIC, {
+                    let mut v = vsa(chilli::MAX_INPUT_OCTETS, 1);
+                    v.push(0);
+                    v
+                }),
+            ],
+        ] {
+            assert_eq!(
+                parse_coa(&attrs).map(|_| ()),
+                Err(cause::INVALID_ATTRIBUTE_VALUE),
+                "{attrs:?}"
+            );
+        }
+        // At the limits: accepted.
+        let r = parse_coa(&[
+            user(),
+            (attr::SESSION_TIMEOUT, 315_576_000u32.to_be_bytes().to_vec()),
+            (
+                attr::VENDOR_SPECIFIC,
+                vsa(chilli::MAX_TOTAL_GIGAWORDS, 1 << 21),
+            ),
+        ])
+        .unwrap();
+        let c = r.change.unwrap();
+        assert_eq!(c.session_timeout_s, Some(315_576_000));
+        assert_eq!(c.quota.unwrap().total, Some(1 << 53));
+    }
+
+    #[test]
+    fn a_coa_asking_for_an_unsupported_chillispot_attribute_is_refused() {
+        // ChilliSpot-Bandwidth-Max-Up (4): netauth cannot apply it, so it must not ACK.
+        let r = parse_coa(&[
+            user(),
+            (attr::SESSION_TIMEOUT, 60u32.to_be_bytes().to_vec()),
+            (attr::VENDOR_SPECIFIC, vsa(4, 1000)),
+        ]);
+        assert_eq!(r.map(|_| ()), Err(cause::UNSUPPORTED_ATTRIBUTE));
+    }
+
+    #[test]
+    fn every_address_of_a_request_is_kept_in_the_selector() {
+        let v4 = Ipv4Addr::new(192, 0, 2, 10);
+        let v6 = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10);
+        for code in [packet::DISCONNECT_REQUEST, packet::COA_REQUEST] {
+            let req = request(
+                code,
+                &[
+                    (attr::FRAMED_IP_ADDRESS, v4.octets().to_vec()),
+                    (attr::FRAMED_IPV6_ADDRESS, v6.octets().to_vec()),
+                    (attr::IDLE_TIMEOUT, 60u32.to_be_bytes().to_vec()),
+                ]
+                .into_iter()
+                .filter(|(t, _)| code == packet::COA_REQUEST || *t != attr::IDLE_TIMEOUT)
+                .collect::<Vec<_>>(),
+            );
+            let r = parse(&req, NAS_ID, Some(NAS_IP)).unwrap();
+            assert_eq!(r.selector.ips, vec![IpAddr::V4(v4), IpAddr::V6(v6)]);
+            assert_eq!(r.change.is_some(), code == packet::COA_REQUEST);
         }
     }
-    info!(sessions = macs.len(), ?sel, ?change, "CoA-Request applied");
-    (ack, None)
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever decodes, however mangled, is parsed without a panic.
+        #[test]
+        fn mutated_requests_never_panic_the_parser(raw in fuzz::mutated()) {
+            if let Ok(p) = Packet::decode(&raw) {
+                let _ = parse(&p, NAS_ID, Some(NAS_IP));
+                let _ = crate::radius::limits_from(&p).map(|l| l.check());
+            }
+        }
+
+        /// Authentic requests with any attributes: they round-trip, verify, and parsing
+        /// them answers without a panic.
+        #[test]
+        fn any_authentic_request_decodes_and_parses(
+            disconnect in any::<bool>(),
+            attrs in prop::collection::vec(
+                (
+                    prop_oneof![
+                        Just(attr::USER_NAME), Just(attr::FRAMED_IP_ADDRESS),
+                        Just(attr::FRAMED_IPV6_ADDRESS), Just(attr::CALLING_STATION_ID),
+                        Just(attr::SESSION_TIMEOUT), Just(attr::IDLE_TIMEOUT),
+                        Just(attr::ACCT_INTERIM_INTERVAL), Just(attr::VENDOR_SPECIFIC),
+                        Just(attr::NAS_IP_ADDRESS), Just(attr::NAS_IDENTIFIER),
+                        Just(attr::MESSAGE_AUTHENTICATOR), any::<u8>(),
+                    ],
+                    prop::collection::vec(any::<u8>(), 0..40),
+                ),
+                0..12,
+            ),
+        ) {
+            let code = if disconnect { packet::DISCONNECT_REQUEST } else { packet::COA_REQUEST };
+            let mut p = Packet::new(code, 1);
+            for (t, v) in attrs {
+                p.add(t, v);
+            }
+            let raw = p.encode_hashed_request(SECRET);
+            // The encoder leaves a Message-Authenticator as given (here: random or
+            // malformed), so only a request without one is authentic.
+            let ma = p.get_all(attr::MESSAGE_AUTHENTICATOR).count();
+            let decodable = p.get_all(attr::MESSAGE_AUTHENTICATOR).all(|v| v.len() == 16);
+            prop_assert_eq!(Packet::verify_hashed_request(&raw, SECRET), ma == 0);
+            match Packet::decode(&raw) {
+                Ok(d) => {
+                    prop_assert!(decodable);
+                    prop_assert_eq!(&d.attrs, &p.attrs);
+                    let _ = parse(&d, NAS_ID, Some(NAS_IP));
+                }
+                Err(_) => prop_assert!(!decodable),
+            }
+        }
+    }
 }

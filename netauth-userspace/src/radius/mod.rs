@@ -22,7 +22,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use tracing::{debug, info, warn};
 
 use crate::{
@@ -64,8 +64,7 @@ pub struct RadiusSettings {
 
 /// Reads a secret file: the first line, trimmed. Refuses empty secrets.
 pub fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the RADIUS secret file {}", path.display()))?;
+    let text = crate::config::read_text_file(path, "the RADIUS secret file")?;
     let line = text.lines().next().unwrap_or("").trim();
     if line.is_empty() {
         bail!("the RADIUS secret file {} is empty", path.display());
@@ -382,8 +381,17 @@ impl Radius {
             .await?;
         match answer.code {
             packet::ACCESS_ACCEPT => {
+                let grant = match self.grant_from(&answer, username, session_id, nas_port) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        // A limit netauth cannot read is not ignored: the session would
+                        // get the defaults, maybe more than the server meant to grant.
+                        warn!(%mac, user = %username, "RADIUS Access-Accept refused: {e}");
+                        self.stats.access_rejects.fetch_add(1, Ordering::Relaxed);
+                        return Ok(Decision::Reject);
+                    }
+                };
                 self.stats.access_accepts.fetch_add(1, Ordering::Relaxed);
-                let grant = self.grant_from(&answer, username, session_id, nas_port);
                 info!(
                     %mac,
                     user = %username,
@@ -409,21 +417,31 @@ impl Radius {
         }
     }
 
-    /// Session limits and accounting state from an Access-Accept.
-    fn grant_from(&self, a: &Packet, username: &str, session_id: String, nas_port: u32) -> Grant {
-        let secs = |t| {
-            a.get_u32(t)
-                .filter(|v| *v > 0)
-                .map(|v| Duration::from_secs(v as u64))
-        };
-        let interim = match a.get_u32(attr::ACCT_INTERIM_INTERVAL) {
-            Some(v) if v > 0 => (v as u64).max(MIN_SERVER_INTERIM),
+    /// Session limits and accounting state from an Access-Accept. A limit attribute with
+    /// a bad layout is an error (the login is refused); a value beyond netauth's limits
+    /// is clamped to them with a warning: that only ever lowers what the server granted
+    /// (never more time or data than it allowed), while refusing would lock out a user
+    /// the server accepted over a limit nobody reaches (10 years, 2^53 bytes). Servers
+    /// do send such values to mean "no limit" (Session-Timeout 0xffffffff, gigawords
+    /// 0xffffffff).
+    fn grant_from(
+        &self,
+        a: &Packet,
+        username: &str,
+        session_id: String,
+        nas_port: u32,
+    ) -> Result<Grant, LimitError> {
+        let limits = limits_from(a)?
+            .clamped(|e| warn!(user = %username, "RADIUS Access-Accept: {e}; clamped"));
+        let secs = |v: Option<u64>| v.filter(|v| *v > 0).map(Duration::from_secs);
+        let interim = match limits.interim_s {
+            Some(v) if v > 0 => v.max(MIN_SERVER_INTERIM),
             _ => self.settings.interim.as_secs().max(1),
         };
-        Grant {
-            duration: secs(attr::SESSION_TIMEOUT),
-            idle: secs(attr::IDLE_TIMEOUT),
-            quota: quota_from(a).unwrap_or_default(),
+        Ok(Grant {
+            duration: secs(limits.session_timeout_s),
+            idle: secs(limits.idle_timeout_s),
+            quota: limits.quota.unwrap_or_default(),
             exempt: false,
             acct: Some(Acct {
                 username: a
@@ -437,7 +455,7 @@ impl Radius {
                 radius_auth: true,
                 ..Acct::default()
             }),
-        }
+        })
     }
 
     /// Builds the Accounting-Request for a queued record.
@@ -611,24 +629,130 @@ impl Radius {
     }
 }
 
-/// The data allowance of an Access-Accept or CoA-Request (ChilliSpot attributes with
-/// CoovaChilli's gigawords); `None` when it has none.
-pub fn quota_from(p: &Packet) -> Option<Quota> {
-    let get = |lo: u8, hi: u8| {
+/// The session limits an Access-Accept or CoA-Request sets, as sent: Session-Timeout,
+/// Idle-Timeout, Acct-Interim-Interval (seconds) and the data allowance (ChilliSpot
+/// attributes with CoovaChilli's gigawords). Values may exceed netauth's limits:
+/// [`Limits::check`] refuses those, [`Limits::clamped`] lowers them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub session_timeout_s: Option<u64>,
+    pub idle_timeout_s: Option<u64>,
+    pub interim_s: Option<u64>,
+    /// `None` when no allowance attribute (or only zero ones) is present.
+    pub quota: Option<Quota>,
+}
+
+/// A limit attribute netauth cannot use.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("{0} is not a 32-bit number")]
+    Malformed(&'static str),
+    #[error("{0} of {1} s is longer than 10 years")]
+    TooLong(&'static str, u64),
+    #[error("{0} of {1} bytes is more than {max} bytes", max = crate::config::MAX_BYTES)]
+    TooLarge(&'static str, u64),
+}
+
+pub(crate) const QUOTA_TYPES: [u8; 6] = [
+    chilli::MAX_INPUT_OCTETS,
+    chilli::MAX_OUTPUT_OCTETS,
+    chilli::MAX_TOTAL_OCTETS,
+    chilli::MAX_INPUT_GIGAWORDS,
+    chilli::MAX_OUTPUT_GIGAWORDS,
+    chilli::MAX_TOTAL_GIGAWORDS,
+];
+
+/// Reads the limits of `p`; an attribute with the wrong length is an error, not ignored.
+pub fn limits_from(p: &Packet) -> Result<Limits, LimitError> {
+    let seconds = |t: u8, name: &'static str| -> Result<Option<u64>, LimitError> {
+        match p.get(t) {
+            None => Ok(None),
+            Some(_) => p
+                .get_u32(t)
+                .map(|v| Some(u64::from(v)))
+                .ok_or(LimitError::Malformed(name)),
+        }
+    };
+    for v in p.get_all(attr::VENDOR_SPECIFIC) {
+        let chilli_quota =
+            v.len() >= 5 && v[0..4] == chilli::VENDOR.to_be_bytes() && QUOTA_TYPES.contains(&v[4]);
+        if chilli_quota && (v.len() != 10 || v[5] != 6) {
+            return Err(LimitError::Malformed("a ChilliSpot data allowance"));
+        }
+    }
+    let octets = |lo: u8, hi: u8| {
         let l = p.vendor_u32(chilli::VENDOR, lo);
         let h = p.vendor_u32(chilli::VENDOR, hi);
         match (l, h) {
             (None, None) => None,
-            (l, h) => Some(((h.unwrap_or(0) as u64) << 32) | l.unwrap_or(0) as u64),
+            (l, h) => Some((u64::from(h.unwrap_or(0)) << 32) | u64::from(l.unwrap_or(0))),
         }
         .filter(|v| *v > 0)
     };
     let q = Quota {
-        up: get(chilli::MAX_INPUT_OCTETS, chilli::MAX_INPUT_GIGAWORDS),
-        down: get(chilli::MAX_OUTPUT_OCTETS, chilli::MAX_OUTPUT_GIGAWORDS),
-        total: get(chilli::MAX_TOTAL_OCTETS, chilli::MAX_TOTAL_GIGAWORDS),
+        up: octets(chilli::MAX_INPUT_OCTETS, chilli::MAX_INPUT_GIGAWORDS),
+        down: octets(chilli::MAX_OUTPUT_OCTETS, chilli::MAX_OUTPUT_GIGAWORDS),
+        total: octets(chilli::MAX_TOTAL_OCTETS, chilli::MAX_TOTAL_GIGAWORDS),
     };
-    q.is_limited().then_some(q)
+    Ok(Limits {
+        session_timeout_s: seconds(attr::SESSION_TIMEOUT, "Session-Timeout")?,
+        idle_timeout_s: seconds(attr::IDLE_TIMEOUT, "Idle-Timeout")?,
+        interim_s: seconds(attr::ACCT_INTERIM_INTERVAL, "Acct-Interim-Interval")?,
+        quota: q.is_limited().then_some(q),
+    })
+}
+
+type TooBig = fn(&'static str, u64) -> LimitError;
+
+impl Limits {
+    /// Calls `f` with each value that is set, its name, netauth's limit for it and the
+    /// error for exceeding that.
+    fn each(&mut self, mut f: impl FnMut(&'static str, &mut u64, u64, TooBig)) {
+        let secs = crate::config::MAX_DURATION.as_secs();
+        let bytes = crate::config::MAX_BYTES;
+        for (name, v) in [
+            ("Session-Timeout", &mut self.session_timeout_s),
+            ("Idle-Timeout", &mut self.idle_timeout_s),
+            ("Acct-Interim-Interval", &mut self.interim_s),
+        ] {
+            if let Some(v) = v {
+                f(name, v, secs, LimitError::TooLong);
+            }
+        }
+        if let Some(q) = &mut self.quota {
+            for (name, v) in [
+                ("the upload allowance", &mut q.up),
+                ("the download allowance", &mut q.down),
+                ("the data allowance", &mut q.total),
+            ] {
+                if let Some(v) = v {
+                    f(name, v, bytes, LimitError::TooLarge);
+                }
+            }
+        }
+    }
+
+    /// Lowers every value beyond netauth's limits to the limit, reporting each.
+    pub fn clamped(mut self, mut report: impl FnMut(LimitError)) -> Self {
+        self.each(|name, v, max, too_big| {
+            if *v > max {
+                report(too_big(name, *v));
+                *v = max;
+            }
+        });
+        self
+    }
+
+    /// Refuses values beyond netauth's limits.
+    pub fn check(mut self) -> Result<Self, LimitError> {
+        let mut first = None;
+        self.each(|name, v, max, too_big| {
+            if *v > max && first.is_none() {
+                first = Some(too_big(name, *v));
+            }
+        });
+        first.map_or(Ok(self), Err)
+    }
 }
 
 #[cfg(test)]
@@ -726,7 +850,7 @@ mod tests {
         a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_TOTAL_OCTETS, 1000));
         a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_TOTAL_GIGAWORDS, 2));
         a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_OUTPUT_OCTETS, 500));
-        let g = r.grant_from(&a, "alice", "S1".into(), 3);
+        let g = r.grant_from(&a, "alice", "S1".into(), 3).unwrap();
         assert_eq!(g.duration, Some(Duration::from_secs(600)));
         assert_eq!(g.idle, None, "Idle-Timeout 0 means none");
         assert_eq!(g.quota.total, Some((2u64 << 32) + 1000));
@@ -737,5 +861,94 @@ mod tests {
         assert_eq!(acct.class, vec![b"one".to_vec(), b"two".to_vec()]);
         assert_eq!(acct.username, "alice");
         assert_eq!(acct.nas_port, 3);
+    }
+    fn vsa(t: u8, v: u32) -> Vec<u8> {
+        let mut b = chilli::VENDOR.to_be_bytes().to_vec();
+        b.extend_from_slice(&[t, 6]);
+        b.extend_from_slice(&v.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn absurd_accept_values_are_clamped_to_the_limits() {
+        let r = radius();
+        let mut a = Packet::new(packet::ACCESS_ACCEPT, 1);
+        a.add_u32(attr::SESSION_TIMEOUT, u32::MAX);
+        a.add_u32(attr::IDLE_TIMEOUT, u32::MAX);
+        a.add_u32(attr::ACCT_INTERIM_INTERVAL, u32::MAX);
+        a.add(
+            attr::VENDOR_SPECIFIC,
+            vsa(chilli::MAX_TOTAL_OCTETS, u32::MAX),
+        );
+        a.add(
+            attr::VENDOR_SPECIFIC,
+            vsa(chilli::MAX_TOTAL_GIGAWORDS, u32::MAX),
+        );
+        a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_INPUT_GIGAWORDS, 1));
+        let g = r.grant_from(&a, "alice", "S1".into(), 3).unwrap();
+        let max = crate::config::MAX_DURATION;
+        assert_eq!(g.duration, Some(max));
+        assert_eq!(g.idle, Some(max));
+        assert_eq!(g.acct.unwrap().interim_s, max.as_secs());
+        assert_eq!(g.quota.total, Some(crate::config::MAX_BYTES));
+        assert_eq!(g.quota.up, Some(1 << 32), "within the limit: unchanged");
+        assert_eq!(g.quota.down, None);
+    }
+
+    #[test]
+    fn an_accept_with_an_unreadable_limit_is_refused() {
+        let r = radius();
+        let mut a = Packet::new(packet::ACCESS_ACCEPT, 1);
+        a.add(attr::SESSION_TIMEOUT, vec![0, 0, 1]);
+        assert_eq!(
+            r.grant_from(&a, "alice", "S1".into(), 3).unwrap_err(),
+            LimitError::Malformed("Session-Timeout")
+        );
+        let mut a = Packet::new(packet::ACCESS_ACCEPT, 1);
+        let mut short = vsa(chilli::MAX_TOTAL_OCTETS, 5);
+        short.pop();
+        a.add(attr::VENDOR_SPECIFIC, short);
+        assert!(r.grant_from(&a, "alice", "S1".into(), 3).is_err());
+        // Other vendors' attributes and other ChilliSpot ones are not netauth's business.
+        let mut a = Packet::new(packet::ACCESS_ACCEPT, 1);
+        a.add(attr::VENDOR_SPECIFIC, vec![0, 0, 0, 9, 1, 3, 7]);
+        a.add(attr::VENDOR_SPECIFIC, vsa(4, 1000));
+        assert!(r.grant_from(&a, "alice", "S1".into(), 3).is_ok());
+    }
+
+    #[test]
+    fn limits_check_refuses_what_clamped_lowers() {
+        let mut p = Packet::new(packet::COA_REQUEST, 1);
+        p.add(
+            attr::VENDOR_SPECIFIC,
+            vsa(chilli::MAX_OUTPUT_GIGAWORDS, 1 << 21),
+        );
+        let l = limits_from(&p).unwrap();
+        assert_eq!(l.quota.unwrap().down, Some(1 << 53));
+        assert_eq!(l.check(), Ok(l));
+        let mut p = Packet::new(packet::COA_REQUEST, 1);
+        p.add(
+            attr::VENDOR_SPECIFIC,
+            vsa(chilli::MAX_OUTPUT_GIGAWORDS, 1 << 21),
+        );
+        p.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_OUTPUT_OCTETS, 1));
+        let l = limits_from(&p).unwrap();
+        assert_eq!(
+            l.check(),
+            Err(LimitError::TooLarge(
+                "the download allowance",
+                (1 << 53) + 1
+            ))
+        );
+        let mut reported = Vec::new();
+        let c = l.clamped(|e| reported.push(e));
+        assert_eq!(c.quota.unwrap().down, Some(crate::config::MAX_BYTES));
+        assert_eq!(reported.len(), 1);
+        let mut p = Packet::new(packet::COA_REQUEST, 1);
+        p.add_u32(attr::SESSION_TIMEOUT, 315_576_001);
+        assert!(matches!(
+            limits_from(&p).unwrap().check(),
+            Err(LimitError::TooLong("Session-Timeout", 315_576_001))
+        ));
     }
 }

@@ -205,7 +205,8 @@ impl Packet {
                 return Err(DecodeError::Attribute(rest[0]));
             }
             let (t, l) = (rest[0], rest[1] as usize);
-            if l < 2 || l > rest.len() {
+            // RFC 3579 §3.2: a Message-Authenticator is 18 octets long.
+            if l < 2 || l > rest.len() || (t == attr::MESSAGE_AUTHENTICATOR && l != 18) {
                 return Err(DecodeError::Attribute(t));
             }
             attrs.push((t, rest[2..l].to_vec()));
@@ -233,17 +234,32 @@ impl Packet {
         out
     }
 
-    /// Position of the Message-Authenticator value in `raw`, if the packet has one.
-    fn ma_offset(raw: &[u8]) -> Option<usize> {
-        let mut i = HEADER;
-        while i + 2 <= raw.len() {
-            let (t, l) = (raw[i], raw[i + 1] as usize);
-            if t == attr::MESSAGE_AUTHENTICATOR && l == 18 {
-                return Some(i + 2);
+    /// Position of the Message-Authenticator value in `raw` (a packet cut to its Length):
+    /// `Ok(None)` without one. `Err` when the attributes do not fill the packet exactly, or
+    /// the Message-Authenticator is not 18 octets or not the only one (RFC 3579 §3.2): a
+    /// packet that cannot be checked is not authentic.
+    fn ma_offset(raw: &[u8]) -> Result<Option<usize>, DecodeError> {
+        let mut found = None;
+        let mut rest = raw.get(HEADER..).ok_or(DecodeError::Short)?;
+        let mut at = HEADER;
+        while let [t, l, ..] = *rest {
+            let l = usize::from(l);
+            if l < 2 || l > rest.len() {
+                return Err(DecodeError::Attribute(t));
             }
-            i += l.max(2);
+            if t == attr::MESSAGE_AUTHENTICATOR {
+                if l != 18 || found.is_some() {
+                    return Err(DecodeError::Attribute(t));
+                }
+                found = Some(at + 2);
+            }
+            rest = &rest[l..];
+            at += l;
         }
-        None
+        match rest.first() {
+            Some(t) => Err(DecodeError::Attribute(*t)),
+            None => Ok(found),
+        }
     }
 
     /// Encodes an Access-Request: random Request Authenticator (already set by the
@@ -253,9 +269,10 @@ impl Packet {
             .retain(|(t, _)| *t != attr::MESSAGE_AUTHENTICATOR);
         self.attrs.push((attr::MESSAGE_AUTHENTICATOR, vec![0; 16]));
         let mut raw = self.raw();
-        let off = Self::ma_offset(&raw).expect("just added");
+        // The Message-Authenticator is the last attribute: its value ends the packet.
+        let off = raw.len() - 16;
         let mac = hmac_md5(secret, &raw);
-        raw[off..off + 16].copy_from_slice(&mac);
+        raw[off..].copy_from_slice(&mac);
         raw
     }
 
@@ -285,9 +302,11 @@ impl Packet {
         }
         self.authenticator = *req_auth;
         let mut raw = self.raw();
-        if let Some(off) = Self::ma_offset(&raw) {
+        if with_ma {
+            // The Message-Authenticator is the last attribute: its value ends the packet.
+            let off = raw.len() - 16;
             let mac = hmac_md5(secret, &raw);
-            raw[off..off + 16].copy_from_slice(&mac);
+            raw[off..].copy_from_slice(&mac);
         }
         let auth = md5(&[&raw, secret]);
         raw[4..20].copy_from_slice(&auth);
@@ -299,24 +318,18 @@ impl Packet {
     /// `Some(has_ma)`: authentic, and whether it carried a Message-Authenticator (the
     /// client then requires one from that server from now on).
     pub fn verify_response(raw: &[u8], req_auth: &[u8; 16], secret: &[u8]) -> Option<bool> {
-        if raw.len() < HEADER {
-            return None;
-        }
-        let len = u16::from_be_bytes([raw[2], raw[3]]) as usize;
-        if len < HEADER || len > raw.len() {
-            return None;
-        }
-        let raw = &raw[..len];
+        let raw = Self::cut_to_length(raw)?;
+        let ma = Self::ma_offset(raw).ok()?;
         let mut copy = raw.to_vec();
         copy[4..20].copy_from_slice(req_auth);
         if !same(&md5(&[&copy, secret]), &raw[4..20]) {
             return None;
         }
-        match Self::ma_offset(&copy) {
+        match ma {
             Some(off) => {
-                let given = raw[off..off + 16].to_vec();
-                copy[off..off + 16].fill(0);
-                same(&hmac_md5(secret, &copy), &given).then_some(true)
+                let given = raw.get(off..off + 16)?;
+                copy.get_mut(off..off + 16)?.fill(0);
+                same(&hmac_md5(secret, &copy), given).then_some(true)
             }
             None => Some(false),
         }
@@ -325,27 +338,37 @@ impl Packet {
     /// Checks a hashed request (CoA/Disconnect/Accounting) and its Message-Authenticator
     /// when present.
     pub fn verify_hashed_request(raw: &[u8], secret: &[u8]) -> bool {
-        if raw.len() < HEADER {
+        let Some(raw) = Self::cut_to_length(raw) else {
             return false;
-        }
-        let len = u16::from_be_bytes([raw[2], raw[3]]) as usize;
-        if len < HEADER || len > raw.len() {
+        };
+        let Ok(ma) = Self::ma_offset(raw) else {
             return false;
-        }
-        let raw = &raw[..len];
+        };
         let mut copy = raw.to_vec();
         copy[4..20].fill(0);
         if !same(&md5(&[&copy, secret]), &raw[4..20]) {
             return false;
         }
-        match Self::ma_offset(&copy) {
-            Some(off) => {
-                let given = raw[off..off + 16].to_vec();
-                copy[off..off + 16].fill(0);
-                same(&hmac_md5(secret, &copy), &given)
-            }
+        match ma {
+            Some(off) => match (raw.get(off..off + 16), copy.get_mut(off..off + 16)) {
+                (Some(given), Some(zeroed)) => {
+                    zeroed.fill(0);
+                    same(&hmac_md5(secret, &copy), given)
+                }
+                _ => false,
+            },
             None => true,
         }
+    }
+
+    /// The datagram without padding beyond its Length field; `None` when the Length is
+    /// impossible (shorter than a header, longer than the datagram or RADIUS allows).
+    fn cut_to_length(raw: &[u8]) -> Option<&[u8]> {
+        let len = usize::from(u16::from_be_bytes([*raw.get(2)?, *raw.get(3)?]));
+        if !(HEADER..=MAX_LEN).contains(&len) {
+            return None;
+        }
+        raw.get(..len)
     }
 }
 
@@ -474,5 +497,182 @@ mod tests {
         );
         assert_eq!(p.vendor_u32(chilli::VENDOR, chilli::MAX_INPUT_OCTETS), None);
         assert!(p.has_vendor(chilli::VENDOR));
+    }
+
+    /// A truncated Message-Authenticator once panicked the decoder (`ma_offset` trusted
+    /// the attribute's length), which stopped the daemon.
+    #[test]
+    fn a_truncated_message_authenticator_is_refused_without_a_panic() {
+        use fuzz::{SECRET, Signed, sign};
+        // Every cut of every packet, with the Length made to agree.
+        for valid in fuzz::valid_packets() {
+            for cut in HEADER..valid.len() {
+                let mut raw = valid[..cut].to_vec();
+                raw[2..4].copy_from_slice(&(cut as u16).to_be_bytes());
+                fuzz::feed(&raw);
+            }
+        }
+        // An answer whose Message-Authenticator (its last attribute) is cut short, with
+        // the attribute's own length saying so or not, signed by someone holding the
+        // secret or not: never authentic, never "without a Message-Authenticator".
+        let mut accept = Packet::new(ACCESS_ACCEPT, 3);
+        let valid = accept.encode_response(&fuzz::REQ_AUTH, SECRET, true);
+        let ma = valid.len() - 18;
+        assert_eq!(valid[ma], attr::MESSAGE_AUTHENTICATOR);
+        for cut in ma + 2..valid.len() {
+            for own_length in [18, (cut - ma) as u8] {
+                for signed in [Signed::No, Signed::Response, Signed::Request] {
+                    let mut raw = valid[..cut].to_vec();
+                    raw[2..4].copy_from_slice(&(cut as u16).to_be_bytes());
+                    raw[ma + 1] = own_length;
+                    sign(&mut raw, signed);
+                    assert_eq!(Packet::verify_response(&raw, &fuzz::REQ_AUTH, SECRET), None);
+                    assert!(!Packet::verify_hashed_request(&raw, SECRET));
+                    assert!(Packet::decode(&raw).is_err());
+                }
+            }
+        }
+        assert_eq!(
+            Packet::verify_response(&valid, &fuzz::REQ_AUTH, SECRET),
+            Some(true)
+        );
+        // Correctly signed otherwise, with a 10-octet Message-Authenticator: refused.
+        let mut raw = vec![ACCESS_ACCEPT, 3, 0, 32];
+        raw.extend_from_slice(&[0; 16]);
+        raw.extend_from_slice(&[attr::MESSAGE_AUTHENTICATOR, 12]);
+        raw.extend_from_slice(&[0; 10]);
+        sign(&mut raw, Signed::Response);
+        assert_eq!(Packet::verify_response(&raw, &fuzz::REQ_AUTH, SECRET), None);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 3000,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn random_datagrams_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            fuzz::feed(&raw);
+        }
+
+        #[test]
+        fn mutated_valid_packets_never_panic(raw in fuzz::mutated()) {
+            fuzz::feed(&raw);
+        }
+    }
+}
+
+/// Packets for the fuzz tests here and in the DAS: valid ones of every kind netauth
+/// reads, and mutations of them, re-signed so the checks behind the authenticators are
+/// reached too.
+#[cfg(test)]
+pub(crate) mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    pub const SECRET: &[u8] = b"fuzz-secret";
+    /// The request authenticator the answers among [`valid_packets`] answer.
+    pub const REQ_AUTH: [u8; 16] = [9; 16];
+
+    pub fn valid_packets() -> Vec<Vec<u8>> {
+        let vsa = |t: u8, v: u32| {
+            let mut b = chilli::VENDOR.to_be_bytes().to_vec();
+            b.extend_from_slice(&[t, 6]);
+            b.extend_from_slice(&v.to_be_bytes());
+            b
+        };
+        let mut coa = Packet::new(COA_REQUEST, 1);
+        coa.add_str(attr::USER_NAME, "alice");
+        coa.add(attr::FRAMED_IP_ADDRESS, vec![192, 0, 2, 10]);
+        coa.add_u32(attr::SESSION_TIMEOUT, 600);
+        coa.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_TOTAL_OCTETS, 1000));
+        coa.add(attr::MESSAGE_AUTHENTICATOR, vec![0; 16]);
+        let mut dis = Packet::new(DISCONNECT_REQUEST, 2);
+        dis.add_str(attr::CALLING_STATION_ID, "02-00-00-00-01-0A");
+        dis.add_str(attr::NAS_IDENTIFIER, "gw");
+        dis.add(attr::PROXY_STATE, b"ps".to_vec());
+        let mut accept = Packet::new(ACCESS_ACCEPT, 3);
+        accept.add_u32(attr::SESSION_TIMEOUT, 60);
+        accept.add(attr::CLASS, b"plan".to_vec());
+        let mut ack = Packet::new(ACCOUNTING_RESPONSE, 4);
+        vec![
+            coa.encode_hashed_request(SECRET),
+            dis.encode_hashed_request(SECRET),
+            accept.encode_response(&REQ_AUTH, SECRET, true),
+            ack.encode_response(&REQ_AUTH, SECRET, false),
+        ]
+    }
+
+    /// Everything netauth does with a datagram before it knows it is sound: none of it
+    /// may panic.
+    pub fn feed(raw: &[u8]) {
+        let _ = Packet::verify_response(raw, &REQ_AUTH, SECRET);
+        let _ = Packet::verify_hashed_request(raw, SECRET);
+        let _ = Packet::decode(raw);
+    }
+
+    /// How a test datagram's authenticator is made.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Signed {
+        /// Left as it is.
+        No,
+        /// A valid Response Authenticator (for [`REQ_AUTH`]), as a server holding the
+        /// secret would send.
+        Response,
+        /// A valid Request Authenticator of a hashed request.
+        Request,
+    }
+
+    /// Signs `raw` (over its Length, when that is possible) with [`SECRET`].
+    pub fn sign(raw: &mut [u8], how: Signed) {
+        let len = match raw.get(2..4) {
+            Some(l) => usize::from(u16::from_be_bytes([l[0], l[1]])),
+            None => return,
+        };
+        if !(HEADER..=raw.len()).contains(&len) {
+            return;
+        }
+        match how {
+            Signed::No => return,
+            Signed::Response => raw[4..20].copy_from_slice(&REQ_AUTH),
+            Signed::Request => raw[4..20].fill(0),
+        }
+        let auth = md5(&[&raw[..len], SECRET]);
+        raw[4..20].copy_from_slice(&auth);
+    }
+
+    /// A valid packet with a few bytes changed, maybe cut short, maybe with its Length
+    /// made to agree, maybe re-signed.
+    pub fn mutated() -> impl Strategy<Value = Vec<u8>> {
+        (
+            0usize..4,
+            prop::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+            any::<Option<u16>>(),
+            any::<bool>(),
+            prop_oneof![
+                Just(Signed::No),
+                Just(Signed::Response),
+                Just(Signed::Request)
+            ],
+        )
+            .prop_map(|(which, changes, cut, fix_length, signed)| {
+                let mut raw = valid_packets().swap_remove(which);
+                for (at, b) in changes {
+                    let at = at % raw.len();
+                    raw[at] = b;
+                }
+                if let Some(c) = cut {
+                    raw.truncate(usize::from(c) % (raw.len() + 1));
+                }
+                if fix_length && raw.len() >= 4 {
+                    let n = raw.len() as u16;
+                    raw[2..4].copy_from_slice(&n.to_be_bytes());
+                }
+                sign(&mut raw, signed);
+                raw
+            })
     }
 }
