@@ -294,7 +294,21 @@ impl Path {
                 let mode = m.xdp_mode().expect("netauth method");
                 // Daemon::start gives the daemon `dir/state` and `dir/bpf` (pins).
                 self.bpffs = Some(env::Bpffs::mount(self.dir.join("bpf"))?);
-                let d = Daemon::start(&self.gw, &self.dir, &["--xdp-mode", mode])?;
+                // One client namespace drives the portal at full rate: the per-client fair
+                // share (a guard against one client starving the others) is lifted, so the
+                // portal's own capacity is measured, as nginx's is.
+                let d = Daemon::start(
+                    &self.gw,
+                    &self.dir,
+                    &[
+                        "--xdp-mode",
+                        mode,
+                        "--portal-client-connections",
+                        "65535",
+                        "--portal-client-rate",
+                        "100000",
+                    ],
+                )?;
                 env::register_pid(d.child.id());
                 self.daemon = Some(d);
             }
