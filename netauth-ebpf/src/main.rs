@@ -123,8 +123,30 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
     }
 }
 
+/// Header bytes the TC programs want in the skb's linear area (Ethernet with a tag, IPv6
+/// with a few extension headers, the L4 header).
+const LINEAR_HEADERS: u32 = 192;
+
+/// Pulls the headers into the skb's linear area when they are not all there (frames
+/// from AF_PACKET's TX ring, some drivers): the programs can only read linear data, and
+/// an unreadable header is a drop.
+#[inline(always)]
+fn pull_headers(ctx: &TcContext) {
+    // SAFETY: reading the length of the skb this program runs on.
+    let len = unsafe { (*ctx.skb.skb).len };
+    let want = if len < LINEAR_HEADERS {
+        len
+    } else {
+        LINEAR_HEADERS
+    };
+    if ((ctx.data_end() - ctx.data()) as u32) < want {
+        let _ = ctx.pull_data(want);
+    }
+}
+
 #[classifier]
 pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
+    pull_headers(&ctx);
     let (data, data_end) = (ctx.data(), ctx.data_end());
     let Some(link) = parse_link(data, data_end) else {
         count(Counter::TC_DROP_MALFORMED);
@@ -224,6 +246,7 @@ fn tc_captive(ctx: &TcContext, link: &Link) -> i32 {
 
 #[classifier]
 pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
+    pull_headers(&ctx);
     let (data, data_end) = (ctx.data(), ctx.data_end());
     // Destination MAC: the first 6 bytes of the frame.
     if data + 14 > data_end {

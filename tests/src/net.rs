@@ -410,6 +410,19 @@ pub fn icmpv6_send(dst: std::net::Ipv6Addr, icmp_type: u8, hops: u32, body: &[u8
         .is_ok()
 }
 
+/// A gratuitous ARP announcement of `ip` by `mac` (RFC 5227), as devices send when they
+/// take an address.
+pub fn arp_announcement(mac: [u8; 6], ip: std::net::Ipv4Addr) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&ip.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&ip.octets());
+    f
+}
+
 /// Sends one UDP datagram from `from` (an address of this namespace, port 0: any) to `to`.
 pub fn udp_send_from(from: SocketAddr, to: SocketAddr, payload: &[u8]) -> std::io::Result<()> {
     let s = socket(from, Type::DGRAM, Protocol::UDP)?;

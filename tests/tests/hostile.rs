@@ -551,18 +551,6 @@ fn login_and_logout_forms_from_another_site_are_refused() {
     assert_eq!(status_of(&c), Some(511));
 }
 
-/// A gratuitous ARP announcement of `ip` by `mac` (RFC 5227).
-fn arp_announcement(mac: [u8; 6], ip: Ipv4Addr) -> Vec<u8> {
-    let mut f = vec![0xff; 6];
-    f.extend_from_slice(&mac);
-    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
-    f.extend_from_slice(&mac);
-    f.extend_from_slice(&ip.octets());
-    f.extend_from_slice(&[0; 6]);
-    f.extend_from_slice(&ip.octets());
-    f
-}
-
 /// Whether a datagram `from` the client's address reaches the upstream (seen on its
 /// interface).
 fn reaches_upstream(lab: &Lab, c: &Client, from: Ipv4Addr) -> bool {
@@ -610,7 +598,7 @@ fn a_signed_in_device_may_send_only_from_its_own_addresses() {
     // address was free.
     c.ns.ip(&["addr", "del", &format!("{}/24", other.v4), "dev", "eth0"])
         .unwrap();
-    let announce = arp_announcement(mac_bytes(&c.mac), Ipv4Addr::new(192, 0, 2, 99));
+    let announce = net::arp_announcement(mac_bytes(&c.mac), Ipv4Addr::new(192, 0, 2, 99));
     c.ns.run(move || net::send_frame("eth0", &announce).unwrap())
         .unwrap();
     assert!(reaches_upstream(&lab, &c, Ipv4Addr::new(192, 0, 2, 99)));
@@ -620,7 +608,7 @@ fn a_signed_in_device_may_send_only_from_its_own_addresses() {
         .ns
         .ip(&["link", "set", "eth0", "address", &c.mac])
         .unwrap();
-    let announce = arp_announcement(mac_bytes(&c.mac), other.v4);
+    let announce = net::arp_announcement(mac_bytes(&c.mac), other.v4);
     other
         .ns
         .run(move || net::send_frame("eth0", &announce).unwrap())

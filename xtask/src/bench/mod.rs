@@ -532,7 +532,11 @@ fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
         }
     }
     // The measured client must be authorized again, and last, for the next block.
-    if let Err(e) = native.admin().and_then(|a| a.allow(CLIENT_MAC)) {
+    if let Err(e) = native
+        .admin()
+        .and_then(|a| a.allow(CLIENT_MAC))
+        .and_then(|()| topo::announce_client(&native.cl))
+    {
         row.cmd_errors
             .push(format!("re-authorizing the client: {e:#}"));
     }
@@ -668,6 +672,7 @@ fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResu
         .stdout(std::process::Stdio::null())
         .status();
     let _ = admin.allow(CLIENT_MAC);
+    let _ = topo::announce_client(&p.cl);
     result?;
     Ok(res)
 }

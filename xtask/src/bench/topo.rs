@@ -307,6 +307,10 @@ impl Path {
                         "65535",
                         "--portal-client-rate",
                         "100000",
+                        // nginx, the portal's yardstick, listens on the gateway; a captive
+                        // client reaches only the services the operator opens there.
+                        "--gateway-allow",
+                        "tcp/8081",
                     ],
                 )?;
                 env::register_pid(d.child.id());
@@ -412,6 +416,10 @@ impl Path {
                 let macs: Vec<String> = (self.synthetic..want).map(synthetic_mac).collect();
                 admin.allow_many(&macs, 8)?;
                 admin.allow(CLIENT_MAC)?;
+                // As a real device does when it takes an address (the bench's neighbours are
+                // static, so it never ARPs): announce it, so netauth binds it to the device
+                // (--bind-addresses).
+                announce_client(&self.cl)?;
             }
         }
         self.synthetic = want;
@@ -448,4 +456,20 @@ impl Drop for Path {
     fn drop(&mut self) {
         self.cleanup();
     }
+}
+
+/// The measured client announces its address with a gratuitous ARP (see
+/// `Path::set_clients`).
+pub fn announce_client(cl: &Ns) -> anyhow::Result<()> {
+    let mac = CLIENT_MAC
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16))
+        .collect::<Result<Vec<u8>, _>>()?;
+    let frame = netauth_lab::net::arp_announcement(
+        mac.try_into().map_err(|_| anyhow::anyhow!("CLIENT_MAC"))?,
+        std::net::Ipv4Addr::new(192, 0, 2, 10),
+    );
+    cl.run(move || netauth_lab::net::send_frame("eth0", &frame))??;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    Ok(())
 }
