@@ -4,7 +4,10 @@
 //! (`netauth-ebpf`) and the user side (`netauth-userspace`) both use these types, so they
 //! can never disagree about a layout. `bytemuck::Pod` proves each type has no padding
 //! holes; the `user` feature adds the `aya::Pod` impls the loader needs.
-#![no_std]
+#![cfg_attr(not(feature = "api"), no_std)]
+
+#[cfg(feature = "api")]
+pub mod api;
 
 use bytemuck::{Pod, Zeroable};
 

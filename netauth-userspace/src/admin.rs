@@ -30,7 +30,6 @@ use axum::{
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
@@ -41,7 +40,7 @@ use tracing::{debug, warn};
 
 use crate::{
     config::{bytes_in_range, parse_bytes, parse_duration},
-    mac::Mac,
+    model::Mac,
     session::{EndReason, Grant, Quota, SessionError, SessionView, Sessions, Via},
 };
 
@@ -408,16 +407,7 @@ async fn show(
 }
 
 /// Durations are strings ("2h"); byte counts are numbers or strings ("500M").
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AllowBody {
-    mac: String,
-    duration: Option<String>,
-    idle: Option<String>,
-    quota: Option<Value>,
-    quota_up: Option<Value>,
-    quota_down: Option<Value>,
-}
+type AllowBody = netauth_common::api::AllowRequest;
 
 fn bytes_field(name: &str, v: Option<&Value>) -> Result<Option<u64>, ApiError> {
     match v {
@@ -482,11 +472,7 @@ async fn allow(
     Ok((StatusCode::CREATED, Json(session)).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExtendBody {
-    duration: String,
-}
+type ExtendBody = netauth_common::api::ExtendRequest;
 
 async fn extend(
     State(st): State<Arc<AdminState>>,
@@ -543,12 +529,7 @@ async fn status(State(st): State<Arc<AdminState>>) -> Json<Value> {
     Json(facts)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ShutdownBody {
-    #[serde(default)]
-    detach: bool,
-}
+type ShutdownBody = netauth_common::api::ShutdownRequest;
 
 async fn shutdown(
     State(st): State<Arc<AdminState>>,
@@ -562,14 +543,7 @@ async fn shutdown(
     Ok((StatusCode::ACCEPTED, Json(json!({ "detach": body.detach }))).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VoucherBody {
-    count: u32,
-    duration: String,
-    quota: Option<Value>,
-    devices: Option<u32>,
-}
+type VoucherBody = netauth_common::api::VoucherRequest;
 
 async fn voucher_create(
     State(st): State<Arc<AdminState>>,
@@ -629,11 +603,7 @@ async fn walled_list(State(st): State<Arc<AdminState>>) -> Json<Value> {
     Json(json!({ "entries": st.walled.list() }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WalledBody {
-    entry: String,
-}
+type WalledBody = netauth_common::api::WalledRequest;
 
 async fn walled_add(
     State(st): State<Arc<AdminState>>,

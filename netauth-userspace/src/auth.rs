@@ -87,7 +87,7 @@ impl Authenticator {
     pub fn authenticate(
         &self,
         creds: &Credentials,
-        mac: crate::mac::Mac,
+        mac: crate::model::Mac,
         sessions: &Sessions,
     ) -> Result<Grant, AuthError> {
         match self.method {

@@ -340,7 +340,7 @@ pub struct Settings {
     pub venue_name: String,
     pub terms: String,
     pub radius: Option<RadiusOptions>,
-    pub trusted_macs: Vec<crate::mac::Mac>,
+    pub trusted_macs: Vec<crate::model::Mac>,
     /// CoA/Disconnect listener: address, clients, secret file.
     pub das: Option<(SocketAddr, Vec<IpAddr>, PathBuf)>,
     pub fwmark: u32,
@@ -514,7 +514,7 @@ impl Settings {
                 &cli.trusted_mac
             };
             list.iter()
-                .map(|m| m.parse::<crate::mac::Mac>())
+                .map(|m| m.parse::<crate::model::Mac>())
                 .collect::<Result<Vec<_>, _>>()
                 .context("trusted-mac")?
         };

@@ -15,7 +15,7 @@ use std::{
 
 use netauth_common::{ClientUsage, MacKey};
 
-use crate::{mac::Mac, session::Usage};
+use crate::{model::Mac, session::Usage};
 
 /// `BPF_MAP_LOOKUP_BATCH` (include/uapi/linux/bpf.h).
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;

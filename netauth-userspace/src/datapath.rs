@@ -42,7 +42,7 @@ use netauth_common::{
 };
 use tracing::{info, warn};
 
-use crate::{config::XdpMode, mac::Mac, session::Usage};
+use crate::{config::XdpMode, model::Mac, session::Usage};
 
 /// The compiled kernel programs, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netauth"));

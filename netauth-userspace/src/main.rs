@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use netauth::{
     admin::AdminClient,
     config::{DEFAULT_ADMIN_SOCKET, RunArgs, parse_bytes, parse_duration},
-    mac::Mac,
+    model::Mac,
     portal::pages::{human, human_bytes},
 };
 use serde_json::{Value, json};

@@ -18,7 +18,7 @@ use rtnetlink::{
     },
 };
 
-use crate::mac::Mac;
+use crate::model::Mac;
 
 /// A netlink connection whose driver runs on the current tokio runtime.
 pub fn connect() -> anyhow::Result<Handle> {

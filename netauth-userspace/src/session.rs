@@ -15,57 +15,12 @@ use std::{
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
+pub use crate::model::{SessionView, Via};
 use crate::{
     datapath::{Datapath, Identity},
-    mac::Mac,
+    model::Mac,
     store::Store,
 };
-
-/// How a session came to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Via {
-    /// The user accepted the terms on the portal.
-    ClickThrough,
-    /// An operator ran `netauth allow` (or the API).
-    Admin,
-    /// A user name and password from the users file.
-    Local,
-    /// A voucher code.
-    Voucher,
-    /// User name and password checked by a RADIUS server.
-    Radius,
-    /// The device's MAC address, accepted by a RADIUS server (no browser needed).
-    RadiusMac,
-    /// In the configured list of trusted MACs.
-    Trusted,
-}
-
-impl Via {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ClickThrough => "click-through",
-            Self::Admin => "admin",
-            Self::Local => "local",
-            Self::Voucher => "voucher",
-            Self::Radius => "radius",
-            Self::RadiusMac => "radius-mac",
-            Self::Trusted => "trusted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "click-through" => Self::ClickThrough,
-            "local" => Self::Local,
-            "voucher" => Self::Voucher,
-            "radius" => Self::Radius,
-            "radius-mac" => Self::RadiusMac,
-            "trusted" => Self::Trusted,
-            _ => Self::Admin,
-        }
-    }
-}
 
 /// Why a session ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,36 +258,6 @@ pub struct Change {
     pub quota: Option<Quota>,
     /// New Acct-Interim-Interval.
     pub interim_s: Option<u64>,
-}
-
-/// What the API and pages show of a session: stable JSON.
-#[derive(Clone, Debug, Serialize)]
-pub struct SessionView {
-    pub mac: Mac,
-    pub ips: Vec<IpAddr>,
-    /// The most recent address, for tables.
-    pub ip: Option<IpAddr>,
-    pub via: Via,
-    /// Unix seconds.
-    pub started: u64,
-    /// Unix seconds.
-    pub expires: u64,
-    pub seconds_remaining: u64,
-    pub idle_timeout_s: Option<u64>,
-    pub idle_s: u64,
-    pub quota_up: Option<u64>,
-    pub quota_down: Option<u64>,
-    pub quota_total: Option<u64>,
-    pub bytes_remaining: Option<u64>,
-    pub up_bytes: u64,
-    pub up_packets: u64,
-    pub down_bytes: u64,
-    pub down_packets: u64,
-    /// RADIUS user name and Acct-Session-Id, for RADIUS sessions.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acct_session_id: Option<String>,
 }
 
 impl Session {

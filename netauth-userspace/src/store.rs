@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _, Transaction, param
 
 use crate::{
     clock::{self, Mark},
-    mac::Mac,
+    model::Mac,
     session::Session,
 };
 
@@ -817,17 +817,7 @@ fn shift_times(tx: &Transaction<'_>, by_ms: i64) -> rusqlite::Result<()> {
 }
 
 /// A voucher as stored.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct Voucher {
-    pub code: String,
-    pub duration_s: u64,
-    pub quota: Option<u64>,
-    pub devices: u32,
-    pub created_ms: u64,
-    pub first_used_ms: Option<u64>,
-    pub revoked: bool,
-    pub devices_used: u32,
-}
+pub use netauth_common::api::Voucher;
 
 fn voucher_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Voucher> {
     Ok(Voucher {

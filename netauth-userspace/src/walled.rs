@@ -11,7 +11,6 @@ use std::{
 };
 
 use aya::maps::{LpmTrie, MapData, lpm_trie::Key};
-use serde::Serialize;
 use tracing::{info, warn};
 
 /// Bounds on how long a resolution is used (the TTL, clamped).
@@ -92,14 +91,7 @@ fn mask(ip: IpAddr, len: u8) -> IpAddr {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct EntryView {
-    pub entry: String,
-    /// "config" (from the command line or config file) or "api".
-    pub source: &'static str,
-    /// For host names: the addresses it resolves to now.
-    pub addresses: Vec<IpAddr>,
-}
+pub use netauth_common::api::WalledEntry as EntryView;
 
 struct Resolved {
     addrs: Vec<IpAddr>,
@@ -185,7 +177,7 @@ impl WalledGarden {
             .iter()
             .map(|(e, from_config)| EntryView {
                 entry: e.to_string(),
-                source: if *from_config { "config" } else { "api" },
+                source: if *from_config { "config" } else { "api" }.to_string(),
                 addresses: match e {
                     Entry::Host(h) => st
                         .resolved

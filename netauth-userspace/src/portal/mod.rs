@@ -26,7 +26,7 @@ use tracing::{debug, warn};
 
 use crate::{
     datapath::{FlowIdentity, Identity},
-    mac::Mac,
+    model::Mac,
     session::{EndReason, SessionError, Sessions, Via},
 };
 

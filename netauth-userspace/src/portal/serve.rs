@@ -68,7 +68,7 @@ impl Default for Limits {
 /// knows it, else the source address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ClientKey {
-    Mac(crate::mac::Mac),
+    Mac(crate::model::Mac),
     Ip(std::net::IpAddr),
 }
 

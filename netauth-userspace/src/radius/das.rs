@@ -18,7 +18,7 @@ use super::{
     packet::{self, Packet, attr},
 };
 use crate::{
-    mac::Mac,
+    model::Mac,
     session::{Change, EndReason, Selector, Sessions},
 };
 

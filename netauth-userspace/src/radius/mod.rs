@@ -26,7 +26,7 @@ use anyhow::bail;
 use tracing::{debug, info, warn};
 
 use crate::{
-    mac::Mac,
+    model::Mac,
     session::{Acct, AcctRecord, AcctStatus, Grant, Quota, Sessions, Via, unix_ms},
 };
 use packet::{Packet, attr, chilli};

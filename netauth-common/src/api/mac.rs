@@ -1,4 +1,5 @@
-//! `Mac`: a client's Ethernet address, the identity netauth authorizes.
+//! `Mac`: a client's Ethernet address, the identity netauth authorizes (parsed and shown
+//! the same way by the daemon, its API and its CLI).
 
 use std::{fmt, str::FromStr};
 
