@@ -12,7 +12,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Deserializer, de::Error as _};
 
-use crate::session::Quota;
+use crate::model::Quota;
 
 /// Default admin socket path.
 pub const DEFAULT_ADMIN_SOCKET: &str = "/run/netauth/admin.sock";
@@ -27,15 +27,7 @@ pub const DEFAULT_FWMARK_MASK: u32 = 0xffff_0000;
 pub const DEFAULT_ROUTE_TABLE: u32 = 7327;
 pub const DEFAULT_RULE_PRIORITY: u32 = 1000;
 
-/// Largest byte count netauth takes anywhere: options, config file, admin API, RADIUS
-/// attributes. 2^53 bytes (about 9 PB) is beyond any real allowance, stays far inside the
-/// store's signed 64-bit INTEGER (larger values came back negative), and is exact for JSON
-/// readers that use doubles (JavaScript).
-pub const MAX_BYTES: u64 = 1 << 53;
-/// Longest duration netauth takes anywhere: 10 years of 365.25 days (humantime's `10y`).
-pub const MAX_DURATION: Duration = Duration::from_secs(10 * 31_557_600);
-/// Shortest duration: sessions count whole seconds.
-pub const MIN_DURATION: Duration = Duration::from_secs(1);
+pub use crate::model::{MAX_BYTES, MAX_DURATION, MIN_DURATION};
 /// Config, terms and secret files larger than this are refused (`--config /dev/zero` would
 /// otherwise be read without end).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;

@@ -499,7 +499,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     }
                 }
                 VoucherAction::Revoke { code } => {
-                    let Some(code) = netauth::auth::normalize_code(&code) else {
+                    let Some(code) = netauth::vouchers::normalize(&code) else {
                         eprintln!("netauth: '{code}' is not a voucher code");
                         return Ok(ExitCode::from(2));
                     };

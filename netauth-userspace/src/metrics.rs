@@ -2,13 +2,55 @@
 //! session table and the kernel's counters. Written by hand: the format is a few lines of
 //! text, and rendering from live state avoids mirroring it into a metrics registry.
 
-use std::{fmt::Write as _, sync::atomic::Ordering};
+use std::{
+    fmt::Write as _,
+    sync::{Arc, atomic::Ordering},
+};
 
 use netauth_common::MAX_CLIENTS;
 
-use crate::session::Sessions;
+use crate::{
+    datapath::Counters, identity::Identity, radius::Radius, sessions::Sessions, store::Store,
+};
 
-pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> String {
+/// Everything `/metrics` reports on.
+pub struct Metrics {
+    pub sessions: Arc<Sessions>,
+    pub identity: Arc<Identity>,
+    pub counters: Arc<Counters>,
+    pub portal: Arc<crate::portal::Stats>,
+    pub radius: Option<Arc<Radius>>,
+    pub store: Store,
+}
+
+impl Metrics {
+    /// The Prometheus text, rendered off the async workers (map walks and store reads).
+    pub async fn text(self: Arc<Self>) -> String {
+        tokio::task::spawn_blocking(move || self.render())
+            .await
+            .unwrap_or_default()
+    }
+
+    /// An HTTP answer with the text.
+    pub async fn response(self: Arc<Self>) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            self.text().await,
+        )
+            .into_response()
+    }
+
+    pub fn render(&self) -> String {
+        render(self)
+    }
+}
+
+fn render(m: &Metrics) -> String {
+    let sessions = &m.sessions;
     let now = crate::clock::now();
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
@@ -31,7 +73,12 @@ pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> St
         "netauth_clients_captive",
         "gauge",
         "Recently seen clients without a session.",
-        &[("", sessions.captive_clients() as u64)],
+        &[(
+            "",
+            m.identity
+                .recorded_devices(|mac| sessions.is_authorized(mac))
+                .len() as u64,
+        )],
     );
     let health = sessions.store_health();
     metric(
@@ -67,11 +114,11 @@ pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> St
         &[
             (
                 "code=\"511\"",
-                sessions.stats.answered_511.load(Ordering::Relaxed),
+                m.portal.answered_511.load(Ordering::Relaxed),
             ),
             (
                 "code=\"302\"",
-                sessions.stats.answered_302.load(Ordering::Relaxed),
+                m.portal.answered_302.load(Ordering::Relaxed),
             ),
         ],
     );
@@ -106,7 +153,7 @@ pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> St
         "Capacity of the kernel's client map.",
         &[("map=\"clients\"", u64::from(MAX_CLIENTS))],
     );
-    let counters = sessions.counters();
+    let counters = m.counters.read();
     let labels: Vec<String> = counters
         .iter()
         .map(|(name, _)| format!("verdict=\"{name}\""))
@@ -145,7 +192,7 @@ pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> St
             &[(label, n as u64)],
         );
     }
-    if let Some(r) = radius {
+    if let Some(r) = &m.radius {
         let s = &r.stats;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         metric(
@@ -178,7 +225,7 @@ pub fn render(sessions: &Sessions, radius: Option<&crate::radius::Radius>) -> St
             "netauth_radius_accounting_queued",
             "gauge",
             "Accounting-Requests waiting for delivery.",
-            &[("", sessions.acct_queue_len())],
+            &[("", m.store.acct_queue_len().unwrap_or(0))],
         );
         metric(
             "netauth_radius_das_requests_total",

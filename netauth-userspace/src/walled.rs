@@ -13,6 +13,8 @@ use std::{
 use aya::maps::{LpmTrie, MapData, lpm_trie::Key};
 use tracing::{info, warn};
 
+use crate::store::{Store, StoreError};
+
 /// Bounds on how long a resolution is used (the TTL, clamped).
 const MIN_TTL: Duration = Duration::from_secs(5);
 const MAX_TTL: Duration = Duration::from_secs(3600);
@@ -109,18 +111,30 @@ struct State {
 
 pub struct WalledGarden {
     state: Mutex<State>,
+    /// Where entries added through the API are kept.
+    store: Store,
 }
 
 impl WalledGarden {
+    /// The garden of the config's entries and those the API added earlier (kept in the
+    /// store; an unreadable one is skipped with a warning).
     pub fn new(
-        v4: LpmTrie<MapData, [u8; 4], u8>,
-        v6: LpmTrie<MapData, [u8; 16], u8>,
+        (v4, v6): crate::datapath::WalledMaps,
         config: &[Entry],
-        api: &[Entry],
-    ) -> Self {
+        store: Store,
+    ) -> Result<Self, StoreError> {
+        let api: Vec<Entry> = store
+            .walled_entries()?
+            .iter()
+            .filter_map(|e| {
+                Entry::parse(e)
+                    .map_err(|why| warn!(entry = %e, "walled garden: stored entry skipped: {why}"))
+                    .ok()
+            })
+            .collect();
         let mut entries = BTreeMap::new();
         for e in api {
-            entries.insert(e.clone(), false);
+            entries.insert(e, false);
         }
         for e in config {
             entries.insert(e.clone(), true);
@@ -133,34 +147,37 @@ impl WalledGarden {
                 v4,
                 v6,
             }),
+            store,
         };
         wg.sync();
-        wg
+        Ok(wg)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds an entry; returns false if it was there already.
-    pub fn add(&self, e: Entry) -> bool {
+    /// Adds an entry, on disk first; returns false if it was there already.
+    pub fn add(&self, e: Entry) -> Result<bool, StoreError> {
+        self.store.walled_set(&e.to_string(), true)?;
         let added = self.lock().entries.insert(e.clone(), false).is_none();
         if added {
             info!(entry = %e, "walled garden: added");
             self.sync();
         }
-        added
+        Ok(added)
     }
 
-    /// Removes an API-added entry; returns false if there was none (config entries stay:
-    /// they belong to the config file).
-    pub fn remove(&self, e: &Entry) -> Result<bool, &'static str> {
+    /// Removes an API-added entry (from disk too); `Ok(false)` if there was none. Config
+    /// entries stay: they belong to the config file.
+    pub fn remove(&self, e: &Entry) -> Result<bool, RemoveError> {
         let mut st = self.lock();
         match st.entries.get(e) {
             None => return Ok(false),
-            Some(true) => return Err("this entry comes from the configuration; remove it there"),
+            Some(true) => return Err(RemoveError::FromConfig),
             Some(false) => {}
         }
+        self.store.walled_set(&e.to_string(), false)?;
         st.entries.remove(e);
         if let Entry::Host(h) = e {
             st.resolved.remove(h);
@@ -263,23 +280,34 @@ impl WalledGarden {
         self.sync();
     }
 
+    /// A resolver from the system's configuration.
+    fn resolver() -> Result<hickory_resolver::TokioResolver, String> {
+        let mut b = hickory_resolver::TokioResolver::builder_tokio()
+            .map_err(|e| format!("no DNS configuration ({e})"))?;
+        b.options_mut().ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
+        b.build().map_err(|e| format!("no DNS resolver ({e})"))
+    }
+
     /// Runs until cancelled: resolves host names when they are due (their TTL ran out).
+    /// Without a resolver configuration (no /etc/resolv.conf) it waits for one; host names
+    /// stay unresolved meanwhile, and nothing else is affected.
     pub async fn resolve_loop(self: std::sync::Arc<Self>) {
-        let resolver = match hickory_resolver::TokioResolver::builder_tokio() {
-            Ok(mut b) => {
-                b.options_mut().ip_strategy =
-                    hickory_resolver::config::LookupIpStrategy::Ipv4AndIpv6;
-                match b.build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        warn!("walled garden: no DNS resolver ({e}); host names stay unresolved");
-                        return;
+        let mut warned = false;
+        let resolver = loop {
+            match Self::resolver() {
+                Ok(r) => break r,
+                Err(e) => {
+                    let hosts = self
+                        .lock()
+                        .entries
+                        .keys()
+                        .any(|e| matches!(e, Entry::Host(_)));
+                    if hosts && !warned {
+                        warn!("walled garden: {e}; host names stay unresolved until there is one");
+                        warned = true;
                     }
+                    tokio::time::sleep(RESOLVER_RETRY).await;
                 }
-            }
-            Err(e) => {
-                warn!("walled garden: no DNS configuration ({e}); host names stay unresolved");
-                return;
             }
         };
         loop {
@@ -306,6 +334,18 @@ impl WalledGarden {
         }
     }
 }
+
+/// Why an entry was not removed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("this entry comes from the configuration; remove it there")]
+    FromConfig,
+    #[error("could not record the change: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// How often a missing resolver configuration is looked for again.
+const RESOLVER_RETRY: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

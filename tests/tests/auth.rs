@@ -14,11 +14,13 @@ fn portal() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT)
 }
 
+/// The status of a web request from `c`; 0 when the connection broke (a session cut off
+/// in the middle of the answer).
 fn status_of(c: &Client) -> u16 {
     c.ns.run(|| {
         http::get(SocketAddr::new(IpAddr::V4(WEB_V4), 80), None, "/")
-            .unwrap()
-            .status
+            .map(|r| r.status)
+            .unwrap_or(0)
     })
     .unwrap()
 }

@@ -115,7 +115,7 @@ style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></labe
     )
 }
 
-pub fn status(venue: &str, session: Option<&crate::session::SessionView>, token: &str) -> String {
+pub fn status(venue: &str, session: Option<&crate::model::SessionView>, token: &str) -> String {
     let body = match session {
         Some(s) => format!(
             "<h1>You are online</h1><div class=\"card\"><p>Your device ({mac}) is signed in \

@@ -19,7 +19,8 @@ use super::{
 };
 use crate::{
     model::Mac,
-    session::{Change, EndReason, Selector, Sessions},
+    model::{Change, EndReason, Selector},
+    sessions::Sessions,
 };
 
 /// Error-Cause values (RFC 5176 §3.6).
@@ -115,7 +116,7 @@ pub async fn serve(
         // RFC 5176 §5.1: with Event-Timestamp, requests outside a 300 s window are
         // replays or stale, and dropped.
         if let Some(ts) = req.get_u32(attr::EVENT_TIMESTAMP) {
-            let now = crate::session::unix_ms(SystemTime::now()) / 1000;
+            let now = crate::model::unix_ms(SystemTime::now()) / 1000;
             if now.abs_diff(u64::from(ts)) > 300 {
                 warn!(%from, "dropped a CoA/Disconnect request with a stale Event-Timestamp");
                 continue;
@@ -184,7 +185,7 @@ fn handle(radius: &Radius, sessions: &Sessions, req: &Packet) -> (u8, Option<u32
         Ok(r) => r,
         Err(cause) => return (nak, Some(cause)),
     };
-    let macs = sessions.select(&sel);
+    let macs = sessions.select(|s| sel.matches(s));
     if macs.is_empty() {
         info!(?sel, "{what}-Request for no session: NAK");
         return (nak, Some(cause::SESSION_CONTEXT_NOT_FOUND));

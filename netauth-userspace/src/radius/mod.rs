@@ -27,7 +27,8 @@ use tracing::{debug, info, warn};
 
 use crate::{
     model::Mac,
-    session::{Acct, AcctRecord, AcctStatus, Grant, Quota, Sessions, Via, unix_ms},
+    model::{Acct, AcctRecord, AcctStatus, Grant, Quota, Via, unix_ms},
+    store::Store,
 };
 use packet::{Packet, attr, chilli};
 
@@ -151,7 +152,8 @@ pub struct Radius {
 
 impl Radius {
     /// Reads the secret(s) and works out the NAS address; fails with a clear message.
-    pub fn new(settings: RadiusSettings, sessions: &Sessions) -> anyhow::Result<Arc<Self>> {
+    /// Sessions are numbered (NAS-Port) from 1 until [`Radius::number_ports_from`].
+    pub fn new(settings: RadiusSettings) -> anyhow::Result<Arc<Self>> {
         if settings.auth_servers.is_empty() {
             bail!("radius-acct-server needs radius-server too (accounting is for RADIUS sessions)");
         }
@@ -192,7 +194,7 @@ impl Radius {
             secret,
             mac_password,
             nas_ip,
-            next_port: AtomicU32::new(sessions.max_nas_port().wrapping_add(1).max(1)),
+            next_port: AtomicU32::new(1),
             settings,
             stats: RadiusStats::default(),
         };
@@ -205,6 +207,11 @@ impl Radius {
             "RADIUS configured"
         );
         Ok(Arc::new(r))
+    }
+
+    /// Numbers the next session's NAS-Port `port` (after those of restored sessions).
+    pub fn number_ports_from(&self, port: u32) {
+        self.next_port.store(port.max(1), Ordering::Relaxed);
     }
 
     pub fn settings(&self) -> &RadiusSettings {
@@ -381,7 +388,12 @@ impl Radius {
             .await?;
         match answer.code {
             packet::ACCESS_ACCEPT => {
-                let grant = match self.grant_from(&answer, username, session_id, nas_port) {
+                let via = if mac_auth {
+                    Via::RadiusMac
+                } else {
+                    Via::Radius
+                };
+                let grant = match self.grant_from(&answer, username, session_id, nas_port, via) {
                     Ok(g) => g,
                     Err(e) => {
                         // A limit netauth cannot read is not ignored: the session would
@@ -430,6 +442,7 @@ impl Radius {
         username: &str,
         session_id: String,
         nas_port: u32,
+        via: Via,
     ) -> Result<Grant, LimitError> {
         let limits = limits_from(a)?
             .clamped(|e| warn!(user = %username, "RADIUS Access-Accept: {e}; clamped"));
@@ -442,7 +455,6 @@ impl Radius {
             duration: secs(limits.session_timeout_s),
             idle: secs(limits.idle_timeout_s),
             quota: limits.quota.unwrap_or_default(),
-            exempt: false,
             acct: Some(Acct {
                 username: a
                     .get_str(attr::USER_NAME)
@@ -455,6 +467,7 @@ impl Radius {
                 radius_auth: true,
                 ..Acct::default()
             }),
+            ..Grant::by(via)
         })
     }
 
@@ -511,23 +524,21 @@ impl Radius {
     /// Delivers queued accounting requests in order, for ever. A request that no server
     /// acknowledges stays at the head of the queue and is retried with a growing pause
     /// (its Acct-Delay-Time grows with it).
-    pub async fn accounting_loop(self: Arc<Self>, sessions: Arc<Sessions>) {
+    pub async fn accounting_loop(self: Arc<Self>, store: Store) {
         if self.acct.is_empty() {
             return std::future::pending().await;
         }
         let mut pause = Duration::from_secs(1);
-        let mut last_interim_scan = Instant::now() - Duration::from_secs(60);
         loop {
-            if last_interim_scan.elapsed() >= Duration::from_secs(1) {
-                last_interim_scan = Instant::now();
-                let s = sessions.clone();
-                let _ = tokio::task::spawn_blocking(move || s.accounting_due(crate::clock::now()))
-                    .await;
-            }
-            let s = sessions.clone();
-            let batch = tokio::task::spawn_blocking(move || s.acct_pending(64))
+            let st = store.clone();
+            let batch = tokio::task::spawn_blocking(move || st.acct_head(64))
                 .await
-                .unwrap_or_default();
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .unwrap_or_else(|e| {
+                    warn!("reading the accounting queue: {e}");
+                    Vec::new()
+                });
             if batch.is_empty() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -544,8 +555,11 @@ impl Radius {
                     Ok(answer) if answer.code == packet::ACCOUNTING_RESPONSE => {
                         self.stats.acct_sent.fetch_add(1, Ordering::Relaxed);
                         debug!(mac = %rec.mac, status = ?rec.status, "accounting delivered");
-                        let s = sessions.clone();
-                        let _ = tokio::task::spawn_blocking(move || s.acct_delivered(id)).await;
+                        let st = store.clone();
+                        let removed = tokio::task::spawn_blocking(move || st.acct_remove(id)).await;
+                        if let Ok(Err(e)) = removed {
+                            warn!("removing a delivered accounting request from the queue: {e}");
+                        }
                         pause = Duration::from_secs(1);
                     }
                     Ok(answer) => {
@@ -559,7 +573,7 @@ impl Radius {
                     }
                     Err(e) => {
                         warn!(
-                            queued = sessions.acct_queue_len(),
+                            queued = store.acct_queue_len().unwrap_or(0),
                             retry_in_s = pause.as_secs(),
                             "accounting not delivered ({e}); kept in the queue"
                         );
@@ -568,62 +582,6 @@ impl Radius {
                         break;
                     }
                 }
-            }
-        }
-    }
-
-    /// MAC authentication: every second, asks RADIUS about captive devices it has not
-    /// asked about recently. An accepted device is authorized without a browser.
-    pub async fn mac_auth_loop(self: Arc<Self>, sessions: Arc<Sessions>) {
-        if !self.settings.mac_auth {
-            return std::future::pending().await;
-        }
-        // MAC -> when it may be asked again.
-        let mut asked: std::collections::HashMap<Mac, Instant> = Default::default();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let now = Instant::now();
-            asked.retain(|_, t| *t > now);
-            let s = sessions.clone();
-            let captive = tokio::task::spawn_blocking(move || s.captive_with_addresses())
-                .await
-                .unwrap_or_default();
-            let fresh: Vec<(Mac, Option<IpAddr>)> = captive
-                .into_iter()
-                .filter(|(m, _)| !asked.contains_key(m))
-                .take(64)
-                .collect();
-            for (mac, _) in &fresh {
-                asked.insert(*mac, now + Duration::from_secs(60));
-            }
-            let attempts = fresh.into_iter().map(|(mac, ip)| {
-                let me = self.clone();
-                let sessions = sessions.clone();
-                async move {
-                    match me.authenticate(&mac_string(mac), None, mac, ip).await {
-                        Ok(Decision::Accept(grant)) => {
-                            let r = tokio::task::spawn_blocking(move || {
-                                sessions.authorize(mac, ip, Via::RadiusMac, *grant, crate::clock::now())
-                            })
-                            .await;
-                            if let Ok(Err(e)) = r {
-                                warn!(%mac, "MAC authentication accepted but authorization failed: {e}");
-                            }
-                            None
-                        }
-                        Ok(Decision::Reject) => None,
-                        // Ask again soon when no server answered.
-                        Err(_) => Some(mac),
-                    }
-                }
-            });
-            for retry in futures::future::join_all(attempts)
-                .await
-                .into_iter()
-                .flatten()
-            {
-                asked.insert(retry, Instant::now() + Duration::from_secs(10));
             }
         }
     }
@@ -758,7 +716,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Usage;
+    use crate::model::Usage;
 
     fn radius() -> Radius {
         Radius {
@@ -808,7 +766,7 @@ mod tests {
                 down_bytes: 77,
                 down_packets: 3,
             },
-            cause: Some(crate::session::EndReason::Idle.terminate_cause()),
+            cause: Some(crate::model::EndReason::Idle.terminate_cause()),
             event_ms: 1_000_000,
         };
         let raw = r.accounting_packet(&rec, 9, 4_000_000);
@@ -850,7 +808,9 @@ mod tests {
         a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_TOTAL_OCTETS, 1000));
         a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_TOTAL_GIGAWORDS, 2));
         a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_OUTPUT_OCTETS, 500));
-        let g = r.grant_from(&a, "alice", "S1".into(), 3).unwrap();
+        let g = r
+            .grant_from(&a, "alice", "S1".into(), 3, Via::Radius)
+            .unwrap();
         assert_eq!(g.duration, Some(Duration::from_secs(600)));
         assert_eq!(g.idle, None, "Idle-Timeout 0 means none");
         assert_eq!(g.quota.total, Some((2u64 << 32) + 1000));
@@ -885,7 +845,9 @@ mod tests {
             vsa(chilli::MAX_TOTAL_GIGAWORDS, u32::MAX),
         );
         a.add(attr::VENDOR_SPECIFIC, vsa(chilli::MAX_INPUT_GIGAWORDS, 1));
-        let g = r.grant_from(&a, "alice", "S1".into(), 3).unwrap();
+        let g = r
+            .grant_from(&a, "alice", "S1".into(), 3, Via::Radius)
+            .unwrap();
         let max = crate::config::MAX_DURATION;
         assert_eq!(g.duration, Some(max));
         assert_eq!(g.idle, Some(max));
@@ -901,19 +863,26 @@ mod tests {
         let mut a = Packet::new(packet::ACCESS_ACCEPT, 1);
         a.add(attr::SESSION_TIMEOUT, vec![0, 0, 1]);
         assert_eq!(
-            r.grant_from(&a, "alice", "S1".into(), 3).unwrap_err(),
+            r.grant_from(&a, "alice", "S1".into(), 3, Via::Radius)
+                .unwrap_err(),
             LimitError::Malformed("Session-Timeout")
         );
         let mut a = Packet::new(packet::ACCESS_ACCEPT, 1);
         let mut short = vsa(chilli::MAX_TOTAL_OCTETS, 5);
         short.pop();
         a.add(attr::VENDOR_SPECIFIC, short);
-        assert!(r.grant_from(&a, "alice", "S1".into(), 3).is_err());
+        assert!(
+            r.grant_from(&a, "alice", "S1".into(), 3, Via::Radius)
+                .is_err()
+        );
         // Other vendors' attributes and other ChilliSpot ones are not netauth's business.
         let mut a = Packet::new(packet::ACCESS_ACCEPT, 1);
         a.add(attr::VENDOR_SPECIFIC, vec![0, 0, 0, 9, 1, 3, 7]);
         a.add(attr::VENDOR_SPECIFIC, vsa(4, 1000));
-        assert!(r.grant_from(&a, "alice", "S1".into(), 3).is_ok());
+        assert!(
+            r.grant_from(&a, "alice", "S1".into(), 3, Via::Radius)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Reading every client's counters at once with `BPF_MAP_LOOKUP_BATCH`.
+//! Counters the kernel keeps: the datapath's own verdict counters ([`Counters`]), and
+//! every client's traffic read at once with `BPF_MAP_LOOKUP_BATCH` ([`CounterReader`]).
 //!
 //! The per-CPU client map holds each session's counters. Reading it one key at a time costs
 //! a syscall per session: at 100k sessions that is 100k syscalls for every checkpoint and
@@ -15,7 +16,32 @@ use std::{
 
 use netauth_common::{ClientUsage, MacKey};
 
-use crate::{model::Mac, session::Usage};
+use aya::maps::{MapData, PerCpuArray};
+use netauth_common::Counter;
+
+use crate::model::{Mac, Usage};
+
+/// The datapath's counters (passed, dropped, intercepted, ... per [`Counter::NAMES`]);
+/// read-only, shared without any lock.
+pub struct Counters {
+    map: PerCpuArray<MapData, u64>,
+}
+
+impl Counters {
+    pub(super) fn new(map: PerCpuArray<MapData, u64>) -> Self {
+        Self { map }
+    }
+
+    /// Each counter summed over CPUs, in [`Counter::NAMES`] order.
+    pub fn read(&self) -> Vec<(&'static str, u64)> {
+        (0..Counter::COUNT)
+            .map(|i| {
+                let sum = self.map.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+                (Counter::NAMES[i as usize], sum)
+            })
+            .collect()
+    }
+}
 
 /// `BPF_MAP_LOOKUP_BATCH` (include/uapi/linux/bpf.h).
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
@@ -143,34 +169,8 @@ impl CounterReader {
 
 #[cfg(test)]
 mod tests {
-    use std::os::fd::FromRawFd as _;
-
     use super::*;
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct CreateAttr {
-        map_type: u32,
-        key_size: u32,
-        value_size: u32,
-        max_entries: u32,
-        map_flags: u32,
-    }
-
-    #[repr(C)]
-    #[derive(Default)]
-    struct ElemAttr {
-        map_fd: u32,
-        _pad: u32,
-        key: u64,
-        value: u64,
-        flags: u64,
-    }
-
-    fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> libc::c_long {
-        // SAFETY: `attr` is a bpf_attr prefix for `cmd` whose pointers (if any) are valid.
-        unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, size_of::<T>() as u32) }
-    }
+    use crate::datapath::testing;
 
     /// Fills a real per-CPU hash map with known values (more entries than one batch) and
     /// reads it back. Needs root (CAP_BPF), as netauth itself does; `cargo xtask test`
@@ -178,21 +178,12 @@ mod tests {
     #[test]
     fn batch_reads_return_every_entry_summed_over_cpus() {
         let nr_cpus = aya::util::nr_cpus().unwrap();
-        let mut create = CreateAttr {
-            map_type: 5, // BPF_MAP_TYPE_PERCPU_HASH
-            key_size: size_of::<MacKey>() as u32,
-            value_size: size_of::<ClientUsage>() as u32,
-            max_entries: 20_000,
-            ..Default::default()
-        };
-        let fd = bpf(0, &mut create);
-        assert!(
-            fd >= 0,
-            "creating a test map needs root: {}",
-            io::Error::last_os_error()
+        let fd = testing::create(
+            testing::PERCPU_HASH,
+            size_of::<MacKey>(),
+            size_of::<ClientUsage>(),
+            20_000,
         );
-        // SAFETY: the kernel just returned this descriptor to us.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
         let n = 10_000u32;
         for i in 0..n {
             let b = i.to_be_bytes();
@@ -207,13 +198,7 @@ mod tests {
                     ..ClientUsage::default()
                 })
                 .collect();
-            let mut attr = ElemAttr {
-                map_fd: fd.as_raw_fd() as u32,
-                key: &raw const key as u64,
-                value: values.as_ptr() as u64,
-                ..Default::default()
-            };
-            assert_eq!(bpf(2, &mut attr), 0, "{}", io::Error::last_os_error());
+            testing::update(&fd, &key, values.as_ptr());
         }
         let reader = CounterReader::new(fd, nr_cpus);
         // A small hint still reads everything, in many batches.

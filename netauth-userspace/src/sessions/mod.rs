@@ -1,0 +1,540 @@
+//! The session table: who is authorized, until when, within which limits, and what they
+//! used. The one writer of the kernel's client map and address bindings, and of the
+//! sessions on disk, so map, store and memory never disagree: the map is changed first
+//! (a device is cut off even if the disk fails), and every change is on disk before it
+//! is acknowledged. What follows from a session starting or ending (accounting) is told
+//! to an [`Observer`], which records it in the same transaction.
+//!
+//! - `restore`: the table at start, reconciled with the kernel map and the clocks.
+//! - `maintain`: limits enforced, counters checkpointed, bindings swept, clock steps.
+//! - `usage`: the kernel's counters folded into the sessions.
+//! - `views`: what operators and the portal read.
+
+pub mod events;
+mod maintain;
+mod restore;
+mod usage;
+mod views;
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use serde::Serialize;
+use tracing::{error, info, warn};
+
+pub use events::{Event, Observer};
+
+use crate::{
+    datapath::{Bindings, ClientMap, ClientView, clients::is_full, counters::CounterReader},
+    model::{Change, Defaults, EndReason, Grant, Mac, Session, SessionView, Usage, Via, unix_ms},
+    store::{Store, StoreError},
+};
+
+/// A condition a session must still meet, at a time (ms), to be ended.
+type Condition<'a> = dyn Fn(&Session, u64) -> bool + 'a;
+
+/// Sessions handled per lock acquisition in whole-table passes.
+const LOCK_CHUNK: usize = 512;
+
+/// Addresses kept per session (and bound to it in the datapath).
+const MAX_IPS: usize = 16;
+
+/// How long the portal remembers why a session ended.
+const RECENT_END_MS: u64 = 3600 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the kernel map rejected the update: {0}")]
+    Map(#[from] aya::maps::MapError),
+    #[error("the client table is full")]
+    Full,
+    #[error("the session store failed: {0}")]
+    Store(#[from] StoreError),
+    /// The session ended in the datapath (the device is cut off), but its end could not be
+    /// recorded yet: it is retried until the store takes it.
+    #[error(
+        "could not record the end of the session ({0}); the device is cut off, and the end \
+         is recorded as soon as the store takes writes again"
+    )]
+    EndNotRecorded(StoreError),
+    #[error("no session for {0}")]
+    NotFound(Mac),
+    /// The voucher the grant spends is no longer good (another device took its last slot,
+    /// it was revoked, or its time ran out since the login was checked).
+    #[error("the voucher is no longer valid")]
+    VoucherSpent,
+}
+
+impl From<rusqlite::Error> for SessionError {
+    fn from(e: rusqlite::Error) -> Self {
+        SessionError::Store(e.into())
+    }
+}
+
+/// See [`Sessions::store_health`].
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct StoreHealth {
+    pub healthy: bool,
+    pub pending_ends: usize,
+    pub unrecorded_clients: usize,
+}
+
+/// Counters for metrics.
+#[derive(Default)]
+pub struct Stats {
+    pub logins: AtomicU64,
+    /// Usage of sessions that have ended since the daemon started.
+    pub ended_usage: Mutex<Usage>,
+}
+
+/// Where sessions live: memory, the kernel and the disk.
+pub struct Parts {
+    pub clients: ClientMap,
+    pub bindings: Bindings,
+    pub store: Store,
+}
+
+pub struct Sessions {
+    table: Mutex<Table>,
+    store: Store,
+    /// Lookups in the client map that need no lock.
+    view: Arc<ClientView>,
+    /// Reads all counters in a few syscalls, without the lock (`None`: key by key).
+    reader: Option<CounterReader>,
+    /// Whether the batch reader has failed (then it is not tried again).
+    batch_failed: AtomicBool,
+    /// The last refresh of every session's counters: (batch?, sessions, how long).
+    pub last_full_refresh: Mutex<Option<(bool, usize, Duration)>>,
+    pub defaults: Defaults,
+    pub stats: Stats,
+    observer: Arc<dyn Observer>,
+}
+
+struct Table {
+    clients: ClientMap,
+    bindings: Bindings,
+    sessions: HashMap<Mac, Session>,
+    /// Why recent sessions ended (for the portal's "why am I captive" line), kept in
+    /// memory so answering an intercepted request never queries the store.
+    recent_ends: HashMap<Mac, (EndReason, u64)>,
+    /// Sessions ended in the datapath whose end the store did not take (a full disk):
+    /// retried every tick, and before the same device is authorized again.
+    pending_ends: Vec<PendingEnd>,
+    /// Devices in the pinned client map that the store does not know (a store moved aside
+    /// or lost): kept online and reported, never silently cut off.
+    unrecorded: HashSet<Mac>,
+}
+
+struct PendingEnd {
+    session: Session,
+    ended_ms: u64,
+    reason: EndReason,
+}
+
+impl Table {
+    /// Refreshes a session's counters and activity from the kernel.
+    fn fold(&mut self, mac: Mac, now_ms: u64) {
+        let Some(s) = self.sessions.get_mut(&mac) else {
+            return;
+        };
+        if let Some((k, last_seen_ms)) = self.clients.usage(mac, now_ms) {
+            s.apply_kernel(k, last_seen_ms);
+        }
+    }
+
+    /// Remembers `ip` as the session's latest address, dropping (and unbinding) the
+    /// oldest beyond [`MAX_IPS`].
+    fn remember_ip(bindings: &mut Bindings, s: &mut Session, ip: IpAddr) {
+        s.ips.retain(|i| *i != ip);
+        s.ips.push(ip);
+        if s.ips.len() > MAX_IPS {
+            let old = s.ips.remove(0);
+            bindings.unbind(old, s.mac);
+        }
+    }
+}
+
+impl Sessions {
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // Every update keeps map, store and table consistent step by step; a panic in
+        // another request must not stop the gateway.
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the end of a session and what follows from it, as one acknowledged change.
+    fn record_end(&self, s: &Session, ended_ms: u64, reason: EndReason) -> Result<(), StoreError> {
+        self.store.ack(|tx| {
+            crate::store::sessions::end(tx, s, ended_ms, reason.as_str())?;
+            self.observer
+                .record(tx, &Event::Ended { session: s, reason }, ended_ms)?;
+            Ok(())
+        })
+    }
+
+    /// Authorizes `mac` (a new session, or a renewal of its active one that keeps its
+    /// counters) with what `grant` says, the daemon's defaults for the rest. Map first,
+    /// then store; a failed store write takes the map entry back. A voucher the grant
+    /// spends is spent in the same transaction, so a login that fails leaves it unused.
+    pub fn authorize(
+        &self,
+        mac: Mac,
+        ip: Option<IpAddr>,
+        grant: Grant,
+        now: SystemTime,
+    ) -> Result<SessionView, SessionError> {
+        let now_ms = unix_ms(now);
+        let via = grant.via;
+        let duration = grant.duration.unwrap_or(self.defaults.session_timeout);
+        let idle = if grant.exempt {
+            grant.idle
+        } else {
+            grant.idle.or(self.defaults.idle_timeout)
+        };
+        let quota = if grant.quota.is_limited() || grant.exempt {
+            grant.quota
+        } else {
+            self.defaults.quota
+        };
+        let mut t = self.lock();
+        // An earlier end of this device not on disk yet must be first, or it would later
+        // end this new session's row.
+        if t.pending_ends.iter().any(|p| p.session.mac == mac) && !self.flush_pending_ends(&mut t) {
+            return Err(
+                StoreError::full("an earlier end of this device is not recorded yet").into(),
+            );
+        }
+        t.fold(mac, now_ms);
+        let existing = t.sessions.get(&mac).cloned();
+        let mut s = existing.clone().unwrap_or_else(|| Session {
+            via,
+            started_ms: now_ms,
+            last_active_ms: now_ms,
+            ..Session::unrecorded(mac)
+        });
+        if existing.is_none() {
+            // A fresh kernel entry counts from zero.
+            s.base = Usage::default();
+        }
+        s.via = via;
+        s.ends_ms = now_ms.saturating_add(duration.as_millis() as u64);
+        s.idle_limit_s = idle.map(|d| d.as_secs().max(1));
+        s.quota = quota;
+        s.last_active_ms = now_ms;
+        if let Some(ip) = ip {
+            let Table { bindings, .. } = &mut *t;
+            Table::remember_ip(bindings, &mut s, ip);
+        }
+        if let Err(e) = t.clients.authorize(mac, grant.exempt) {
+            warn!(%mac, "authorization failed: {e}");
+            return Err(if is_full(&e) {
+                SessionError::Full
+            } else {
+                SessionError::Map(e)
+            });
+        }
+        // A login (or renewal) is a new accounting session; the one it replaces ends.
+        let replaced = s.acct.take();
+        if let Some(mut a) = grant.acct.clone() {
+            a.base = s.usage;
+            a.started_ms = now_ms;
+            s.acct = Some(Box::new(a));
+        }
+        let recorded = self.store.ack(|tx| {
+            if let Some(code) = &grant.voucher {
+                match crate::store::vouchers::spend(tx, code, mac, now_ms)? {
+                    Some(ends) => s.ends_ms = s.ends_ms.min(ends),
+                    None => return Err(SessionError::VoucherSpent),
+                }
+            }
+            crate::store::sessions::save(tx, &s)?;
+            let event = Event::Started {
+                session: &s,
+                replaced: replaced.as_deref(),
+            };
+            self.observer.record(tx, &event, now_ms)?;
+            Ok(())
+        });
+        if let Err(e) = recorded {
+            if existing.is_none() {
+                let _ = t.clients.revoke(mac);
+            }
+            warn!(%mac, "could not record the session: {e}");
+            return Err(e);
+        }
+        t.unrecorded.remove(&mac);
+        // The address the device signed in from is its own (the login connection's
+        // packets came from its MAC).
+        if let Some(ip) = ip
+            && let Err(e) = t.bindings.bind(ip, mac)
+        {
+            warn!(%mac, %ip, "could not bind the address: {e}");
+        }
+        t.sessions.insert(mac, s.clone());
+        drop(t);
+        self.stats.logins.fetch_add(1, Ordering::Relaxed);
+        let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+        let expires_in_s = s.ends_ms.saturating_sub(now_ms) / 1000;
+        info!(%mac, %ip, via = via.as_str(), expires_in_s, "client authorized");
+        Ok(s.view(now_ms))
+    }
+
+    /// Gives an authorized device the addresses it is known by (the gateway's neighbour
+    /// table) that no other device holds: a device allowed by an operator may not announce
+    /// its addresses again before it sends.
+    pub fn adopt_addresses(&self, mac: Mac, ips: &[IpAddr]) {
+        let mut t = self.lock();
+        let Table {
+            bindings, sessions, ..
+        } = &mut *t;
+        let Some(s) = sessions.get_mut(&mac) else {
+            return;
+        };
+        let mut changed = false;
+        for ip in ips {
+            if bindings.bind_if_free(*ip, mac) && !s.ips.contains(ip) {
+                s.ips.push(*ip);
+                changed = true;
+            }
+        }
+        if changed && let Err(e) = self.store.save_ips(s) {
+            warn!(%mac, "could not record the device's addresses: {e}");
+        }
+    }
+
+    /// Changes an active session with `f` and records it.
+    fn update(
+        &self,
+        mac: Mac,
+        now_ms: u64,
+        f: impl FnOnce(&mut Session),
+    ) -> Result<Session, SessionError> {
+        let mut t = self.lock();
+        t.fold(mac, now_ms);
+        let mut s = t
+            .sessions
+            .get(&mac)
+            .cloned()
+            .ok_or(SessionError::NotFound(mac))?;
+        f(&mut s);
+        self.store
+            .ack(|tx| crate::store::sessions::save(tx, &s).map_err(StoreError::from))?;
+        t.sessions.insert(mac, s.clone());
+        Ok(s)
+    }
+
+    /// Moves the session's end `by` later.
+    pub fn extend(
+        &self,
+        mac: Mac,
+        by: Duration,
+        now: SystemTime,
+    ) -> Result<SessionView, SessionError> {
+        let now_ms = unix_ms(now);
+        let s = self.update(mac, now_ms, |s| {
+            s.ends_ms = s.ends_ms.saturating_add(by.as_millis() as u64);
+        })?;
+        info!(%mac, by_s = by.as_secs(), "session extended");
+        Ok(s.view(now_ms))
+    }
+
+    /// Applies new limits to a session (RADIUS CoA).
+    pub fn change(
+        &self,
+        mac: Mac,
+        c: Change,
+        now: SystemTime,
+    ) -> Result<SessionView, SessionError> {
+        let now_ms = unix_ms(now);
+        let s = self.update(mac, now_ms, |s| {
+            if let Some(t) = c.session_timeout_s {
+                s.ends_ms = s.started_ms.saturating_add(t.saturating_mul(1000));
+            }
+            if let Some(i) = c.idle_timeout_s {
+                s.idle_limit_s = (i > 0).then_some(i);
+            }
+            if let Some(q) = c.quota {
+                s.quota = q;
+            }
+            if let (Some(i), Some(a)) = (c.interim_s, s.acct.as_mut()) {
+                a.interim_s = i;
+            }
+        })?;
+        let expires_in_s = s.ends_ms.saturating_sub(now_ms) / 1000;
+        info!(%mac, expires_in_s, "session limits changed");
+        Ok(s.view(now_ms))
+    }
+
+    /// Ends `mac`'s session. Returns it if there was one (in the table or only in the map).
+    pub fn end(
+        &self,
+        mac: Mac,
+        reason: EndReason,
+        now: SystemTime,
+    ) -> Result<Option<SessionView>, SessionError> {
+        self.end_where(mac, reason, now, None)
+    }
+
+    /// Ends `mac`'s session if, with its counters fresh and under the table's lock, it
+    /// still meets `only_if` (a session extended since it was found due, or renewed by a
+    /// new login, is kept). Returns it if it ended.
+    pub fn end_if(
+        &self,
+        mac: Mac,
+        reason: EndReason,
+        now: SystemTime,
+        only_if: impl Fn(&Session, u64) -> bool,
+    ) -> Result<Option<SessionView>, SessionError> {
+        self.end_where(mac, reason, now, Some(&only_if))
+    }
+
+    fn end_where(
+        &self,
+        mac: Mac,
+        reason: EndReason,
+        now: SystemTime,
+        only_if: Option<&Condition<'_>>,
+    ) -> Result<Option<SessionView>, SessionError> {
+        let now_ms = unix_ms(now);
+        let mut t = self.lock();
+        t.fold(mac, now_ms);
+        if let Some(check) = only_if {
+            match t.sessions.get(&mac) {
+                Some(s) if check(s, now_ms) => {}
+                _ => return Ok(None),
+            }
+        }
+        // Cut off first: the device loses access even if the store fails below.
+        let was_in_map = t.clients.revoke(mac)?;
+        t.unrecorded.remove(&mac);
+        let session = t.sessions.remove(&mac);
+        let mut not_recorded = None;
+        if let Some(s) = &session {
+            for ip in &s.ips {
+                t.bindings.unbind(*ip, mac);
+            }
+            if let Err(e) = self.record_end(s, now_ms, reason) {
+                error!(%mac, "could not record the end of the session (the device is cut off; retried until the store takes it): {e}");
+                t.pending_ends.push(PendingEnd {
+                    session: s.clone(),
+                    ended_ms: now_ms,
+                    reason,
+                });
+                not_recorded = Some(e);
+            }
+            let horizon = now_ms.saturating_sub(RECENT_END_MS);
+            t.recent_ends.retain(|_, (_, at)| *at >= horizon);
+            t.recent_ends.insert(mac, (reason, now_ms));
+            let mut ended = self
+                .stats
+                .ended_usage
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            *ended = ended.plus(s.usage);
+        }
+        drop(t);
+        if session.is_none() && !was_in_map {
+            return Ok(None);
+        }
+        let ip = session
+            .as_ref()
+            .and_then(|s| s.ips.last())
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "-".into());
+        info!(%mac, %ip, reason = reason.as_str(), "client revoked");
+        if let Some(e) = not_recorded {
+            return Err(SessionError::EndNotRecorded(e));
+        }
+        let s = session.unwrap_or_else(|| Session::unrecorded(mac));
+        Ok(Some(s.view(now_ms)))
+    }
+
+    /// Records the ends the store did not take before; true when none is left.
+    fn flush_pending_ends(&self, t: &mut Table) -> bool {
+        t.pending_ends.retain(
+            |p| match self.record_end(&p.session, p.ended_ms, p.reason) {
+                Ok(()) => {
+                    info!(mac = %p.session.mac, "the end of the session is recorded now");
+                    false
+                }
+                Err(_) => true,
+            },
+        );
+        t.pending_ends.is_empty()
+    }
+
+    /// Records the session ends the store refused earlier, if it takes them now.
+    pub fn retry_pending_ends(&self) {
+        let mut t = self.lock();
+        if !t.pending_ends.is_empty() {
+            self.flush_pending_ends(&mut t);
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Whether the datapath lets `mac` through (no lock: a lookup in the kernel map).
+    pub fn is_authorized(&self, mac: Mac) -> bool {
+        self.view.is_authorized(mac)
+    }
+
+    /// The client map's reader, for those who only ask "is this device let through?".
+    pub fn client_view(&self) -> Arc<ClientView> {
+        self.view.clone()
+    }
+
+    /// MACs of the sessions `pred` selects, sorted.
+    pub fn select(&self, pred: impl Fn(&Session) -> bool) -> Vec<Mac> {
+        let mut v: Vec<Mac> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| pred(s))
+            .map(|s| s.mac)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// What the operator must know about the store: whether it is still the file netauth
+    /// opened, how many ended sessions are not on disk yet, how many devices in the
+    /// datapath it does not know.
+    pub fn store_health(&self) -> StoreHealth {
+        let healthy = self.store.healthy();
+        let t = self.lock();
+        StoreHealth {
+            healthy,
+            pending_ends: t.pending_ends.len(),
+            unrecorded_clients: t.unrecorded.len(),
+        }
+    }
+
+    /// Trusted MACs: authorizes those given (without limits) and ends trusted sessions of
+    /// MACs no longer in the list.
+    pub fn apply_trusted(&self, macs: &[Mac], now: SystemTime) -> Result<(), SessionError> {
+        for m in self.select(|s| s.via == Via::Trusted && !macs.contains(&s.mac)) {
+            self.end(m, EndReason::Revoked, now)?;
+        }
+        for m in macs {
+            let grant = Grant {
+                // Renewed at every start; ten years is the longest duration netauth takes.
+                duration: Some(crate::model::MAX_DURATION),
+                exempt: true,
+                ..Grant::by(Via::Trusted)
+            };
+            self.authorize(*m, None, grant, now)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

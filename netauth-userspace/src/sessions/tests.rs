@@ -1,0 +1,196 @@
+//! The table against real kernel maps (created for the test) and a real store.
+
+use std::time::{Duration, SystemTime};
+
+use super::*;
+use crate::{
+    accounting::Accounting,
+    datapath::testing,
+    model::{Acct, AcctStatus, Quota},
+    store::{self, tempdir::Dir},
+    vouchers,
+};
+
+fn table(name: &str, max_clients: u32) -> (Arc<Sessions>, Store, Dir) {
+    let (store, dir) = store::temp(name);
+    let (clients, bindings) = testing::parts(max_clients);
+    let sessions = Sessions::new(
+        Parts {
+            clients,
+            bindings,
+            store: store.clone(),
+        },
+        Defaults {
+            session_timeout: Duration::from_secs(3600),
+            idle_timeout: None,
+            quota: Quota::default(),
+        },
+        Accounting::new(),
+        crate::clock::now(),
+    )
+    .expect("a session table");
+    (sessions, store, dir)
+}
+
+fn mac(n: u8) -> Mac {
+    Mac([2, 0, 0, 0, 0, n])
+}
+
+fn one_voucher(store: &Store, devices: u32) -> String {
+    let terms = vouchers::Terms {
+        duration: Duration::from_secs(3600),
+        quota: None,
+        devices,
+    };
+    vouchers::create(store, 1, terms, crate::clock::now()).unwrap()[0]
+        .code
+        .clone()
+}
+
+#[test]
+fn a_session_extended_after_it_was_found_due_is_kept() {
+    let (s, _store, _dir) = table("extend-race", 16);
+    let now = crate::clock::now();
+    let grant = Grant {
+        duration: Some(Duration::from_secs(1)),
+        ..Grant::by(Via::Admin)
+    };
+    s.authorize(mac(1), None, grant, now).unwrap();
+    let later = now + Duration::from_secs(2);
+    let due = s.due(later, true);
+    assert_eq!(due, vec![(mac(1), EndReason::Expired)]);
+    // The operator extends it between enforcement's pick and its end.
+    s.extend(mac(1), Duration::from_secs(3600), later).unwrap();
+    assert_eq!(s.end_due(due, later), 0);
+    assert!(s.get(mac(1), later).is_some(), "the session is kept");
+    assert!(s.is_authorized(mac(1)), "and the device still passes");
+    // Without the extension it would have ended.
+    assert_eq!(s.enforce(later + Duration::from_secs(7200), true), 1);
+    assert!(!s.is_authorized(mac(1)));
+}
+
+#[test]
+fn a_login_that_fails_leaves_its_voucher_unused() {
+    // Room for one device, taken by another.
+    let (s, store, _dir) = table("voucher-full", 1);
+    let now = crate::clock::now();
+    s.authorize(mac(1), None, Grant::by(Via::Admin), now)
+        .unwrap();
+    let code = one_voucher(&store, 1);
+    let grant = vouchers::check(&store, &code, mac(2), now)
+        .unwrap()
+        .unwrap();
+    let err = s.authorize(mac(2), None, grant, now).unwrap_err();
+    assert!(matches!(err, SessionError::Full), "{err}");
+    let v = &store.vouchers().unwrap()[0];
+    assert_eq!(v.devices_used, 0, "no device slot spent");
+    assert_eq!(v.first_used_ms, None, "its clock has not started");
+    assert!(!s.is_authorized(mac(2)));
+    // Once there is room, the same code still works, and is spent with the session.
+    s.end(mac(1), EndReason::Revoked, now).unwrap();
+    let grant = vouchers::check(&store, &code, mac(2), now)
+        .unwrap()
+        .unwrap();
+    s.authorize(mac(2), None, grant, now).unwrap();
+    let v = &store.vouchers().unwrap()[0];
+    assert_eq!(v.devices_used, 1);
+    assert!(v.first_used_ms.is_some());
+}
+
+#[test]
+fn the_last_device_slot_goes_to_one_device_only() {
+    let (s, store, _dir) = table("voucher-slot", 16);
+    let now = crate::clock::now();
+    let code = one_voucher(&store, 1);
+    // Both devices were told the code is good...
+    let a = vouchers::check(&store, &code, mac(1), now)
+        .unwrap()
+        .unwrap();
+    let b = vouchers::check(&store, &code, mac(2), now)
+        .unwrap()
+        .unwrap();
+    // ...but only the first to be authorized gets the slot.
+    s.authorize(mac(1), None, a, now).unwrap();
+    let err = s.authorize(mac(2), None, b, now).unwrap_err();
+    assert!(matches!(err, SessionError::VoucherSpent), "{err}");
+    assert!(s.is_authorized(mac(1)));
+    assert!(
+        !s.is_authorized(mac(2)),
+        "the refused device's map entry is taken back"
+    );
+    assert_eq!(store.vouchers().unwrap()[0].devices_used, 1);
+}
+
+#[test]
+fn accounting_start_and_stop_are_recorded_with_the_session() {
+    let (s, store, _dir) = table("acct-events", 16);
+    let now = crate::clock::now();
+    let acct = Acct {
+        username: "alice".into(),
+        session_id: "S1".into(),
+        interim_s: 60,
+        ..Acct::default()
+    };
+    let grant = Grant {
+        acct: Some(acct.clone()),
+        ..Grant::by(Via::Radius)
+    };
+    s.authorize(mac(1), None, grant.clone(), now).unwrap();
+    // A new login of the same device: the old accounting session stops, a new starts.
+    let renewed = Grant {
+        acct: Some(Acct {
+            session_id: "S2".into(),
+            ..acct
+        }),
+        ..grant
+    };
+    s.authorize(mac(1), None, renewed, now).unwrap();
+    s.end(mac(1), EndReason::Idle, now).unwrap();
+    let q: Vec<_> = store
+        .acct_head(10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| (r.acct.session_id, r.status, r.cause))
+        .collect();
+    assert_eq!(
+        q,
+        vec![
+            ("S1".to_string(), AcctStatus::Start, None),
+            ("S1".to_string(), AcctStatus::Stop, Some(10)),
+            ("S2".to_string(), AcctStatus::Start, None),
+            ("S2".to_string(), AcctStatus::Stop, Some(4)),
+        ]
+    );
+}
+
+#[test]
+fn sessions_and_their_addresses_survive_a_restart_of_the_table() {
+    let (store, _dir) = store::temp("restore");
+    let (clients, bindings) = testing::parts(16);
+    let defaults = Defaults {
+        session_timeout: Duration::from_secs(3600),
+        idle_timeout: None,
+        quota: Quota::default(),
+    };
+    let now = crate::clock::now();
+    let parts = Parts {
+        clients,
+        bindings,
+        store: store.clone(),
+    };
+    let s = Sessions::new(parts, defaults, Accounting::new(), now).unwrap();
+    let ip: std::net::IpAddr = "192.0.2.10".parse().unwrap();
+    s.authorize(mac(1), Some(ip), Grant::by(Via::Admin), now)
+        .unwrap();
+    drop(s);
+    // A reboot: fresh (empty) kernel maps, the same store.
+    let (clients, bindings) = testing::parts(16);
+    let parts = Parts {
+        clients,
+        bindings,
+        store,
+    };
+    let s = Sessions::new(parts, defaults, Accounting::new(), SystemTime::now()).unwrap();
+    assert!(s.is_authorized(mac(1)), "restored into the map");
+    assert_eq!(s.get(mac(1), crate::clock::now()).unwrap().ips, vec![ip]);
+}
