@@ -339,7 +339,7 @@ pub struct Settings {
     pub users_file: PathBuf,
     pub venue_name: String,
     pub terms: String,
-    pub radius: Option<RadiusOptions>,
+    pub radius: Option<RadiusSettings>,
     pub trusted_macs: Vec<crate::model::Mac>,
     /// CoA/Disconnect listener: address, clients, secret file.
     pub das: Option<(SocketAddr, Vec<IpAddr>, PathBuf)>,
@@ -489,7 +489,7 @@ impl Settings {
                 }
                 None
             } else {
-                Some(RadiusOptions {
+                Some(RadiusSettings {
                     auth_servers,
                     acct_servers,
                     secret_file: pick!(radius_secret_file)
@@ -662,18 +662,22 @@ impl Settings {
     }
 }
 
-/// RADIUS settings as configured (the secret is read when the daemon starts).
+/// RADIUS settings as resolved (the secrets are read when the RADIUS client starts).
 #[derive(Clone, Debug)]
-pub struct RadiusOptions {
+pub struct RadiusSettings {
     pub auth_servers: Vec<SocketAddr>,
     pub acct_servers: Vec<SocketAddr>,
     pub secret_file: PathBuf,
     pub nas_identifier: String,
+    /// NAS-IP-Address / NAS-IPv6-Address; `None`: the source address towards the first
+    /// server.
     pub nas_ip: Option<IpAddr>,
     pub timeout: Duration,
+    /// Attempts per server before failing over.
     pub retries: u32,
     pub interim: Duration,
     pub mac_auth: bool,
+    /// Password of MAC-authentication requests; `None`: the MAC itself.
     pub mac_password_file: Option<PathBuf>,
 }
 

@@ -203,19 +203,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map(|m| m.trim().replace(':', "-").to_uppercase())
                 .unwrap_or_default();
             Some(crate::radius::Radius::new(
-                crate::radius::RadiusSettings {
-                    auth_servers: r.auth_servers.clone(),
-                    acct_servers: r.acct_servers.clone(),
-                    secret_file: r.secret_file.clone(),
-                    nas_identifier: r.nas_identifier.clone(),
-                    nas_ip: r.nas_ip,
-                    timeout: r.timeout,
-                    retries: r.retries,
-                    interim: r.interim,
-                    mac_auth: r.mac_auth,
-                    mac_password_file: r.mac_password_file.clone(),
-                    called_station: format!("{lan_mac}:{}", cfg.venue_name),
-                },
+                r.clone(),
+                format!("{lan_mac}:{}", cfg.venue_name),
                 &sessions,
             )?)
         }
