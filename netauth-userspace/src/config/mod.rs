@@ -70,6 +70,8 @@ pub mod parse;
 pub mod portal;
 pub mod radius;
 #[cfg(test)]
+mod readme_table;
+#[cfg(test)]
 mod tests;
 pub mod walled;
 
