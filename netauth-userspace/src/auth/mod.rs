@@ -17,29 +17,17 @@ use std::{
 };
 
 use anyhow::Context as _;
-use clap::ValueEnum;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use local::{UsersFile, valid_username};
+
+pub use crate::config::auth::Method;
 
 use crate::{
     model::{Grant, Mac, Via},
     radius::{Decision, Radius},
     store::Store,
 };
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// Accept the terms, nothing else.
-    ClickThrough,
-    /// User name and password from the users file (argon2id hashes).
-    Local,
-    /// A voucher code from `netauth voucher create`.
-    Voucher,
-    /// User name and password checked by RADIUS servers (PAP).
-    Radius,
-}
 
 /// What the user typed.
 #[derive(Debug, Default, Deserialize)]

@@ -78,7 +78,7 @@ fn validate(args: RunArgs) -> anyhow::Result<Checked> {
     // The store first: a broken store stops us before anything changes.
     let store = Store::open(&cfg.state_dir)?;
     let radius = match &cfg.radius {
-        Some(r) => Some(Radius::new(radius_settings(&cfg, r))?),
+        Some(r) => Some(Radius::new(r.clone(), called_station(&cfg))?),
         None => None,
     };
     let das_secret = match (&cfg.das, &radius) {
@@ -109,24 +109,12 @@ fn validate(args: RunArgs) -> anyhow::Result<Checked> {
     })
 }
 
-/// The RADIUS client's settings from the config.
-fn radius_settings(cfg: &Settings, r: &crate::config::RadiusOptions) -> radius::RadiusSettings {
+/// The RADIUS Called-Station-Id: the LAN interface's MAC and the venue (RFC 3580 form).
+fn called_station(cfg: &Settings) -> String {
     let lan_mac = std::fs::read_to_string(format!("/sys/class/net/{}/address", cfg.lan))
         .map(|m| m.trim().replace(':', "-").to_uppercase())
         .unwrap_or_default();
-    radius::RadiusSettings {
-        auth_servers: r.auth_servers.clone(),
-        acct_servers: r.acct_servers.clone(),
-        secret_file: r.secret_file.clone(),
-        nas_identifier: r.nas_identifier.clone(),
-        nas_ip: r.nas_ip,
-        timeout: r.timeout,
-        retries: r.retries,
-        interim: r.interim,
-        mac_auth: r.mac_auth,
-        mac_password_file: r.mac_password_file.clone(),
-        called_station: format!("{lan_mac}:{}", cfg.venue_name),
-    }
+    format!("{lan_mac}:{}", cfg.venue_name)
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {

@@ -18,11 +18,26 @@ use aya::{
 use netauth_common::programs;
 use tracing::{info, warn};
 
-use crate::config::XdpMode;
+use clap::ValueEnum;
+use serde::Deserialize;
 
 const LINK_XDP: &str = "link_xdp";
 const LINK_TC_INGRESS: &str = "link_tc_ingress";
 const LINK_TC_EGRESS: &str = "link_tc_egress";
+
+/// How the XDP program is attached to the LAN interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Native (driver) mode where the driver supports it, else generic.
+    Auto,
+    /// Driver mode only; fail if the driver lacks XDP support.
+    Native,
+    /// Generic (skb) mode: works on every interface, slower.
+    Generic,
+    /// No XDP: the TC program makes every decision.
+    Off,
+}
 
 /// The loaded programs of one interface.
 pub struct Programs {

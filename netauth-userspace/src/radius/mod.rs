@@ -14,7 +14,6 @@ pub mod packet;
 
 use std::{
     net::{IpAddr, SocketAddr},
-    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
@@ -25,9 +24,9 @@ use std::{
 use anyhow::bail;
 use tracing::{debug, info, warn};
 
+pub use crate::config::RadiusSettings;
 use crate::{
-    model::Mac,
-    model::{Acct, AcctRecord, AcctStatus, Grant, Quota, Via, unix_ms},
+    model::{Acct, AcctRecord, AcctStatus, Grant, Mac, Quota, Via, unix_ms},
     store::Store,
 };
 use packet::{Packet, attr, chilli};
@@ -41,27 +40,6 @@ const SERVICE_CALL_CHECK: u32 = 10;
 const DEAD_TIME: Duration = Duration::from_secs(30);
 /// Lowest Acct-Interim-Interval taken from a server (RFC 2869 §5.16).
 const MIN_SERVER_INTERIM: u64 = 60;
-
-/// Resolved RADIUS settings.
-#[derive(Clone, Debug)]
-pub struct RadiusSettings {
-    pub auth_servers: Vec<SocketAddr>,
-    pub acct_servers: Vec<SocketAddr>,
-    pub secret_file: PathBuf,
-    pub nas_identifier: String,
-    /// NAS-IP-Address / NAS-IPv6-Address; default: the source address towards the first
-    /// server.
-    pub nas_ip: Option<IpAddr>,
-    pub timeout: Duration,
-    /// Attempts per server before failing over.
-    pub retries: u32,
-    pub interim: Duration,
-    pub mac_auth: bool,
-    /// Password of MAC-authentication requests; default: the MAC itself.
-    pub mac_password_file: Option<PathBuf>,
-    /// Called-Station-Id: the LAN interface's MAC (and the venue after a colon).
-    pub called_station: String,
-}
 
 /// Reads a secret file: the first line, trimmed. Refuses empty secrets.
 pub fn read_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
@@ -141,6 +119,8 @@ pub struct RadiusStats {
 
 pub struct Radius {
     settings: RadiusSettings,
+    /// Called-Station-Id: the LAN interface's MAC (and the venue after a colon).
+    called_station: String,
     secret: Vec<u8>,
     mac_password: Option<Vec<u8>>,
     auth: Vec<Server>,
@@ -153,7 +133,7 @@ pub struct Radius {
 impl Radius {
     /// Reads the secret(s) and works out the NAS address; fails with a clear message.
     /// Sessions are numbered (NAS-Port) from 1 until [`Radius::number_ports_from`].
-    pub fn new(settings: RadiusSettings) -> anyhow::Result<Arc<Self>> {
+    pub fn new(settings: RadiusSettings, called_station: String) -> anyhow::Result<Arc<Self>> {
         if settings.auth_servers.is_empty() {
             bail!("radius-acct-server needs radius-server too (accounting is for RADIUS sessions)");
         }
@@ -196,6 +176,7 @@ impl Radius {
             nas_ip,
             next_port: AtomicU32::new(1),
             settings,
+            called_station,
             stats: RadiusStats::default(),
         };
         info!(
@@ -231,7 +212,7 @@ impl Radius {
         }
         p.add_u32(attr::NAS_PORT, nas_port);
         p.add_u32(attr::NAS_PORT_TYPE, PORT_TYPE_WIRELESS);
-        p.add_str(attr::CALLED_STATION_ID, &self.settings.called_station);
+        p.add_str(attr::CALLED_STATION_ID, &self.called_station);
     }
 
     fn client_attrs(p: &mut Packet, mac: Mac, ip: Option<IpAddr>) {
@@ -731,8 +712,8 @@ mod tests {
                 interim: Duration::from_secs(60),
                 mac_auth: false,
                 mac_password_file: None,
-                called_station: "02-00-00-00-00-01:Guest".into(),
             },
+            called_station: "02-00-00-00-00-01:Guest".into(),
             secret: b"s3cret".to_vec(),
             mac_password: None,
             auth: Vec::new(),

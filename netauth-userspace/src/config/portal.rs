@@ -1,0 +1,147 @@
+//! Portal options: what the pages say (venue, terms), how much one client may ask of the
+//! portal, and the HTTPS listener with the Captive Portal API (RFC 8908).
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::Args;
+use serde::Deserialize;
+
+use super::{read_text_file, with_default};
+
+pub const DEFAULT_VENUE: &str = "Guest Wi-Fi";
+pub const DEFAULT_TERMS: &str = "By connecting you agree to use this network lawfully and \
+considerately. The operator may log the hardware address of your device and the time of your \
+session, and may end sessions at any time.";
+pub const DEFAULT_PORTAL_CLIENT_CONNECTIONS: u32 = 32;
+pub const DEFAULT_PORTAL_CLIENT_RATE: u32 = 20;
+pub const DEFAULT_API_PORT: u16 = 8443;
+
+#[derive(Args, Clone, Debug, Default, Deserialize)]
+#[command(next_help_heading = "Portal")]
+#[serde(default, rename_all = "kebab-case")]
+pub struct PortalArgs {
+    #[arg(long, help = with_default("Venue name shown on the pages", DEFAULT_VENUE))]
+    pub venue_name: Option<String>,
+
+    #[arg(
+        long,
+        conflicts_with = "terms_file",
+        help = with_default(
+            "Terms of use on the login page (plain text; blank lines separate paragraphs)",
+            "a short built-in notice",
+        )
+    )]
+    pub terms: Option<String>,
+
+    #[arg(
+        long,
+        value_name = "PATH",
+        help = "Read the terms of use from a file instead"
+    )]
+    pub terms_file: Option<PathBuf>,
+
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u32).range(1..=65535),
+        help = with_default(
+            "Connections one client may hold open to the portal at once; more are refused",
+            DEFAULT_PORTAL_CLIENT_CONNECTIONS,
+        )
+    )]
+    pub portal_client_connections: Option<u32>,
+
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u32).range(1..=100000),
+        help = with_default(
+            "Requests per second one client may make to the portal (a burst of twice as many \
+             is allowed); beyond that it gets 429",
+            DEFAULT_PORTAL_CLIENT_RATE,
+        )
+    )]
+    pub portal_client_rate: Option<u32>,
+
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "api_tls_key",
+        help = "PEM certificate (chain) for the HTTPS listener: the RFC 8908 Captive Portal API \
+                and the portal pages over TLS (`netauth cert` makes a self-signed pair for labs)"
+    )]
+    pub api_tls_cert: Option<PathBuf>,
+
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "api_tls_cert",
+        help = "PEM private key for --api-tls-cert"
+    )]
+    pub api_tls_key: Option<PathBuf>,
+
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u16).range(1..),
+        help = with_default("TCP port of the HTTPS listener", DEFAULT_API_PORT)
+    )]
+    pub api_port: Option<u16>,
+
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = with_default(
+            "DNS name of the portal for https URLs (must match the certificate)",
+            "the portal address",
+        )
+    )]
+    pub api_hostname: Option<String>,
+
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "`venue-info-url` announced by the Captive Portal API"
+    )]
+    pub venue_info_url: Option<String>,
+}
+
+super::merge_fields!(PortalArgs {
+    venue_name,
+    terms,
+    terms_file,
+    portal_client_connections,
+    portal_client_rate,
+    api_tls_cert,
+    api_tls_key,
+    api_port,
+    api_hostname,
+    venue_info_url,
+});
+
+impl PortalArgs {
+    /// The terms as given, else read from the terms file, else [`DEFAULT_TERMS`].
+    pub(super) fn terms(&self) -> anyhow::Result<String> {
+        Ok(match (&self.terms, &self.terms_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(p)) => read_text_file(p, "terms file")?,
+            (None, None) => DEFAULT_TERMS.to_string(),
+        })
+    }
+
+    /// Certificate and key of the HTTPS listener, which come in pairs.
+    pub(super) fn api_tls(&self) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+        match (&self.api_tls_cert, &self.api_tls_key) {
+            (Some(c), Some(k)) => Ok(Some((c.clone(), k.clone()))),
+            (None, None) => Ok(None),
+            _ => bail!("api-tls-cert and api-tls-key go together"),
+        }
+    }
+
+    pub(super) fn venue_info_url(&self) -> anyhow::Result<Option<String>> {
+        if let Some(u) = &self.venue_info_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            bail!("venue-info-url must be an http(s) URL");
+        }
+        Ok(self.venue_info_url.clone())
+    }
+}
