@@ -263,7 +263,7 @@ pub(crate) fn parse(
         let vendor_ok = *t != attr::VENDOR_SPECIFIC
             || (v.len() >= 5
                 && v[0..4] == packet::chilli::VENDOR.to_be_bytes()
-                && super::QUOTA_TYPES.contains(&v[4]));
+                && super::limits::QUOTA_TYPES.contains(&v[4]));
         if !known || !vendor_ok {
             info!(
                 attribute = t,
