@@ -10,6 +10,7 @@
 //! gateway uplink 198.51.100.0/24 and 2001:db8:2::/64, "the internet" 203.0.113.0/24 and
 //! 2001:db8:3::/64 (all inside the lab).
 
+pub mod bpf;
 pub mod frames;
 pub mod http;
 pub mod net;
