@@ -51,6 +51,20 @@ fn stream(c: &Client, stop: Arc<AtomicBool>) -> mpsc::Receiver<(Instant, bool)> 
     rx
 }
 
+/// Collects the stream's rounds into `seen` until `n` came in after `t` (within 5 s);
+/// whether they did.
+fn rounds_after(
+    rx: &mpsc::Receiver<(Instant, bool)>,
+    seen: &mut Vec<(Instant, bool)>,
+    t: Instant,
+    n: usize,
+) -> bool {
+    wait_until(Duration::from_secs(5), || {
+        seen.extend(rx.try_iter());
+        seen.iter().filter(|(at, _)| *at > t).count() >= n
+    })
+}
+
 #[test]
 fn kill_9_keeps_authenticated_traffic_flowing_and_captive_clients_blocked() {
     let mut lab = Lab::new(2).unwrap();
@@ -60,14 +74,8 @@ fn kill_9_keeps_authenticated_traffic_flowing_and_captive_clients_blocked() {
     let stop = Arc::new(AtomicBool::new(false));
     let rounds = stream(&a, stop.clone());
     let mut results: Vec<(Instant, bool)> = Vec::new();
-    let since =
-        |results: &[(Instant, bool)], t: Instant| results.iter().filter(|(at, _)| *at > t).count();
-    let t = Instant::now();
     assert!(
-        wait_until(Duration::from_secs(5), || {
-            results.extend(rounds.try_iter());
-            since(&results, t) >= 5
-        }),
+        rounds_after(&rounds, &mut results, Instant::now(), 5),
         "the stream did not start"
     );
     let before = lab.daemon().session(&a.mac).unwrap();
@@ -84,12 +92,8 @@ fn kill_9_keeps_authenticated_traffic_flowing_and_captive_clients_blocked() {
 
     lab.start_netauth(&[]).unwrap();
     // The stream goes on with the new daemon.
-    let t = Instant::now();
     assert!(
-        wait_until(Duration::from_secs(5), || {
-            results.extend(rounds.try_iter());
-            since(&results, t) >= 10
-        }),
+        rounds_after(&rounds, &mut results, Instant::now(), 10),
         "the stream stopped after the restart"
     );
     stop.store(true, Ordering::SeqCst);
