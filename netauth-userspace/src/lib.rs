@@ -21,10 +21,12 @@
 //! - [`config`], [`netlink`], [`provision`], [`memory`]: settings, routing, generated
 //!   files, allocator hygiene.
 //! - [`daemon`]: ties it together: validate, acquire, supervise.
+//! - [`cli`]: the `netauth` command, one function per verb over the typed admin client.
 
 pub mod accounting;
 pub mod admin;
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;

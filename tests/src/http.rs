@@ -28,6 +28,21 @@ pub fn raw(addr: SocketAddr, request: &[u8], timeout: Duration) -> std::io::Resu
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
+    exchange(&mut s, request)
+}
+
+/// Sends raw bytes over a Unix socket (the admin API) and reads the answer until the
+/// server closes; for requests a real client would refuse to send (well-formed ones go
+/// through the typed `AdminClient`).
+pub fn unix_raw(path: &std::path::Path, request: &[u8]) -> std::io::Result<Response> {
+    let mut s = std::os::unix::net::UnixStream::connect(path)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+    exchange(&mut s, request)
+}
+
+/// Writes `request`, then reads until the server closes.
+fn exchange(s: &mut (impl Read + Write), request: &[u8]) -> std::io::Result<Response> {
     // A server may answer (413, 400) and close before the whole request is written: the
     // write then fails, but the answer is there to read.
     let write_err = s.write_all(request).err();
@@ -46,12 +61,14 @@ pub fn raw(addr: SocketAddr, request: &[u8], timeout: Duration) -> std::io::Resu
     {
         return Err(e);
     }
-    parse(&buf).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not an HTTP response: {:?}", String::from_utf8_lossy(&buf)),
-        )
-    })
+    parse(&buf).ok_or_else(|| not_http(&buf))
+}
+
+fn not_http(buf: &[u8]) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("not an HTTP response: {:?}", String::from_utf8_lossy(buf)),
+    )
 }
 
 pub fn parse(buf: &[u8]) -> Option<Response> {
@@ -120,48 +137,89 @@ pub fn submit(addr: SocketAddr, page: &str, action: &str, form: &str) -> std::io
     post_form(addr, action, &body)
 }
 
-/// One request over a Unix socket (the admin API).
-pub fn unix(
-    path: &std::path::Path,
-    method: &str,
-    target: &str,
-    body: &str,
-) -> std::io::Result<Response> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "{method} {target} HTTP/1.1\r\nHost: netauth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
-    parse(&buf)
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response"))
+/// Reads one response from a connection that may stay open (keep-alive): its head, then
+/// the body its Content-Length or chunked encoding delimits (chunks decoded), or without
+/// either everything until the server closes. `buf` holds what was read past this
+/// response, for the next call. Returns the response and whether the server will close
+/// the connection.
+pub fn read_response(s: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<(Response, bool)> {
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if !read_more(s, buf)? {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before a response",
+            ));
+        }
+    };
+    let mut response = parse(&buf[..head_end]).ok_or_else(|| not_http(&buf[..head_end]))?;
+    let has = |name: &str, word: &str| {
+        response
+            .header(name)
+            .is_some_and(|v| v.to_ascii_lowercase().contains(word))
+    };
+    let mut close = has("connection", "close");
+    let body = if has("transfer-encoding", "chunked") {
+        read_chunked(s, buf, head_end)?
+    } else if let Some(len) = response.header("content-length") {
+        let len: usize = len
+            .parse()
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "Content-Length"))?;
+        while buf.len() < head_end + len && read_more(s, buf)? {}
+        let end = (head_end + len).min(buf.len());
+        let body = buf[head_end..end].to_vec();
+        buf.drain(..end);
+        body
+    } else {
+        while read_more(s, buf)? {}
+        close = true;
+        buf.drain(..).skip(head_end).collect()
+    };
+    response.body = String::from_utf8_lossy(&body).into_owned();
+    Ok((response, close))
 }
 
-/// Sends raw bytes over a Unix socket (the admin API) and reads the answer until the
-/// server closes; for requests a real client would refuse to send.
-pub fn unix_raw(path: &std::path::Path, request: &[u8]) -> std::io::Result<Response> {
-    let mut s = std::os::unix::net::UnixStream::connect(path)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.set_write_timeout(Some(Duration::from_secs(10)))?;
-    // The server may answer and stop reading before the whole request is written.
-    let write_err = s.write_all(request).err();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
+/// Decodes a chunked body that starts at `buf[start..]`, reading as needed; leaves in
+/// `buf` what follows it.
+fn read_chunked(s: &mut impl Read, buf: &mut Vec<u8>, start: usize) -> std::io::Result<Vec<u8>> {
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "bad chunked body");
+    let mut at = start;
+    let mut body = Vec::new();
     loop {
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if buf.is_empty() => return Err(write_err.unwrap_or(e)),
-            Err(_) => break,
+        let eol = loop {
+            if let Some(p) = buf[at..].windows(2).position(|w| w == b"\r\n") {
+                break at + p;
+            }
+            if !read_more(s, buf)? {
+                return Err(bad());
+            }
+        };
+        let size = std::str::from_utf8(&buf[at..eol])
+            .ok()
+            .and_then(|l| usize::from_str_radix(l.split(';').next()?.trim(), 16).ok())
+            .ok_or_else(bad)?;
+        // The chunk and its CRLF; the last (empty) chunk is followed by an empty line.
+        let end = eol + 2 + size + 2;
+        while buf.len() < end {
+            if !read_more(s, buf)? {
+                return Err(bad());
+            }
+        }
+        body.extend_from_slice(&buf[eol + 2..eol + 2 + size]);
+        at = end;
+        if size == 0 {
+            buf.drain(..at);
+            return Ok(body);
         }
     }
-    parse(&buf).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("not an HTTP response: {:?}", String::from_utf8_lossy(&buf)),
-        )
-    })
+}
+
+/// Appends what the next read brings; false at the end of the stream.
+fn read_more(s: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut chunk = [0u8; 16 * 1024];
+    let n = s.read(&mut chunk)?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n > 0)
 }

@@ -10,6 +10,7 @@
 //! gateway uplink 198.51.100.0/24 and 2001:db8:2::/64, "the internet" 203.0.113.0/24 and
 //! 2001:db8:3::/64 (all inside the lab).
 
+pub mod bpf;
 pub mod frames;
 pub mod http;
 pub mod net;
@@ -17,8 +18,9 @@ pub mod policy;
 pub mod radius;
 
 use std::{
+    collections::BTreeMap,
     fs::File,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
     sync::{
@@ -30,6 +32,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use netauth_common::api::{AdminClient, SessionView};
 
 pub const GW_LAN_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const GW_LAN_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
@@ -71,29 +74,41 @@ pub struct Ns {
 }
 
 impl Ns {
-    fn create(name: String) -> anyhow::Result<Self> {
+    /// A fresh namespace called `name` (one left over under that name is deleted first),
+    /// with `lo` up.
+    pub fn create(name: &str) -> anyhow::Result<Self> {
         let _ = Command::new("ip")
-            .args(["netns", "del", &name])
+            .args(["netns", "del", name])
             .stderr(Stdio::null())
             .status();
-        sh("ip", &["netns", "add", &name])?;
-        // No duplicate address detection: link-local addresses are usable at once, so
-        // the first IPv6 flows of a fresh lab do not wait seconds for neighbour discovery.
-        sh(
-            "ip",
+        sh("ip", &["netns", "add", name])?;
+        let ns = Ns {
+            name: name.to_string(),
+        };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Turns off duplicate address detection: link-local addresses are usable at once,
+    /// so the first IPv6 flows of a fresh lab do not wait seconds for neighbour discovery.
+    fn without_dad(self) -> anyhow::Result<Self> {
+        self.sh(
+            "sysctl",
             &[
-                "netns",
-                "exec",
-                &name,
-                "sysctl",
                 "-qw",
                 "net.ipv6.conf.all.accept_dad=0",
                 "net.ipv6.conf.default.accept_dad=0",
             ],
         )?;
-        let ns = Ns { name };
-        ns.ip(&["link", "set", "lo", "up"])?;
-        Ok(ns)
+        Ok(self)
+    }
+
+    /// Deletes the namespace (what still runs in it keeps it alive until it exits).
+    pub fn delete(&self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .stderr(Stdio::null())
+            .status();
     }
 
     /// `ip -n NS ARGS...`
@@ -101,6 +116,19 @@ impl Ns {
         let mut all = vec!["-n", &self.name];
         all.extend_from_slice(args);
         sh("ip", &all)
+    }
+
+    /// Runs `program args` inside this namespace (from a thread that entered it, so
+    /// without the start-up cost of `ip netns exec`); its stdout, or an error with its
+    /// stderr.
+    pub fn sh(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
+        let program = program.to_string();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        self.run(move || -> anyhow::Result<String> {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = sh(&program, &args)?;
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        })?
     }
 
     /// A command that will run inside this namespace.
@@ -143,6 +171,67 @@ fn enter(path: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A namespace of its own (with `lo` up), deleted on drop: for tests that need one
+/// without a whole [`Lab`] (a RADIUS server, a BPF test run).
+pub struct TempNs {
+    pub ns: Ns,
+}
+
+impl TempNs {
+    /// A fresh namespace named `na<pid>x<n>-<tag>`.
+    pub fn new(tag: &str) -> anyhow::Result<Self> {
+        let name = format!(
+            "na{}x{}-{tag}",
+            std::process::id() % 100_000,
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        // Own the name before creating, so a failure half-way still deletes it.
+        let guard = TempNs {
+            ns: Ns { name: name.clone() },
+        };
+        Ns::create(&name)?.without_dad()?;
+        Ok(guard)
+    }
+}
+
+impl std::ops::Deref for TempNs {
+    type Target = Ns;
+    fn deref(&self) -> &Ns {
+        &self.ns
+    }
+}
+
+impl Drop for TempNs {
+    fn drop(&mut self) {
+        self.ns.delete();
+    }
+}
+
+/// A private bpf filesystem mounted on a directory of ours while this lives: pins stay
+/// out of /sys/fs/bpf, and `ip netns exec` remounting /sys does not hide them.
+pub struct Bpffs {
+    pub path: PathBuf,
+}
+
+impl Bpffs {
+    pub fn mount(path: PathBuf) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&path)?;
+        sh("mount", &["-t", "bpf", "bpf", &path.to_string_lossy()])?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 /// A LAN client.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -153,12 +242,35 @@ pub struct Client {
 }
 
 /// The portal's address in the lab, per family.
-pub fn portal_addr(v6: bool) -> std::net::SocketAddr {
+pub fn portal_addr(v6: bool) -> SocketAddr {
+    gw_addr(v6, PORTAL_PORT)
+}
+
+/// An "arbitrary internet address" (the upstream's web host), per family.
+pub fn web_addr(v6: bool, port: u16) -> SocketAddr {
     if v6 {
-        std::net::SocketAddr::new(IpAddr::V6(GW_LAN_V6), PORTAL_PORT)
+        SocketAddr::new(IpAddr::V6(WEB_V6), port)
     } else {
-        std::net::SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT)
+        SocketAddr::new(IpAddr::V4(WEB_V4), port)
     }
+}
+
+/// The gateway's LAN address, per family.
+pub fn gw_addr(v6: bool, port: u16) -> SocketAddr {
+    if v6 {
+        SocketAddr::new(IpAddr::V6(GW_LAN_V6), port)
+    } else {
+        SocketAddr::new(IpAddr::V4(GW_LAN_V4), port)
+    }
+}
+
+/// `02:00:00:00:01:0a` as bytes.
+pub fn mac_bytes(mac: &str) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    for (i, p) in mac.split(':').enumerate().take(6) {
+        m[i] = u8::from_str_radix(p, 16).unwrap_or_else(|_| panic!("'{mac}' is not a MAC"));
+    }
+    m
 }
 
 /// Polls `f` until it holds or `timeout` passes; whether it held.
@@ -179,7 +291,7 @@ impl Client {
     /// GET from inside this client's namespace.
     pub fn get(
         &self,
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         host: Option<&str>,
         path: &str,
     ) -> anyhow::Result<http::Response> {
@@ -187,6 +299,14 @@ impl Client {
         Ok(self
             .ns
             .run(move || http::get(addr, host.as_deref(), &path))??)
+    }
+
+    /// The status a plain HTTP request to the internet gets (511 while captive, 200
+    /// online); `None` when there is no answer at all.
+    pub fn status_of(&self) -> Option<u16> {
+        self.get(web_addr(false, 80), None, "/")
+            .ok()
+            .map(|r| r.status)
     }
 
     /// Signs in on the IPv4 portal as a browser would (the form's token included), with
@@ -198,6 +318,12 @@ impl Client {
             .run(move || http::submit(portal_addr(false), "/login", "/login", &form))??)
     }
 
+    /// Accepts the terms (click-through), asserting the portal let the client in.
+    pub fn sign_in(&self) {
+        let r = self.login("accept=1").expect("the login form");
+        assert_eq!(r.status, 303, "login answer: {r:?}");
+    }
+
     /// Signs out from the status page's form.
     pub fn logout(&self) -> anyhow::Result<http::Response> {
         Ok(self
@@ -206,17 +332,77 @@ impl Client {
     }
 
     /// Whether a TCP connection to `addr` is established within 800 ms.
-    pub fn connects(&self, addr: std::net::SocketAddr) -> bool {
+    pub fn connects(&self, addr: SocketAddr) -> bool {
         self.ns
             .run(move || net::tcp_connect(addr, Duration::from_millis(800)).is_ok())
             .unwrap_or(false)
     }
 
     /// Whether a UDP datagram to `addr` (from `local_port`, 0: any) is echoed within 800 ms.
-    pub fn udp_echo(&self, addr: std::net::SocketAddr, local_port: u16) -> bool {
+    pub fn udp_echo(&self, addr: SocketAddr, local_port: u16) -> bool {
         self.ns
             .run(move || net::udp_echo(addr, local_port, Duration::from_millis(800)))
             .unwrap_or(false)
+    }
+
+    /// Sends `total` bytes to the upstream's TCP echo service (port 8443) in writes of
+    /// `chunk`, reading each one back; how many bytes made the round trip (it stops at the
+    /// first failure, e.g. when an allowance runs out).
+    pub fn echo(&self, total: usize, chunk: usize) -> usize {
+        self.ns
+            .run(move || {
+                use std::io::{Read as _, Write as _};
+                let Ok(mut s) = net::tcp_connect(web_addr(false, 8443), Duration::from_secs(2))
+                else {
+                    return 0;
+                };
+                if s.set_read_timeout(Some(Duration::from_secs(2))).is_err() {
+                    return 0;
+                }
+                let out = vec![0x5au8; chunk];
+                let mut back = vec![0u8; chunk];
+                let mut moved = 0;
+                while moved + chunk <= total {
+                    if s.write_all(&out).is_err() || s.read_exact(&mut back).is_err() {
+                        break;
+                    }
+                    moved += chunk;
+                }
+                moved
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits until this client's interface has been quiet for a moment (its counters
+    /// unchanged over two polls), so counters read now include every packet of what came
+    /// before (the last ACKs of a transfer).
+    pub fn wait_quiet(&self) {
+        let mut last = self.link_counters();
+        let mut unchanged = 0;
+        let quiet = wait_until(Duration::from_secs(5), || {
+            let now = self.link_counters();
+            unchanged = if now == last { unchanged + 1 } else { 0 };
+            last = now;
+            unchanged >= 2
+        });
+        assert!(quiet, "{} kept sending", self.ns.name);
+    }
+
+    /// This client's interface counters: (tx bytes, tx packets, rx bytes, rx packets).
+    pub fn link_counters(&self) -> (u64, u64, u64, u64) {
+        let out = self
+            .ns
+            .ip(&["-s", "-j", "link", "show", "eth0"])
+            .expect("ip -s link");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j output");
+        let s = &v[0]["stats64"];
+        let n = |v: &serde_json::Value| v.as_u64().expect("a counter");
+        (
+            n(&s["tx"]["bytes"]),
+            n(&s["tx"]["packets"]),
+            n(&s["rx"]["bytes"]),
+            n(&s["rx"]["packets"]),
+        )
     }
 }
 
@@ -273,9 +459,9 @@ impl Lab {
     }
 
     fn build(&mut self, n_clients: usize) -> anyhow::Result<()> {
-        self.gw = Ns::create(self.gw.name.clone())?;
-        self.up = Ns::create(self.up.name.clone())?;
-        self.sw = Ns::create(self.sw.name.clone())?;
+        self.gw = Ns::create(&self.gw.name)?.without_dad()?;
+        self.up = Ns::create(&self.up.name)?.without_dad()?;
+        self.sw = Ns::create(&self.sw.name)?.without_dad()?;
         let (gw, up, sw) = (&self.gw.name, &self.up.name, &self.sw.name);
 
         // The LAN: a bridge in the switch namespace.
@@ -339,7 +525,7 @@ impl Lab {
         u.ip(&["-6", "route", "add", "default", "via", "2001:db8:2::1"])?;
 
         for i in 0..n_clients {
-            let ns = Ns::create(format!("{}-c{i}", self.id))?;
+            let ns = Ns::create(&format!("{}-c{i}", self.id))?.without_dad()?;
             let host = 10 + i as u8;
             let mac = format!("02:00:00:00:01:{host:02x}");
             let v4 = Ipv4Addr::new(192, 0, 2, host);
@@ -367,77 +553,64 @@ impl Lab {
     }
 
     fn start_upstream_services(&mut self) -> anyhow::Result<()> {
-        let ready = Arc::new(AtomicUsize::new(0));
-        let mut expected = 0;
-        for addr in [
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        ] {
-            let (stop, r) = (self.stop.clone(), ready.clone());
-            self.servers.push(
-                self.up
-                    .spawn(move || net::serve_http(addr, 80, UPSTREAM_MARKER, stop, r))?,
-            );
-            expected += 1;
-            for &port in UPSTREAM_TCP_PORTS {
-                let (stop, r) = (self.stop.clone(), ready.clone());
-                self.servers.push(
-                    self.up
-                        .spawn(move || net::serve_tcp_echo(addr, port, stop, r))?,
-                );
-                expected += 1;
-            }
-            for &port in UPSTREAM_UDP_PORTS {
-                let (stop, r) = (self.stop.clone(), ready.clone());
-                self.servers.push(
-                    self.up
-                        .spawn(move || net::serve_udp_echo(addr, port, stop, r))?,
-                );
-                expected += 1;
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while ready.load(Ordering::SeqCst) < expected {
-            if Instant::now() > deadline {
-                bail!("upstream services did not start");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(())
+        let up = self.up.clone();
+        self.start_services(&up, true, UPSTREAM_TCP_PORTS, UPSTREAM_UDP_PORTS)
+            .context("upstream services did not start")
     }
 
     /// Runs echo services on the gateway itself (a stand-in for its resolver, DHCP and
     /// NTP servers, sshd, ...): TCP on `tcp` ports, UDP on `udp` ports, both families.
     pub fn start_gateway_services(&mut self, tcp: &[u16], udp: &[u16]) -> anyhow::Result<()> {
+        let gw = self.gw.clone();
+        self.start_services(&gw, false, tcp, udp)
+            .context("gateway services did not start")
+    }
+
+    /// Services in `ns` on both families, until the lab is dropped: the upstream web
+    /// server on port 80 (`web`), TCP echo on `tcp` ports, UDP echo on `udp` ports.
+    /// Returns once all of them listen.
+    fn start_services(
+        &mut self,
+        ns: &Ns,
+        web: bool,
+        tcp: &[u16],
+        udp: &[u16],
+    ) -> anyhow::Result<()> {
         let ready = Arc::new(AtomicUsize::new(0));
         let mut expected = 0;
         for addr in [
             IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         ] {
-            for &port in tcp {
+            let mut spawn = |f: Box<dyn FnOnce(Arc<AtomicBool>, Arc<AtomicUsize>) + Send>| {
                 let (stop, r) = (self.stop.clone(), ready.clone());
-                self.servers.push(
-                    self.gw
-                        .spawn(move || net::serve_tcp_echo(addr, port, stop, r))?,
-                );
+                self.servers.push(ns.spawn(move || f(stop, r))?);
                 expected += 1;
+                anyhow::Ok(())
+            };
+            if web {
+                spawn(Box::new(move |stop, r| {
+                    net::serve_http(addr, 80, UPSTREAM_MARKER, stop, r)
+                }))?;
+            }
+            for &port in tcp {
+                spawn(Box::new(move |stop, r| {
+                    net::serve_tcp_echo(addr, port, stop, r)
+                }))?;
             }
             for &port in udp {
-                let (stop, r) = (self.stop.clone(), ready.clone());
-                self.servers.push(
-                    self.gw
-                        .spawn(move || net::serve_udp_echo(addr, port, stop, r))?,
-                );
-                expected += 1;
+                spawn(Box::new(move |stop, r| {
+                    net::serve_udp_echo(addr, port, stop, r)
+                }))?;
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while ready.load(Ordering::SeqCst) < expected {
-            if Instant::now() > deadline {
-                bail!("gateway services did not start");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if !wait_until(Duration::from_secs(5), || {
+            ready.load(Ordering::SeqCst) >= expected
+        }) {
+            bail!(
+                "{} of {expected} listening after 5 s",
+                ready.load(Ordering::SeqCst)
+            );
         }
         Ok(())
     }
@@ -488,17 +661,11 @@ impl Lab {
         for s in self.servers.drain(..) {
             let _ = s.join();
         }
-        let mut names: Vec<String> = self.clients.iter().map(|c| c.ns.name.clone()).collect();
-        names.extend([
-            self.gw.name.clone(),
-            self.up.name.clone(),
-            self.sw.name.clone(),
-        ]);
-        for n in names {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &n])
-                .stderr(Stdio::null())
-                .status();
+        for c in &self.clients {
+            c.ns.delete();
+        }
+        for ns in [&self.gw, &self.up, &self.sw] {
+            ns.delete();
         }
         let _ = std::fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.gw.name));
         // The lab's bpffs, and whatever a test mounted over the state directory.
@@ -543,6 +710,25 @@ impl Lab {
         Ok(())
     }
 
+    /// A reboot of the gateway: netauth is stopped (as systemd does at shutdown), then the
+    /// pinned maps and links are gone with the old kernel, while the store on disk
+    /// remains. Returns once nothing is attached to lan0 any more (the kernel releases
+    /// the unpinned links asynchronously; after a real reboot nothing is attached).
+    pub fn reboot(&mut self) {
+        let status = self.daemon().stop().expect("stopping netauth");
+        assert!(status.success(), "netauth stopped with {status}");
+        self.forget_pins().expect("removing the pins");
+        let gw = self.gw.clone();
+        assert!(
+            wait_until(Duration::from_secs(10), || !gw
+                .ip(&["-d", "link", "show", "dev", "lan0"])
+                .is_ok_and(
+                    |o| String::from_utf8_lossy(&o.stdout).contains("prog/xdp")
+                )),
+            "the old XDP program stayed attached"
+        );
+    }
+
     /// The gateway's pin directory for lan0: netauth keys pins by network namespace
     /// (interface names repeat across namespaces).
     pub fn pin_dir(&self) -> PathBuf {
@@ -554,6 +740,20 @@ impl Lab {
     /// The gateway's session store directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.join("state")
+    }
+
+    /// The MAC address of the gateway's LAN port.
+    pub fn gw_mac(&self) -> [u8; 6] {
+        let out = self
+            .gw
+            .ip(&["-br", "link", "show", "lan0"])
+            .expect("ip link");
+        let text = String::from_utf8_lossy(&out.stdout);
+        mac_bytes(
+            text.split_whitespace()
+                .nth(2)
+                .expect("a MAC in `ip -br link`"),
+        )
     }
 }
 
@@ -748,6 +948,45 @@ impl Daemon {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The typed client of this daemon's admin API.
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::new(&self.admin_socket)
+    }
+
+    /// Every session (panics when the daemon does not answer).
+    pub fn sessions(&self) -> Vec<SessionView> {
+        AdminClient::block_on(self.admin().sessions())
+            .unwrap_or_else(|e| panic!("listing the sessions: {e}"))
+    }
+
+    /// The session of `mac`, if it has one (panics when the daemon does not answer).
+    pub fn session(&self, mac: &str) -> Option<SessionView> {
+        let mac = mac.parse().unwrap_or_else(|e| panic!("{e}"));
+        AdminClient::block_on(self.admin().session(mac))
+            .unwrap_or_else(|e| panic!("asking for the session of {mac}: {e}"))
+    }
+
+    /// The daemon's facts and counters (`GET /v1/status`); JSON null when it does not
+    /// answer, so a lookup in it fails whatever it expected.
+    pub fn status(&self) -> serde_json::Value {
+        AdminClient::block_on(self.admin().status()).unwrap_or_default()
+    }
+
+    /// The datapath and portal counters of [`Daemon::status`], by name.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        self.status()["counters"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+            .collect()
+    }
+
+    /// The Prometheus text of the admin socket's `/metrics`.
+    pub fn metrics(&self) -> anyhow::Result<String> {
+        Ok(AdminClient::block_on(self.admin().metrics())?)
     }
 
     /// Runs `netauth ARGS --admin-socket SOCK` and returns its output.

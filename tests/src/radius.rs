@@ -22,7 +22,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::atomic::Ordering,
     time::{Duration, Instant},
 };
@@ -771,45 +771,6 @@ pub fn link_to_aaa(aaa: &Ns, gw: &Ns, index: u8) -> anyhow::Result<(Ipv4Addr, Ip
     aaa.ip(&["addr", "add", &format!("{aaa_addr}/30"), "dev", &peer])?;
     aaa.ip(&["link", "set", &peer, "up"])?;
     Ok((gw_addr, aaa_addr))
-}
-
-/// A namespace of its own (with `lo` up), deleted on drop: for tests that need a RADIUS
-/// server or client without a whole [`Lab`](crate::Lab).
-pub struct TempNs {
-    pub ns: Ns,
-}
-
-impl TempNs {
-    /// A fresh namespace named `na<pid>x<n>-<tag>`.
-    pub fn new(tag: &str) -> anyhow::Result<Self> {
-        let name = format!(
-            "na{}x{}-{tag}",
-            std::process::id() % 100_000,
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        // Own the name before creating, so a failure half-way still deletes it.
-        let guard = TempNs {
-            ns: Ns { name: name.clone() },
-        };
-        Ns::create(name)?;
-        Ok(guard)
-    }
-}
-
-impl std::ops::Deref for TempNs {
-    type Target = Ns;
-    fn deref(&self) -> &Ns {
-        &self.ns
-    }
-}
-
-impl Drop for TempNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.ns.name])
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 /// A fresh directory under the temp dir for a server's config (removed on drop).

@@ -80,61 +80,17 @@ fn wd_request(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{DRIVER_PORT}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
-    // chromedriver keeps the connection open whatever the request says: read the head,
-    // then exactly the body it announces.
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let complete = |buf: &[u8]| -> Option<usize> {
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-        let r = http::parse(buf)?;
-        if let Some(len) = r.header("content-length") {
-            let len: usize = len.parse().ok()?;
-            (buf.len() >= end + len).then_some(end)
-        } else {
-            buf.ends_with(b"0\r\n\r\n").then_some(end)
-        }
-    };
-    let end = loop {
-        let n = s
-            .read(&mut chunk)
-            .with_context(|| format!("{method} {path}"))?;
-        if n == 0 {
-            bail!("{method} {path}: chromedriver closed the connection");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(end) = complete(&buf) {
-            break end;
-        }
-    };
-    let r = http::parse(&buf).context("bad HTTP answer from chromedriver")?;
-    let mut payload = buf[end..].to_vec();
-    if r.header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        payload = dechunk(&payload).context("bad chunked body")?;
-    }
-    let v: Value = serde_json::from_slice(&payload)
+    // chromedriver keeps the connection open whatever the request says: read exactly the
+    // answer it announces.
+    let (r, _) = http::read_response(&mut s, &mut Vec::new())
+        .with_context(|| format!("{method} {path}: no answer from chromedriver"))?;
+    let v: Value = serde_json::from_str(&r.body)
         .with_context(|| format!("{method} {path}: not JSON ({})", r.status))?;
     let value = v.get("value").cloned().unwrap_or(Value::Null);
     if r.status >= 400 || value.get("error").is_some() {
         bail!("{method} {path}: {} {value}", r.status);
     }
     Ok(value)
-}
-
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = std::str::from_utf8(&b[..eol]).ok()?.split(';').next()?;
-        let size = usize::from_str_radix(size.trim(), 16).ok()?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
-    }
 }
 
 impl WebDriver {

@@ -8,83 +8,38 @@ use std::{
 
 use netauth_lab::{
     Client, GW_LAN_V4, GW_LAN_V6, Lab, PORTAL_PORT, UPSTREAM_MARKER, UPSTREAM_V4, UPSTREAM_V6,
-    WEB_V4, WEB_V6, http, net,
+    WEB_V4, http, mac_bytes, net, portal_addr, wait_until, web_addr,
 };
 
-fn web(v6: bool, port: u16) -> SocketAddr {
-    if v6 {
-        SocketAddr::new(IpAddr::V6(WEB_V6), port)
-    } else {
-        SocketAddr::new(IpAddr::V4(WEB_V4), port)
-    }
-}
-
-fn portal(v6: bool) -> SocketAddr {
-    if v6 {
-        SocketAddr::new(IpAddr::V6(GW_LAN_V6), PORTAL_PORT)
-    } else {
-        SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT)
-    }
-}
-
 fn get(c: &Client, addr: SocketAddr, host: Option<&str>, path: &str) -> http::Response {
-    let host = host.map(str::to_string);
-    let path = path.to_string();
-    c.ns.run(move || http::get(addr, host.as_deref(), &path))
-        .unwrap()
-        .unwrap_or_else(|e| panic!("GET {addr}{} failed: {e}", "/"))
-}
-
-fn post(c: &Client, addr: SocketAddr, path: &str, form: &str) -> http::Response {
-    let (path, form) = (path.to_string(), form.to_string());
-    // As a browser would: from the page the form is on, with its token.
-    let page = if path == "/logout" {
-        "/status"
-    } else {
-        "/login"
-    };
-    c.ns.run(move || http::submit(addr, page, &path, &form))
-        .unwrap()
-        .expect("POST to the portal")
-}
-
-fn connects(c: &Client, addr: SocketAddr) -> bool {
-    c.ns.run(move || net::tcp_connect(addr, Duration::from_millis(800)).is_ok())
-        .unwrap()
-}
-
-fn udp_echo(c: &Client, addr: SocketAddr, from_port: u16) -> bool {
-    c.ns.run(move || net::udp_echo(addr, from_port, Duration::from_millis(800)))
-        .unwrap()
+    c.get(addr, host, path)
+        .unwrap_or_else(|e| panic!("GET {addr}{path} failed: {e}"))
 }
 
 /// Clicks through the login as `c` would (from the IPv4 side), asserting the 303.
 fn login(c: &Client) {
-    let r = post(
-        c,
-        portal(false),
-        "/login",
-        "accept=1&redirect=http%3A%2F%2F203.0.113.80%2Fwelcome",
-    );
+    let r = c
+        .login("accept=1&redirect=http%3A%2F%2F203.0.113.80%2Fwelcome")
+        .expect("POST to the portal");
     assert_eq!(r.status, 303, "login answer: {r:?}");
     assert_eq!(r.header("location"), Some("http://203.0.113.80/welcome"));
 }
 
 fn assert_captive(c: &Client) {
-    let r = get(c, web(false, 80), None, "/");
+    let r = get(c, web_addr(false, 80), None, "/");
     assert_eq!(r.status, 511, "expected captivity, got {r:?}");
     assert!(
-        !connects(c, web(false, 443)),
+        !c.connects(web_addr(false, 443)),
         "TCP/443 must be blocked while captive"
     );
 }
 
 fn assert_online(c: &Client) {
-    let r = get(c, web(false, 80), None, "/");
+    let r = get(c, web_addr(false, 80), None, "/");
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.body.contains(UPSTREAM_MARKER));
     assert!(
-        connects(c, web(false, 443)),
+        c.connects(web_addr(false, 443)),
         "TCP/443 must pass once online"
     );
 }
@@ -95,7 +50,12 @@ fn unauthenticated_http_to_any_address_gets_511_with_login_link() {
     lab.start_netauth(&[]).unwrap();
     let c = lab.clients[0].clone();
     for (v6, login_host) in [(false, "192.0.2.1"), (true, "[2001:db8:1::1]")] {
-        let r = get(&c, web(v6, 80), Some("news.example.com"), "/story?id=7");
+        let r = get(
+            &c,
+            web_addr(v6, 80),
+            Some("news.example.com"),
+            "/story?id=7",
+        );
         assert_eq!(r.status, 511, "{r:?}");
         assert_eq!(r.header("cache-control"), Some("no-store"));
         assert!(r.header("www-authenticate").is_none());
@@ -132,7 +92,7 @@ fn connectivity_probes_get_302_to_login() {
         ("nmcheck.gnome.org", "/check_network_status.txt"),
     ] {
         for v6 in [false, true] {
-            let r = get(&c, web(v6, 80), Some(host), path);
+            let r = get(&c, web_addr(v6, 80), Some(host), path);
             assert_eq!(r.status, 302, "{host}{path}: {r:?}");
             let loc = r.header("location").unwrap_or_default();
             assert!(
@@ -161,49 +121,46 @@ fn captive_client_reaches_only_what_it_needs_to_get_online() {
             (IpAddr::V4(UPSTREAM_V4), IpAddr::V4(GW_LAN_V4))
         };
         // HTTPS and other ports are blocked...
-        assert!(!connects(&c, web(v6, 443)), "TCP/443 v6={v6}");
-        assert!(!connects(&c, web(v6, 8443)), "TCP/8443 v6={v6}");
+        assert!(!c.connects(web_addr(v6, 443)), "TCP/443 v6={v6}");
+        assert!(!c.connects(web_addr(v6, 8443)), "TCP/8443 v6={v6}");
+        assert!(!c.udp_echo(SocketAddr::new(up, 443), 0), "UDP/443 v6={v6}");
         assert!(
-            !udp_echo(&c, SocketAddr::new(up, 443), 0),
-            "UDP/443 v6={v6}"
-        );
-        assert!(
-            !udp_echo(&c, SocketAddr::new(up, 9999), 0),
+            !c.udp_echo(SocketAddr::new(up, 9999), 0),
             "UDP/9999 v6={v6}"
         );
         // ...DNS (UDP and TCP), DHCP and NTP reach the gateway's servers...
         let dhcp = if v6 { 547 } else { 67 };
         let dhcp_client = if v6 { 546 } else { 68 };
-        assert!(udp_echo(&c, SocketAddr::new(gw, 53), 0), "UDP/53 v6={v6}");
-        assert!(connects(&c, SocketAddr::new(gw, 53)), "TCP/53 v6={v6}");
+        assert!(c.udp_echo(SocketAddr::new(gw, 53), 0), "UDP/53 v6={v6}");
+        assert!(c.connects(SocketAddr::new(gw, 53)), "TCP/53 v6={v6}");
         assert!(
-            udp_echo(&c, SocketAddr::new(gw, dhcp), dhcp_client),
+            c.udp_echo(SocketAddr::new(gw, dhcp), dhcp_client),
             "DHCP v6={v6}"
         );
-        assert!(udp_echo(&c, SocketAddr::new(gw, 123), 0), "NTP v6={v6}");
+        assert!(c.udp_echo(SocketAddr::new(gw, 123), 0), "NTP v6={v6}");
         // ...and never a host upstream: that would be a tunnel (IP over DNS).
         assert!(
-            !udp_echo(&c, SocketAddr::new(up, 53), 0),
+            !c.udp_echo(SocketAddr::new(up, 53), 0),
             "UDP/53 upstream v6={v6}"
         );
         assert!(
-            !connects(&c, SocketAddr::new(up, 53)),
+            !c.connects(SocketAddr::new(up, 53)),
             "TCP/53 upstream v6={v6}"
         );
         assert!(
-            !udp_echo(&c, SocketAddr::new(up, dhcp), dhcp_client),
+            !c.udp_echo(SocketAddr::new(up, dhcp), dhcp_client),
             "DHCP upstream v6={v6}"
         );
         assert!(
-            !udp_echo(&c, SocketAddr::new(up, 123), 0),
+            !c.udp_echo(SocketAddr::new(up, 123), 0),
             "NTP upstream v6={v6}"
         );
     }
     // The portal itself is reachable directly.
-    let r = get(&c, portal(false), None, "/login");
+    let r = get(&c, portal_addr(false), None, "/login");
     assert_eq!(r.status, 200);
     assert!(r.body.contains("name=\"accept\" value=\"1\""), "{}", r.body);
-    let r = get(&c, portal(true), None, "/login");
+    let r = get(&c, portal_addr(true), None, "/login");
     assert_eq!(r.status, 200);
 }
 
@@ -218,7 +175,7 @@ fn login_frees_exactly_that_client() {
     // The login page carries the original URL through the flow.
     let r = get(
         &a,
-        portal(false),
+        portal_addr(false),
         None,
         "/login?redirect=http%3A%2F%2F203.0.113.80%2Fwelcome",
     );
@@ -231,9 +188,9 @@ fn login_frees_exactly_that_client() {
 
     assert_online(&a);
     // IPv6 from the same MAC passes too.
-    let r = get(&a, web(true, 80), None, "/");
+    let r = get(&a, web_addr(true, 80), None, "/");
     assert_eq!(r.status, 200);
-    assert!(connects(&a, web(true, 443)));
+    assert!(a.connects(web_addr(true, 443)));
     // The other client stays captive.
     assert_captive(&b);
 
@@ -253,7 +210,7 @@ fn login_frees_exactly_that_client() {
     );
 
     // The status page shows the client its own session.
-    let r = get(&a, portal(false), None, "/status");
+    let r = get(&a, portal_addr(false), None, "/status");
     assert_eq!(r.status, 200);
     assert!(r.body.contains(&a.mac), "{}", r.body);
     assert!(r.body.contains("Time left"));
@@ -264,9 +221,9 @@ fn login_without_accepting_changes_nothing() {
     let mut lab = Lab::new(1).unwrap();
     lab.start_netauth(&[]).unwrap();
     let c = lab.clients[0].clone();
-    let r = post(&c, portal(false), "/login", "accept=0");
+    let r = c.login("accept=0").unwrap();
     assert_eq!(r.status, 400);
-    let r = post(&c, portal(false), "/login", "");
+    let r = c.login("").unwrap();
     assert_eq!(r.status, 400);
     assert_captive(&c);
 }
@@ -279,10 +236,10 @@ fn logout_and_revoke_make_the_client_captive_again() {
     login(&c);
     assert_online(&c);
 
-    let r = post(&c, portal(false), "/logout", "");
+    let r = c.logout().unwrap();
     assert_eq!(r.status, 200, "{r:?}");
     assert_captive(&c);
-    let r = get(&c, portal(false), None, "/status");
+    let r = get(&c, portal_addr(false), None, "/status");
     assert!(r.body.contains("Not signed in"));
 
     login(&c);
@@ -348,11 +305,12 @@ fn sessions_expire_and_leave_the_map_within_a_second() {
     let c = lab.clients[0].clone();
     login(&c);
     let t0 = Instant::now();
-    let r = get(&c, web(false, 80), None, "/");
+    let r = get(&c, web_addr(false, 80), None, "/");
     assert_eq!(r.status, 200);
-    // Wait until the deadline plus the allowed second, then it must be captive.
+    // Wait until the deadline plus the allowed second (the time is what is tested), then
+    // it must be captive.
     std::thread::sleep(Duration::from_millis(4000).saturating_sub(t0.elapsed()));
-    let r = get(&c, web(false, 80), None, "/");
+    let r = get(&c, web_addr(false, 80), None, "/");
     assert_eq!(r.status, 511, "session outlived its timeout: {r:?}");
     let out = lab.daemon().cli(&["sessions", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -365,9 +323,9 @@ fn garbage_and_oversized_requests_get_4xx_without_harm() {
     let mut lab = Lab::new(1).unwrap();
     lab.start_netauth(&[]).unwrap();
     let c = lab.clients[0].clone();
-    let p = portal(false);
+    let p = portal_addr(false);
     // Not HTTP at all, to the portal and to an intercepted address.
-    for addr in [p, web(false, 80)] {
+    for addr in [p, web_addr(false, 80)] {
         let r =
             c.ns.run(move || {
                 http::raw(
@@ -382,7 +340,7 @@ fn garbage_and_oversized_requests_get_4xx_without_harm() {
     }
     // A huge body on the login form.
     let body = "accept=1&x=".to_string() + &"a".repeat(100_000);
-    let r = post(&c, p, "/login", &body);
+    let r = c.login(&body).unwrap();
     assert_eq!(r.status, 413, "{r:?}");
     // Oversized headers.
     let big = format!(
@@ -434,7 +392,7 @@ fn works_with_xdp_off_and_generic() {
         lab.start_netauth(&["--xdp-mode", mode]).unwrap();
         let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
         assert_captive(&a);
-        let r = get(&a, web(true, 80), None, "/");
+        let r = get(&a, web_addr(true, 80), None, "/");
         assert_eq!(r.status, 511, "mode {mode}");
         login(&a);
         assert_online(&a);
@@ -476,11 +434,11 @@ fn clean_exit_removes_routing_and_stop_detach_removes_everything() {
     let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
     assert!(link.contains("xdp"), "{link}");
     assert!(
-        connects(&a, web(false, 443)),
+        a.connects(web_addr(false, 443)),
         "authenticated client must keep passing"
     );
     assert!(
-        !connects(&b, web(false, 443)),
+        !b.connects(web_addr(false, 443)),
         "captive client must stay blocked"
     );
 
@@ -501,7 +459,7 @@ fn clean_exit_removes_routing_and_stop_detach_removes_everything() {
     assert!(!link.contains("xdp"), "{link}");
     assert!(!lab.pin_dir().exists());
     assert!(
-        connects(&b, web(false, 443)),
+        b.connects(web_addr(false, 443)),
         "after detach nothing is gated"
     );
 }
@@ -538,20 +496,19 @@ fn daemon_refuses_missing_interface_and_a_second_instance() {
     assert_captive(&lab.clients[0].clone());
 }
 
-fn counters(lab: &mut Lab) -> serde_json::Value {
-    let out = lab.daemon().cli(&["status", "--json"]);
-    assert!(out.status.success(), "{out:?}");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    json["counters"].clone()
+/// The daemon's counters once each of `want` has reached its value (what the frames just
+/// sent should move; the others are read at the same time).
+fn counters_once(lab: &mut Lab, want: &[(&str, u64)]) -> Counters {
+    let mut c = Counters::new();
+    wait_until(Duration::from_secs(3), || {
+        c = lab.daemon().counters();
+        want.iter()
+            .all(|(k, v)| c.get(*k).copied().unwrap_or(0) >= *v)
+    });
+    c
 }
 
-fn mac_bytes(s: &str) -> [u8; 6] {
-    let mut m = [0u8; 6];
-    for (i, p) in s.split(':').enumerate() {
-        m[i] = u8::from_str_radix(p, 16).unwrap();
-    }
-    m
-}
+type Counters = std::collections::BTreeMap<String, u64>;
 
 /// 802.1Q-tagged frames are judged by what they carry, like untagged ones. (This kernel
 /// has no VLAN devices, so the client sends tagged frames raw and the XDP counters show
@@ -561,40 +518,29 @@ fn vlan_tagged_frames_get_the_same_verdicts() {
     let mut lab = Lab::new(1).unwrap();
     lab.start_netauth(&[]).unwrap();
     let c = lab.clients[0].clone();
-    let gw_mac = String::from_utf8(lab.gw.ip(&["-br", "link", "show", "lan0"]).unwrap().stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(2)
-        .unwrap()
-        .to_string();
+    let gw_mac = lab.gw_mac();
     let send = |c: &Client, proto: u8, dport: u16, n: usize| {
         // DNS goes to the gateway's resolver; everything else to a host upstream.
         let dst = if dport == 53 { GW_LAN_V4 } else { WEB_V4 };
-        let frame = net::tagged_ipv4_frame(
-            mac_bytes(&gw_mac),
-            mac_bytes(&c.mac),
-            20,
-            c.v4,
-            dst,
-            proto,
-            dport,
-        );
+        let frame = net::tagged_ipv4_frame(gw_mac, mac_bytes(&c.mac), 20, c.v4, dst, proto, dport);
         c.ns.run(move || {
             for _ in 0..n {
                 net::send_frame("eth0", &frame).unwrap();
             }
         })
         .unwrap();
-        std::thread::sleep(Duration::from_millis(200));
     };
-    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
+    let n = |v: &Counters, k: &str| v[k];
 
-    let before = counters(&mut lab);
+    let before = lab.daemon().counters();
     send(&c, 17, 9999, 20); // tagged UDP to some port: captive, dropped
-    let after = counters(&mut lab);
+    let after = counters_once(
+        &mut lab,
+        &[("xdp_drop_captive", n(&before, "xdp_drop_captive") + 20)],
+    );
     assert!(
         n(&after, "xdp_drop_captive") >= n(&before, "xdp_drop_captive") + 20,
-        "{before} {after}"
+        "{before:?} {after:?}"
     );
     assert_eq!(
         n(&after, "xdp_drop_malformed"),
@@ -603,41 +549,59 @@ fn vlan_tagged_frames_get_the_same_verdicts() {
 
     let before = after;
     send(&c, 6, 443, 20); // tagged HTTPS SYN: answered with a reset by TC
-    let after = counters(&mut lab);
+    let after = counters_once(
+        &mut lab,
+        &[
+            ("xdp_pass_reset", n(&before, "xdp_pass_reset") + 20),
+            ("tc_reset_sent", n(&before, "tc_reset_sent") + 20),
+        ],
+    );
     assert!(
         n(&after, "xdp_pass_reset") >= n(&before, "xdp_pass_reset") + 20,
-        "{before} {after}"
+        "{before:?} {after:?}"
     );
     assert!(
         n(&after, "tc_reset_sent") >= n(&before, "tc_reset_sent") + 20,
-        "{before} {after}"
+        "{before:?} {after:?}"
     );
 
     let before = after;
     send(&c, 17, 53, 20); // tagged DNS to the gateway's resolver: passes
-    let after = counters(&mut lab);
+    let after = counters_once(
+        &mut lab,
+        &[("xdp_pass_infra", n(&before, "xdp_pass_infra") + 20)],
+    );
     assert!(
         n(&after, "xdp_pass_infra") >= n(&before, "xdp_pass_infra") + 20,
-        "{before} {after}"
+        "{before:?} {after:?}"
     );
     assert!(n(&after, "xdp_drop_captive") < n(&before, "xdp_drop_captive") + 20);
 
     let before = after;
     send(&c, 6, 80, 20); // tagged HTTP: handed to TC for steering
-    let after = counters(&mut lab);
+    let after = counters_once(
+        &mut lab,
+        &[("xdp_pass_http", n(&before, "xdp_pass_http") + 20)],
+    );
     assert!(
         n(&after, "xdp_pass_http") >= n(&before, "xdp_pass_http") + 20,
-        "{before} {after}"
+        "{before:?} {after:?}"
     );
 
     // Once the MAC is authorized, tagged frames from it pass at once.
     login(&c);
-    let before = counters(&mut lab);
+    let before = lab.daemon().counters();
     send(&c, 6, 443, 20);
-    let after = counters(&mut lab);
+    let after = counters_once(
+        &mut lab,
+        &[(
+            "xdp_pass_authenticated",
+            n(&before, "xdp_pass_authenticated") + 20,
+        )],
+    );
     assert!(
         n(&after, "xdp_pass_authenticated") >= n(&before, "xdp_pass_authenticated") + 20,
-        "{before} {after}"
+        "{before:?} {after:?}"
     );
     assert!(n(&after, "xdp_drop_captive") < n(&before, "xdp_drop_captive") + 20);
 }
@@ -697,7 +661,7 @@ fn tcp_from_captive_clients_is_reset_fast_with_valid_checksums() {
         }
         for v6 in [false, true] {
             for port in [443, 22, 8443] {
-                let target = web(v6, port);
+                let target = web_addr(v6, port);
                 let (elapsed, err, rst) =
                     c.ns.run(move || {
                         let cap = net::Capture::open("eth0").unwrap();
@@ -736,11 +700,7 @@ fn tcp_from_captive_clients_is_reset_fast_with_valid_checksums() {
         }
     }
     // QUIC (UDP/443) is dropped, not answered, so browsers fall back to TCP.
-    assert!(!udp_echo(
-        &c,
-        SocketAddr::new(IpAddr::V4(UPSTREAM_V4), 443),
-        0
-    ));
+    assert!(!c.udp_echo(SocketAddr::new(IpAddr::V4(UPSTREAM_V4), 443), 0));
     let out = lab.daemon().cli(&["status", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
@@ -749,8 +709,8 @@ fn tcp_from_captive_clients_is_reset_fast_with_valid_checksums() {
     );
     // Once online, the same ports connect.
     login(&c);
-    assert!(connects(&c, web(false, 443)));
-    assert!(connects(&c, web(true, 8443)));
+    assert!(c.connects(web_addr(false, 443)));
+    assert!(c.connects(web_addr(true, 8443)));
 }
 
 /// Every address an authenticated device uses passes (SLAAC, privacy addresses, DHCPv6):
@@ -796,14 +756,14 @@ fn every_ipv6_address_of_an_authenticated_device_passes() {
                 )
                 .unwrap();
                 s.bind(&SocketAddr::new(IpAddr::V6(src), 0).into()).unwrap();
-                s.connect_timeout(&web(true, 443).into(), Duration::from_millis(800))
+                s.connect_timeout(&web_addr(true, 443).into(), Duration::from_millis(800))
                     .is_ok()
             })
             .unwrap();
         assert_eq!(ok, online, "from {src}");
     }
     // HTTP from B's new address is still intercepted.
-    assert_eq!(get(&b, web(true, 80), None, "/").status, 511);
+    assert_eq!(get(&b, web_addr(true, 80), None, "/").status, 511);
 }
 
 /// A client that opens a new connection from the same port to the same address while the
@@ -815,7 +775,7 @@ fn a_reused_client_port_is_intercepted_again_without_delay() {
     lab.start_netauth(&[]).unwrap();
     let c = lab.clients[0].clone();
     for v6 in [false, true] {
-        let target = web(v6, 80);
+        let target = web_addr(v6, 80);
         let local: SocketAddr = if v6 {
             "[2001:db8:1::a]:40123".parse().unwrap()
         } else {
@@ -847,6 +807,7 @@ fn a_reused_client_port_is_intercepted_again_without_delay() {
                         })
                         .map_err(|e| e.to_string());
                     rounds.push((t0.elapsed(), text));
+                    // The next round comes while the portal's side is in TIME_WAIT.
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 rounds

@@ -11,6 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use netauth_common::api::{SessionView, Via};
 use netauth_lab::netauth_bin;
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -31,7 +32,7 @@ enum Then {
 
 /// A stand-in admin socket: answers every request with `status` and `body`, and records
 /// the request lines it got.
-fn fake_admin(path: &Path, status: u16, body: &'static str, then: Then) -> Arc<Mutex<Vec<String>>> {
+fn fake_admin(path: &Path, status: u16, body: String, then: Then) -> Arc<Mutex<Vec<String>>> {
     let listener = UnixListener::bind(path).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (record, path) = (seen.clone(), path.to_path_buf());
@@ -81,6 +82,32 @@ fn fake_admin(path: &Path, status: u16, body: &'static str, then: Then) -> Arc<M
     seen
 }
 
+/// The answer to an allow: the session, as the daemon shows it.
+fn session_json(mac: &str) -> String {
+    let s = SessionView {
+        mac: mac.parse().unwrap(),
+        ips: Vec::new(),
+        ip: None,
+        via: Via::Admin,
+        started: 1_700_000_000,
+        expires: 1_700_086_400,
+        seconds_remaining: 86_400,
+        idle_timeout_s: None,
+        idle_s: 0,
+        quota_up: None,
+        quota_down: None,
+        quota_total: None,
+        bytes_remaining: None,
+        up_bytes: 0,
+        up_packets: 0,
+        down_bytes: 0,
+        down_packets: 0,
+        username: None,
+        acct_session_id: None,
+    };
+    serde_json::to_string(&s).unwrap()
+}
+
 fn netauth(args: &[&str], socket: &Path) -> Output {
     Command::new(netauth_bin())
         .args(args)
@@ -95,7 +122,7 @@ fn netauth(args: &[&str], socket: &Path) -> Output {
 fn stop_says_so_when_the_daemon_does_not_finish_in_time() {
     let dir = tmpdir("stop");
     let sock = dir.join("admin.sock");
-    let seen = fake_admin(&sock, 202, r#"{"detach":false}"#, Then::Stay);
+    let seen = fake_admin(&sock, 202, r#"{"detach":false}"#.into(), Then::Stay);
     let t0 = Instant::now();
     let out = netauth(&["stop"], &sock);
     let waited = t0.elapsed();
@@ -114,7 +141,7 @@ fn stop_says_so_when_the_daemon_does_not_finish_in_time() {
 
     // A daemon that finishes (its socket goes): "stopped", exit 0, at once.
     let sock = dir.join("admin2.sock");
-    fake_admin(&sock, 202, r#"{"detach":false}"#, Then::Vanish);
+    fake_admin(&sock, 202, r#"{"detach":false}"#.into(), Then::Vanish);
     let t0 = Instant::now();
     let out = netauth(&["stop"], &sock);
     assert!(out.status.success(), "{out:?}");
@@ -127,8 +154,8 @@ fn stop_says_so_when_the_daemon_does_not_finish_in_time() {
 fn values_beyond_the_limits_are_refused_before_anything_is_sent() {
     let dir = tmpdir("limits");
     let sock = dir.join("admin.sock");
-    let seen = fake_admin(&sock, 201, "{}", Then::Stay);
     let mac = "02:00:00:00:01:0a";
+    let seen = fake_admin(&sock, 201, session_json(mac), Then::Stay);
     for (args, want) in [
         (vec!["allow", mac, "--quota", "10000000T"], "at most"),
         (

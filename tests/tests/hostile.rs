@@ -14,50 +14,12 @@ use std::{
 };
 
 use netauth_lab::{
-    Client, GW_LAN_V4, GW_LAN_V6, Lab, Ns, PORTAL_PORT, UPSTREAM_MARKER, WEB_V4, WEB_V6, http, net,
-    portal_addr, wait_until,
+    Client, GW_LAN_V4, GW_LAN_V6, Lab, Ns, PORTAL_PORT, UPSTREAM_MARKER, WEB_V4, WEB_V6, gw_addr,
+    http, mac_bytes, net, portal_addr, wait_until, web_addr,
 };
 
-fn web(v6: bool, port: u16) -> SocketAddr {
-    if v6 {
-        SocketAddr::new(IpAddr::V6(WEB_V6), port)
-    } else {
-        SocketAddr::new(IpAddr::V4(WEB_V4), port)
-    }
-}
-
-fn gw(v6: bool, port: u16) -> SocketAddr {
-    if v6 {
-        SocketAddr::new(IpAddr::V6(GW_LAN_V6), port)
-    } else {
-        SocketAddr::new(IpAddr::V4(GW_LAN_V4), port)
-    }
-}
-
-fn status_of(c: &Client) -> Option<u16> {
-    c.get(web(false, 80), None, "/").ok().map(|r| r.status)
-}
-
-fn mac_bytes(s: &str) -> [u8; 6] {
-    let mut m = [0u8; 6];
-    for (i, p) in s.split(':').enumerate() {
-        m[i] = u8::from_str_radix(p, 16).unwrap();
-    }
-    m
-}
-
-fn gw_mac(lab: &Lab) -> [u8; 6] {
-    let out = lab.gw.ip(&["-br", "link", "show", "lan0"]).unwrap().stdout;
-    mac_bytes(
-        String::from_utf8(out)
-            .unwrap()
-            .split_whitespace()
-            .nth(2)
-            .unwrap(),
-    )
-}
-
-/// Frames captured on `iface` in `ns` for `dur`, those `keep` accepts.
+/// Frames captured on `iface` in `ns` for `dur`, those `keep` accepts. Returns once the
+/// capture is listening.
 fn capture(
     ns: &Ns,
     iface: &'static str,
@@ -123,7 +85,13 @@ fn iodine_cannot_tunnel_over_dns_while_captive() {
         .stderr(Stdio::null())
         .spawn()
         .expect("iodined (Debian package iodine; `cargo xtask setup` installs it)");
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        wait_until(Duration::from_secs(5), || lab
+            .up
+            .sh("ss", &["-Hlun", "src", "203.0.113.53"])
+            .is_ok_and(|out| !out.trim().is_empty())),
+        "iodined did not start listening"
+    );
     let tunnel_up = |c: &Client| -> bool {
         let mut client =
             c.ns.command("iodine")
@@ -156,7 +124,7 @@ fn iodine_cannot_tunnel_over_dns_while_captive() {
         !tunnel_up(&c),
         "an IP-over-DNS tunnel to a server upstream came up for a captive client"
     );
-    assert_eq!(status_of(&c), Some(511));
+    assert_eq!(c.status_of(), Some(511));
     // Control: the same tunnel comes up for a signed-in client, so the test can fail.
     assert_eq!(c.login("accept=1").unwrap().status, 303);
     assert!(tunnel_up(&c), "control: iodine works once online");
@@ -191,7 +159,6 @@ fn icmpv6_infrastructure_types_do_not_leave_the_link() {
         .unwrap();
     };
     let rx = capture(&lab.up, "up0", Duration::from_secs(2), |_| true);
-    std::thread::sleep(Duration::from_millis(100));
     send_all(&c);
     let seen = icmpv6_types_to(&rx.recv().unwrap(), WEB_V6);
     assert!(
@@ -208,7 +175,6 @@ fn icmpv6_infrastructure_types_do_not_leave_the_link() {
     // Control: once signed in, the same messages are forwarded (the capture sees them).
     assert_eq!(c.login("accept=1").unwrap().status, 303);
     let rx = capture(&lab.up, "up0", Duration::from_secs(2), |_| true);
-    std::thread::sleep(Duration::from_millis(100));
     send_all(&c);
     let seen = icmpv6_types_to(&rx.recv().unwrap(), WEB_V6);
     assert!(
@@ -278,14 +244,14 @@ fn a_spoofing_flood_cannot_steal_a_login() {
     lab.start_netauth(&[]).unwrap();
     let (attacker, victim) = (lab.clients[0].clone(), lab.clients[1].clone());
     // Both have been seen with their own addresses.
-    assert_eq!(status_of(&attacker), Some(511));
-    assert_eq!(status_of(&victim), Some(511));
+    assert_eq!(attacker.status_of(), Some(511));
+    assert_eq!(victim.status_of(), Some(511));
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
     let flood = spoof_flood(
         &attacker,
         victim.v4,
-        gw_mac(&lab),
+        lab.gw_mac(),
         stop.clone(),
         sent.clone(),
     );
@@ -307,12 +273,12 @@ fn a_spoofing_flood_cannot_steal_a_login() {
         if answer == 303 {
             victim_logins += 1;
             assert!(
-                victim.connects(web(false, 443)),
+                victim.connects(web_addr(false, 443)),
                 "round {round}: the victim's login must free the victim"
             );
         }
         assert!(
-            !attacker.connects(web(false, 443)),
+            !attacker.connects(web_addr(false, 443)),
             "round {round}: the attacker got online with the victim's login"
         );
         let s = lab.daemon().cli(&["sessions", "--json"]);
@@ -348,27 +314,30 @@ fn the_gateway_answers_captive_clients_only_on_the_portal_and_what_the_operator_
     lab.start_netauth(&[]).unwrap();
     let (c, d) = (lab.clients[0].clone(), lab.clients[1].clone());
     for v6 in [false, true] {
-        assert!(!c.connects(gw(v6, 22)), "sshd v6={v6}");
-        assert!(!c.connects(gw(v6, 9317)), "metrics v6={v6}");
-        assert!(!c.udp_echo(gw(v6, 161), 0), "SNMP v6={v6}");
-        assert!(c.connects(gw(v6, PORTAL_PORT)), "the portal v6={v6}");
-        let gw_ip = gw(v6, 0).ip();
+        assert!(!c.connects(gw_addr(v6, 22)), "sshd v6={v6}");
+        assert!(!c.connects(gw_addr(v6, 9317)), "metrics v6={v6}");
+        assert!(!c.udp_echo(gw_addr(v6, 161), 0), "SNMP v6={v6}");
+        assert!(c.connects(gw_addr(v6, PORTAL_PORT)), "the portal v6={v6}");
+        let gw_ip = gw_addr(v6, 0).ip();
         assert!(net_icmp(&c, gw_ip), "ping the gateway v6={v6}");
     }
     // Signed in, the client reaches the gateway as its own firewall allows (here: open).
     assert_eq!(d.login("accept=1").unwrap().status, 303);
-    assert!(d.connects(gw(false, 22)));
+    assert!(d.connects(gw_addr(false, 22)));
 
     // The operator opens sshd and SNMP to captive clients, nothing else.
     lab.daemon().stop().unwrap();
     lab.start_netauth(&["--gateway-allow", "tcp/22", "--gateway-allow", "udp/161"])
         .unwrap();
     for v6 in [false, true] {
-        assert!(c.connects(gw(v6, 22)), "allowed sshd v6={v6}");
-        assert!(c.udp_echo(gw(v6, 161), 0), "allowed SNMP v6={v6}");
-        assert!(!c.connects(gw(v6, 9317)), "metrics stay closed v6={v6}");
+        assert!(c.connects(gw_addr(v6, 22)), "allowed sshd v6={v6}");
+        assert!(c.udp_echo(gw_addr(v6, 161), 0), "allowed SNMP v6={v6}");
+        assert!(
+            !c.connects(gw_addr(v6, 9317)),
+            "metrics stay closed v6={v6}"
+        );
     }
-    assert_eq!(status_of(&c), Some(511));
+    assert_eq!(c.status_of(), Some(511));
     // A bad entry stops netauth with a clear message.
     lab.daemon().stop().unwrap();
     let err = lab
@@ -378,14 +347,16 @@ fn the_gateway_answers_captive_clients_only_on_the_portal_and_what_the_operator_
     assert!(err.to_string().contains("gateway-allow"), "{err:#}");
 }
 
-/// Opens `n` connections to `addr` that send half a request and then nothing; returns
-/// how many were still open (not reset or closed by the server) after `hold`.
+/// Opens `n` connections to `addr` that send half a request and then nothing (counting
+/// the attempts in `tried`); returns how many were still open (not reset or closed by the
+/// server) after `hold`.
 fn slow_connections(
     c: &Client,
     addr: SocketAddr,
     n: usize,
     partial: &'static [u8],
     hold: Duration,
+    tried: Arc<AtomicUsize>,
 ) -> usize {
     c.ns.run(move || {
         use std::io::{Read as _, Write as _};
@@ -397,7 +368,9 @@ fn slow_connections(
                 let _ = s.write_all(partial);
                 open.push(s);
             }
+            tried.fetch_add(1, Ordering::Relaxed);
         }
+        // Holding them is the attack.
         std::thread::sleep(hold);
         let mut alive = 0;
         for s in &mut open {
@@ -423,17 +396,19 @@ fn one_client_cannot_deny_the_portal_to_the_others() {
     assert!(log.contains("nofile=1024"), "{log}");
     // 4,500 slow connections from one client: slow headers to intercepted port 80, and a
     // login POST whose body never comes.
-    let a = attacker.clone();
+    let tried = Arc::new(AtomicUsize::new(0));
+    let (a, t) = (attacker.clone(), tried.clone());
     let headers = std::thread::spawn(move || {
         slow_connections(
             &a,
-            web(false, 80),
+            web_addr(false, 80),
             3000,
             b"GET / HTTP/1.1\r\nHost: x\r\n",
             Duration::from_secs(3),
+            t,
         )
     });
-    let a = attacker.clone();
+    let (a, t) = (attacker.clone(), tried.clone());
     let bodies = std::thread::spawn(move || {
         slow_connections(
             &a,
@@ -441,12 +416,19 @@ fn one_client_cannot_deny_the_portal_to_the_others() {
             1500,
             b"POST /login HTTP/1.1\r\nHost: 192.0.2.1:8080\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 5000\r\n\r\naccept=1",
             Duration::from_secs(3),
+            t,
         )
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    // The attack is under way: most of its connections are open.
+    assert!(
+        wait_until(Duration::from_secs(10), || tried.load(Ordering::Relaxed)
+            >= 3000),
+        "the attacker opened only {} connections",
+        tried.load(Ordering::Relaxed)
+    );
     // Meanwhile the other client gets its 511 and signs in, each within 2 s.
     let t0 = Instant::now();
-    assert_eq!(status_of(&victim), Some(511));
+    assert_eq!(victim.status_of(), Some(511));
     let t511 = t0.elapsed();
     let t0 = Instant::now();
     assert_eq!(victim.login("accept=1").unwrap().status, 303);
@@ -471,7 +453,7 @@ fn one_client_cannot_deny_the_portal_to_the_others() {
         .run(|| {
             (0..80)
                 .map(|_| {
-                    http::get(web(false, 80), None, "/")
+                    http::get(web_addr(false, 80), None, "/")
                         .map(|r| r.status)
                         .unwrap_or(0)
                 })
@@ -524,7 +506,7 @@ fn login_and_logout_forms_from_another_site_are_refused() {
         "token=66000000-00000000000000000000000000000000&accept=1".into(),
     );
     assert_eq!(r.status, 403, "{r:?}");
-    assert_eq!(status_of(&c), Some(511), "nothing was granted");
+    assert_eq!(c.status_of(), Some(511), "nothing was granted");
     // The portal's own page works, with or without an Origin header.
     let r = post(
         &c,
@@ -533,7 +515,7 @@ fn login_and_logout_forms_from_another_site_are_refused() {
         format!("token={t}&accept=1"),
     );
     assert_eq!(r.status, 303, "{r:?}");
-    assert_eq!(status_of(&c), Some(200));
+    assert_eq!(c.status_of(), Some(200));
     // Logging a visitor out from another site does not work either.
     let t = token(&c, "/status");
     let r = post(&c, "/logout", None, String::new());
@@ -545,10 +527,10 @@ fn login_and_logout_forms_from_another_site_are_refused() {
         format!("token={t}"),
     );
     assert_eq!(r.status, 403, "{r:?}");
-    assert_eq!(status_of(&c), Some(200), "still online");
+    assert_eq!(c.status_of(), Some(200), "still online");
     let r = post(&c, "/logout", None, format!("token={t}"));
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(status_of(&c), Some(511));
+    assert_eq!(c.status_of(), Some(511));
 }
 
 /// Whether a datagram `from` the client's address reaches the upstream (seen on its
@@ -557,7 +539,6 @@ fn reaches_upstream(lab: &Lab, c: &Client, from: Ipv4Addr) -> bool {
     let rx = capture(&lab.up, "up0", Duration::from_millis(1500), move |f| {
         f.len() > 42 && f[12..14] == [8, 0] && f[23] == 17 && f[26..30] == from.octets()
     });
-    std::thread::sleep(Duration::from_millis(100));
     c.ns.run(move || {
         for _ in 0..3 {
             let _ = net::udp_send_from(
@@ -565,6 +546,7 @@ fn reaches_upstream(lab: &Lab, c: &Client, from: Ipv4Addr) -> bool {
                 SocketAddr::from((WEB_V4, 9999)),
                 b"who am I",
             );
+            // Paced: three separate tries, not one burst.
             std::thread::sleep(Duration::from_millis(50));
         }
     })
@@ -577,7 +559,7 @@ fn a_signed_in_device_may_send_only_from_its_own_addresses() {
     let mut lab = Lab::new(2).unwrap();
     lab.start_netauth(&[]).unwrap();
     let (c, other) = (lab.clients[0].clone(), lab.clients[1].clone());
-    assert_eq!(status_of(&other), Some(511)); // the other device uses its address
+    assert_eq!(other.status_of(), Some(511)); // the other device uses its address
     assert_eq!(c.login("accept=1").unwrap().status, 303);
     assert!(reaches_upstream(&lab, &c, c.v4), "its own address passes");
     // A second address it never acquired, and another device's address: dropped.
@@ -657,9 +639,9 @@ fn pins_in_a_namespace_of_its_own_are_refused() {
     let c = lab.clients[0].clone();
     assert!(lab.daemon().log_text().contains("pins outlive netauth"));
     lab.daemon().kill();
-    assert!(!c.connects(web(false, 443)));
+    assert!(!c.connects(web_addr(false, 443)));
     assert!(
-        c.get(web(false, 80), None, "/")
+        c.get(web_addr(false, 80), None, "/")
             .map(|r| !r.body.contains(UPSTREAM_MARKER))
             .unwrap_or(true)
     );

@@ -5,58 +5,25 @@
 //! read what FreeRADIUS received (its detail files), not only netauth's view.
 
 use std::{
-    io::{Read as _, Write as _},
     net::{IpAddr, Ipv4Addr, SocketAddr},
     path::Path,
     time::{Duration, Instant},
 };
 
+use netauth_common::api::Via;
 use netauth_lab::{
-    Client, GW_LAN_V4, Lab, PORTAL_PORT, WEB_V4, http, net,
-    radius::{self, DetailRecord, FreeRadius, FreeRadiusConfig, RadiusClientDef, TempNs},
+    Client, GW_LAN_V4, Lab, TempNs, http, portal_addr,
+    radius::{self, DetailRecord, FreeRadius, FreeRadiusConfig, RadiusClientDef},
+    wait_until,
 };
-use serde_json::Value;
 
 const SECRET: &str = "t0p-s3cret-shared";
 const GW_WAN: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const UP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 
-fn portal() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT)
-}
-
-fn web(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(WEB_V4), port)
-}
-
-fn status_of(c: &Client) -> Option<u16> {
-    c.ns.run(|| http::get(web(80), None, "/").ok().map(|r| r.status))
-        .unwrap()
-}
-
 fn login(c: &Client, user: &str, pass: &str) -> http::Response {
-    let form = format!("accept=1&username={user}&password={pass}");
-    c.ns.run(move || http::submit(portal(), "/login", "/login", &form))
+    c.login(&format!("accept=1&username={user}&password={pass}"))
         .unwrap()
-        .unwrap()
-}
-
-fn logout(c: &Client) -> u16 {
-    c.ns.run(|| http::submit(portal(), "/status", "/logout", ""))
-        .unwrap()
-        .unwrap()
-        .status
-}
-
-fn sessions(lab: &mut Lab) -> Vec<Value> {
-    let out = lab.daemon().cli(&["sessions", "--json"]);
-    assert!(out.status.success(), "{out:?}");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["sessions"].as_array().unwrap().clone()
-}
-
-fn session(lab: &mut Lab, mac: &str) -> Option<Value> {
-    sessions(lab).into_iter().find(|s| s["mac"] == mac)
 }
 
 /// 02:00:00:00:01:0a -> 02-00-00-00-01-0A (RFC 3580 Calling-Station-Id).
@@ -68,19 +35,6 @@ fn secret_file(dir: &Path) -> String {
     let p = dir.join("radius.secret");
     std::fs::write(&p, format!("{SECRET}\n")).unwrap();
     p.to_string_lossy().into_owned()
-}
-
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn is(r: &DetailRecord, status: &str, session_id: &str) -> bool {
@@ -127,7 +81,7 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     ])
     .unwrap();
     let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
-    assert_eq!(status_of(&a), Some(511));
+    assert_eq!(a.status_of(), Some(511));
 
     // Wrong password: "invalid", nothing more; FreeRADIUS saw the request and rejected it.
     let r = login(&a, "alice", "not-it");
@@ -142,13 +96,13 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
             .iter()
             .any(|x| x.get("Packet-Type") == Some("Access-Reject"))
     );
-    assert_eq!(status_of(&a), Some(511));
+    assert_eq!(a.status_of(), Some(511));
 
     // The right one (with a space, form-encoded as '+').
     let r = login(&a, "alice", "wonder+land");
     assert_eq!(r.status, 303, "{r:?}");
-    assert_eq!(status_of(&a), Some(200));
-    assert_eq!(status_of(&b), Some(511), "only alice's device is online");
+    assert_eq!(a.status_of(), Some(200));
+    assert_eq!(b.status_of(), Some(511), "only alice's device is online");
 
     // What the Access-Request carried.
     let req = fr.auth_requests().pop().unwrap();
@@ -165,14 +119,14 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     assert!(req.get("User-Password").is_none());
 
     // The Accept's limits are the session's.
-    let s = session(&mut lab, &a.mac).unwrap();
-    assert_eq!(s["via"], "radius");
-    assert_eq!(s["username"], "alice");
-    let left = s["seconds_remaining"].as_u64().unwrap();
-    assert!((590..=600).contains(&left), "{s}");
-    assert_eq!(s["idle_timeout_s"], 300);
-    assert_eq!(s["quota_total"], 50_000_000u64);
-    let sid = s["acct_session_id"].as_str().unwrap().to_string();
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert_eq!(s.via, Via::Radius);
+    assert_eq!(s.username.as_deref(), Some("alice"));
+    let left = s.seconds_remaining;
+    assert!((590..=600).contains(&left), "{s:?}");
+    assert_eq!(s.idle_timeout_s, Some(300));
+    assert_eq!(s.quota_total, Some(50_000_000u64));
+    let sid = s.acct_session_id.unwrap();
 
     // Accounting Start, with the Class echoed.
     let start = fr
@@ -196,19 +150,10 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
         .args(["-K", "p-c0", "tso", "off", "gso", "off"])
         .status()
         .unwrap();
-    let l0 = link_counters(&a);
-    a.ns.run(|| {
-        let mut s = net::tcp_connect(web(8443), Duration::from_secs(2)).unwrap();
-        let chunk = vec![7u8; 64 * 1024];
-        let mut back = vec![0u8; 64 * 1024];
-        for _ in 0..64 {
-            s.write_all(&chunk).unwrap();
-            s.read_exact(&mut back).unwrap();
-        }
-    })
-    .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let l1 = link_counters(&a);
+    let l0 = a.link_counters();
+    assert_eq!(a.echo(4 << 20, 64 << 10), 4 << 20);
+    a.wait_quiet();
+    let l1 = a.link_counters();
 
     // Interim-Updates come every 2 s and carry growing counters.
     let interim = fr
@@ -220,8 +165,8 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     assert!(interim.get_u64("Acct-Session-Time").is_some());
 
     // Logout: Stop with User-Request and the session's totals.
-    assert_eq!(logout(&a), 200);
-    let l2 = link_counters(&a);
+    assert_eq!(a.logout().unwrap().status, 200);
+    let l2 = a.link_counters();
     let stop = fr
         .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no accounting Stop");
@@ -250,25 +195,13 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
         within(up_pkts, l1.1 - l0.1, l2.1 - l0.1),
         "packets {up_pkts}"
     );
-    assert_eq!(status_of(&a), Some(511));
+    assert_eq!(a.status_of(), Some(511));
 
     // Secrets never reach the logs.
     let log = lab.daemon().log_text();
     for s in [SECRET, "wonder land", "not-it"] {
         assert!(!log.contains(s), "'{s}' in the log:\n{log}");
     }
-}
-
-fn link_counters(c: &Client) -> (u64, u64, u64, u64) {
-    let out = c.ns.ip(&["-s", "-j", "link", "show", "eth0"]).unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let s = &v[0]["stats64"];
-    (
-        s["tx"]["bytes"].as_u64().unwrap(),
-        s["tx"]["packets"].as_u64().unwrap(),
-        s["rx"]["bytes"].as_u64().unwrap(),
-        s["rx"]["packets"].as_u64().unwrap(),
-    )
 }
 
 fn das() -> SocketAddr {
@@ -296,10 +229,12 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
     assert_eq!(login(&a, "alice", "wonder+land").status, 303);
     assert_eq!(login(&b, "bob", "builder-2").status, 303);
-    let sid = session(&mut lab, &a.mac).unwrap()["acct_session_id"]
-        .as_str()
+    let sid = lab
+        .daemon()
+        .session(&a.mac)
         .unwrap()
-        .to_string();
+        .acct_session_id
+        .unwrap();
     let up = lab.up.clone();
     let send = |kind: &str, secret: &str, attrs: &[(&str, &str)]| {
         radius::radclient(&up, das(), kind, secret, attrs)
@@ -325,12 +260,12 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     )
     .unwrap();
     assert_eq!(code, "CoA-ACK");
-    let s = session(&mut lab, &a.mac).unwrap();
-    assert!(s["seconds_remaining"].as_u64().unwrap() <= 120, "{s}");
-    assert_eq!(s["idle_timeout_s"], 45);
-    assert_eq!(s["quota_total"], 7_000_000u64);
-    let bob_before = session(&mut lab, &b.mac).unwrap();
-    assert_eq!(bob_before["idle_timeout_s"], Value::Null, "bob unchanged");
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert!(s.seconds_remaining <= 120, "{s:?}");
+    assert_eq!(s.idle_timeout_s, Some(45));
+    assert_eq!(s.quota_total, Some(7_000_000u64));
+    let bob_before = lab.daemon().session(&b.mac).unwrap();
+    assert_eq!(bob_before.idle_timeout_s, None, "bob unchanged");
 
     // NAKs: unknown session, another NAS, unsupported attribute, nothing to identify.
     let (code, reply) = send(
@@ -406,9 +341,9 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
         error_cause(&reply).as_deref(),
         Some("Unsupported-Attribute")
     );
-    let s = session(&mut lab, &a.mac).unwrap();
-    assert!(s["seconds_remaining"].as_u64().unwrap() <= 120, "{s}");
-    assert_eq!(s["idle_timeout_s"], 45, "{s}");
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert!(s.seconds_remaining <= 120, "{s:?}");
+    assert_eq!(s.idle_timeout_s, Some(45), "{s:?}");
     // A wrong secret, or a client not on the allow-list (a LAN device), gets no answer.
     assert!(send("disconnect", "wrong-secret", &[("User-Name", "alice")]).is_err());
     let lan_client = b.ns.clone();
@@ -437,7 +372,7 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
         })
         .unwrap();
     assert_eq!(
-        status_of(&a),
+        a.status_of(),
         Some(200),
         "nothing above ended alice's session"
     );
@@ -450,14 +385,14 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     )
     .unwrap();
     assert_eq!(code, "Disconnect-ACK");
-    assert_eq!(status_of(&a), Some(511));
-    assert_eq!(status_of(&b), Some(200));
+    assert_eq!(a.status_of(), Some(511));
+    assert_eq!(b.status_of(), Some(200));
     let stop = fr
         .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no Stop after the Disconnect");
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("Admin-Reset"));
     let r =
-        a.ns.run(|| http::get(portal(), None, "/login"))
+        a.ns.run(|| http::get(portal_addr(false), None, "/login"))
             .unwrap()
             .unwrap();
     assert!(
@@ -480,10 +415,12 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
 
     // A CoA that shortens bob's Session-Timeout below his time online ends the session;
     // the Stop says Session-Timeout.
-    let bob_sid = session(&mut lab, &b.mac).unwrap()["acct_session_id"]
-        .as_str()
+    let bob_sid = lab
+        .daemon()
+        .session(&b.mac)
         .unwrap()
-        .to_string();
+        .acct_session_id
+        .unwrap();
     let (code, _) = send(
         "coa",
         SECRET,
@@ -495,7 +432,7 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
         .wait_accounting(|r| is(r, "Stop", &bob_sid), Duration::from_secs(5))
         .expect("no Stop after the shortened Session-Timeout");
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("Session-Timeout"));
-    assert_eq!(status_of(&b), Some(511));
+    assert_eq!(b.status_of(), Some(511));
 
     // A retransmitted Disconnect-Request (same identifier and authenticator) gets the same
     // answer and is applied once: the second copy is not a new request (which would now
@@ -519,7 +456,7 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
         .unwrap();
     assert_eq!(answers[0][0], 41, "Disconnect-ACK");
     assert_eq!(answers[0], answers[1]);
-    assert_eq!(status_of(&a), Some(511));
+    assert_eq!(a.status_of(), Some(511));
 }
 
 /// A Disconnect-Request built by hand (RFC 5176 §2.3: MD5 over the packet with a zero
@@ -566,9 +503,9 @@ fn mac_authentication_and_trusted_macs_need_no_browser() {
     ])
     .unwrap();
     // The trusted device is online at once, without limits.
-    assert_eq!(status_of(&c), Some(200));
-    let s = session(&mut lab, &c.mac).unwrap();
-    assert_eq!(s["via"], "trusted");
+    assert_eq!(c.status_of(), Some(200));
+    let s = lab.daemon().session(&c.mac).unwrap();
+    assert_eq!(s.via, Via::Trusted);
     assert!(
         fr.auth_requests()
             .iter()
@@ -577,16 +514,16 @@ fn mac_authentication_and_trusted_macs_need_no_browser() {
 
     // A and B show up on the network (an HTTP request, if nothing they sent on their own,
     // such as IPv6 router solicitations, was seen first: then A may be online already).
-    let _ = status_of(&a);
-    assert_eq!(status_of(&b), Some(511));
+    let _ = a.status_of();
+    assert_eq!(b.status_of(), Some(511));
     assert!(
-        wait_until(Duration::from_secs(6), || status_of(&a) == Some(200)),
+        wait_until(Duration::from_secs(6), || a.status_of() == Some(200)),
         "MAC authentication did not authorize A:\n{}",
         lab.daemon().log_text()
     );
-    let s = session(&mut lab, &a.mac).unwrap();
-    assert_eq!(s["via"], "radius-mac");
-    assert!(s["seconds_remaining"].as_u64().unwrap() <= 900);
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert_eq!(s.via, Via::RadiusMac);
+    assert!(s.seconds_remaining <= 900);
     let req = fr
         .auth_requests()
         .into_iter()
@@ -605,8 +542,9 @@ fn mac_authentication_and_trusted_macs_need_no_browser() {
         )
         .is_some()
     );
+    // Time passing is what is tested: B is not asked about again meanwhile.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(status_of(&b), Some(511));
+    assert_eq!(b.status_of(), Some(511));
     let asked = fr
         .auth_requests()
         .iter()
@@ -626,9 +564,9 @@ fn mac_authentication_and_trusted_macs_need_no_browser() {
         &secret,
     ])
     .unwrap();
-    assert!(session(&mut lab, &c.mac).is_none());
-    assert_eq!(status_of(&c), Some(511));
-    assert_eq!(status_of(&a), Some(200), "A's session survives the restart");
+    assert!(lab.daemon().session(&c.mac).is_none());
+    assert_eq!(c.status_of(), Some(511));
+    assert_eq!(a.status_of(), Some(200), "A's session survives the restart");
 }
 
 #[test]
@@ -666,17 +604,19 @@ fn a_dead_server_fails_over_and_accounting_waits_for_a_live_one() {
         t0.elapsed() >= Duration::from_millis(900),
         "retried the primary first"
     );
-    assert_eq!(status_of(&a), Some(200));
+    assert_eq!(a.status_of(), Some(200));
     assert!(
         secondary
             .auth_requests()
             .iter()
             .any(|r| r.get("User-Name") == Some("alice"))
     );
-    let sid = session(&mut lab, &a.mac).unwrap()["acct_session_id"]
-        .as_str()
+    let sid = lab
+        .daemon()
+        .session(&a.mac)
         .unwrap()
-        .to_string();
+        .acct_session_id
+        .unwrap();
     assert!(
         secondary
             .wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
@@ -689,8 +629,9 @@ fn a_dead_server_fails_over_and_accounting_waits_for_a_live_one() {
     let r = login(&b, "bob", "builder-2");
     assert_eq!(r.status, 503, "{r:?}");
     assert!(r.body.contains("not answering"), "{}", r.body);
-    assert_eq!(status_of(&b), Some(511));
-    assert_eq!(logout(&a), 200);
+    assert_eq!(b.status_of(), Some(511));
+    assert_eq!(a.logout().unwrap().status, 200);
+    // The Stop waits in the queue a while: its Acct-Delay-Time is checked below.
     std::thread::sleep(Duration::from_secs(2));
     let metrics = lab.daemon().cli(&["status"]);
     assert!(metrics.status.success());
@@ -759,10 +700,12 @@ fn two_gateways_share_one_radius_server() {
 
     // carol on gateway A; her Start reaches the server.
     assert_eq!(login(&ca, "carol", "one-device").status, 303);
-    let sid = session(&mut labs[0], &ca.mac).unwrap()["acct_session_id"]
-        .as_str()
+    let sid = labs[0]
+        .daemon()
+        .session(&ca.mac)
         .unwrap()
-        .to_string();
+        .acct_session_id
+        .unwrap();
     let start = fr
         .wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
         .expect("no Start from gateway A");
@@ -770,13 +713,15 @@ fn two_gateways_share_one_radius_server() {
     // Simultaneous-Use := 1 holds across gateways: carol on B is refused.
     let r = login(&cb, "carol", "one-device");
     assert_eq!(r.status, 403, "{r:?}");
-    assert_eq!(status_of(&cb), Some(511));
+    assert_eq!(cb.status_of(), Some(511));
     // dave on B is fine; accounting from both gateways lands in the one detail file.
     assert_eq!(login(&cb, "dave", "dave-pass").status, 303);
-    let dsid = session(&mut labs[1], &cb.mac).unwrap()["acct_session_id"]
-        .as_str()
+    let dsid = labs[1]
+        .daemon()
+        .session(&cb.mac)
         .unwrap()
-        .to_string();
+        .acct_session_id
+        .unwrap();
     let dstart = fr
         .wait_accounting(|r| is(r, "Start", &dsid), Duration::from_secs(5))
         .expect("no Start from gateway B");
@@ -798,7 +743,7 @@ fn two_gateways_share_one_radius_server() {
     )
     .unwrap();
     assert_eq!(code, "Disconnect-NAK");
-    assert_eq!(status_of(&ca), Some(200));
+    assert_eq!(ca.status_of(), Some(200));
     let (code, _) = radius::radclient(
         &aaa,
         das_of(0),
@@ -808,31 +753,22 @@ fn two_gateways_share_one_radius_server() {
     )
     .unwrap();
     assert_eq!(code, "Disconnect-ACK");
-    assert_eq!(status_of(&ca), Some(511));
-    assert_eq!(status_of(&cb), Some(200));
+    assert_eq!(ca.status_of(), Some(511));
+    assert_eq!(cb.status_of(), Some(200));
     let stop = fr
         .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no Stop from gateway A");
     assert_eq!(stop.get("NAS-Identifier"), Some("gw-a"));
 
     // With carol's session stopped, she may use gateway B (after dave logs out there).
-    assert_eq!(logout(&cb), 200);
+    assert_eq!(cb.logout().unwrap().status, 200);
     assert_eq!(login(&cb, "carol", "one-device").status, 303);
-    assert_eq!(status_of(&cb), Some(200));
+    assert_eq!(cb.status_of(), Some(200));
 }
 
 /// Moves `bytes` up (echoed back down) over one TCP connection.
 fn transfer(c: &Client, bytes: usize) {
-    c.ns.run(move || {
-        let mut s = net::tcp_connect(web(8443), Duration::from_secs(2)).unwrap();
-        let chunk = vec![3u8; 32 * 1024];
-        let mut back = vec![0u8; 32 * 1024];
-        for _ in 0..bytes / chunk.len() {
-            s.write_all(&chunk).unwrap();
-            s.read_exact(&mut back).unwrap();
-        }
-    })
-    .unwrap();
+    assert_eq!(c.echo(bytes, 32 * 1024), bytes);
 }
 
 #[test]
@@ -851,10 +787,12 @@ fn accounting_continues_across_a_crash_with_the_same_session() {
     lab.start_netauth(&args).unwrap();
     let a = lab.clients[0].clone();
     assert_eq!(login(&a, "bob", "builder-2").status, 303);
-    let sid = session(&mut lab, &a.mac).unwrap()["acct_session_id"]
-        .as_str()
+    let sid = lab
+        .daemon()
+        .session(&a.mac)
         .unwrap()
-        .to_string();
+        .acct_session_id
+        .unwrap();
     assert!(
         fr.wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
             .is_some()
@@ -864,9 +802,9 @@ fn accounting_continues_across_a_crash_with_the_same_session() {
     lab.daemon().kill();
     transfer(&a, 1 << 20);
     lab.start_netauth(&args).unwrap();
-    let s = session(&mut lab, &a.mac).unwrap();
-    assert_eq!(s["acct_session_id"], sid.as_str());
-    assert_eq!(logout(&a), 200);
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert_eq!(s.acct_session_id.as_deref(), Some(sid.as_str()));
+    assert_eq!(a.logout().unwrap().status, 200);
     let stop = fr
         .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no Stop after the restart");

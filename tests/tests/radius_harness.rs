@@ -10,11 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use netauth_lab::net;
 use netauth_lab::radius::{
-    FreeRadius, FreeRadiusConfig, RadiusClientDef, TempDir, TempNs, link_to_aaa, radclient,
-    radclient_with,
+    FreeRadius, FreeRadiusConfig, RadiusClientDef, TempDir, link_to_aaa, radclient, radclient_with,
 };
+use netauth_lab::{TempNs, net};
 
 const USERS: &str = "\
 alice Cleartext-Password := \"wonderland\"

@@ -3,42 +3,12 @@
 //! truncated file, a read-only state directory. Every change netauth acknowledges is on
 //! disk, or the caller hears it is not; nothing acknowledged is lost without a refusal.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    path::Path,
-    process::Output,
-    time::Duration,
-};
+use std::{path::Path, process::Output, time::Duration};
 
-use netauth_lab::{Client, Lab, WEB_V4, wait_until};
-use serde_json::Value;
-
-fn web() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(WEB_V4), 80)
-}
-
-fn status_of(c: &Client) -> u16 {
-    c.get(web(), None, "/").map(|r| r.status).unwrap_or(0)
-}
-
-fn status(lab: &mut Lab) -> Value {
-    let out = lab.daemon().cli(&["status", "--json"]);
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
+use netauth_lab::{Lab, wait_until};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn sessions(lab: &mut Lab) -> Vec<String> {
-    let out = lab.daemon().cli(&["sessions", "--json"]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    v["sessions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s["mac"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// Fills the file system of `dir` (a filler file of everything that is left).
@@ -74,7 +44,7 @@ fn a_full_disk_refuses_new_changes_and_records_cut_off_devices_later() {
         lab.clients[2].clone(),
     );
     assert!(lab.daemon().cli(&["allow", &a.mac]).status.success());
-    assert_eq!(status_of(&a), 200);
+    assert_eq!(a.status_of(), Some(200));
     fill(&state);
 
     // Nothing new is acknowledged: an allow exits 1 and says so, a login gets 503, and
@@ -86,10 +56,10 @@ fn a_full_disk_refuses_new_changes_and_records_cut_off_devices_later() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(status_of(&b), 511);
+    assert_eq!(b.status_of(), Some(511));
     let r = c.login("accept=1").unwrap();
     assert_eq!(r.status, 503, "{r:?}");
-    assert_eq!(status_of(&c), 511);
+    assert_eq!(c.status_of(), Some(511));
 
     // A revoke cuts the device off at once and says it could not be recorded yet.
     let out = lab.daemon().cli(&["revoke", &a.mac]);
@@ -99,22 +69,21 @@ fn a_full_disk_refuses_new_changes_and_records_cut_off_devices_later() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(status_of(&a), 511);
-    assert_eq!(status(&mut lab)["store"]["pending_ends"], 1);
+    assert_eq!(a.status_of(), Some(511));
+    assert_eq!(lab.daemon().status()["store"]["pending_ends"], 1);
 
     // Space returns: the end is recorded, and stays so across a restart.
     std::fs::remove_file(state.join("filler")).unwrap();
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || status(&mut lab)["store"]["pending_ends"] == 0
-    ));
+    assert!(wait_until(Duration::from_secs(5), || lab.daemon().status()
+        ["store"]["pending_ends"]
+        == 0));
     lab.daemon().stop().unwrap();
     lab.start_netauth(&[]).unwrap();
-    assert!(!sessions(&mut lab).contains(&a.mac));
-    assert_eq!(status_of(&a), 511);
+    assert!(lab.daemon().session(&a.mac).is_none());
+    assert_eq!(a.status_of(), Some(511));
     // And new changes are acknowledged again.
     assert!(lab.daemon().cli(&["allow", &b.mac]).status.success());
-    assert_eq!(status_of(&b), 200);
+    assert_eq!(b.status_of(), Some(200));
 }
 
 #[test]
@@ -131,11 +100,9 @@ fn a_store_removed_under_the_daemon_stops_acknowledging_loudly() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(status_of(&b), 511);
-    assert_eq!(status(&mut lab)["store"]["healthy"], false);
-    let metrics =
-        netauth_lab::http::unix(&lab.daemon().admin_socket, "GET", "/metrics", "").unwrap();
-    let text = metrics.body;
+    assert_eq!(b.status_of(), Some(511));
+    assert_eq!(lab.daemon().status()["store"]["healthy"], false);
+    let text = lab.daemon().metrics().unwrap();
     assert!(text.contains("netauth_store_healthy 0"), "{text}");
     assert!(
         lab.daemon()
@@ -143,7 +110,7 @@ fn a_store_removed_under_the_daemon_stops_acknowledging_loudly() {
             .contains("was removed or replaced while netauth ran")
     );
     // The device already online stays so.
-    assert_eq!(status_of(&a), 200);
+    assert_eq!(a.status_of(), Some(200));
 }
 
 #[test]
@@ -186,8 +153,8 @@ fn a_store_that_lost_acknowledged_changes_is_refused_at_start() {
         let _ = std::fs::rename(state.join(f), state.join(format!("{f}.old")));
     }
     lab.start_netauth(&[]).unwrap();
-    assert_eq!(status_of(&a), 200);
-    assert_eq!(status(&mut lab)["store"]["unrecorded_clients"], 2);
+    assert_eq!(a.status_of(), Some(200));
+    assert_eq!(lab.daemon().status()["store"]["unrecorded_clients"], 2);
     assert!(
         lab.daemon()
             .log_text()
@@ -195,8 +162,8 @@ fn a_store_that_lost_acknowledged_changes_is_refused_at_start() {
     );
     // They can be ended like any session.
     assert!(lab.daemon().cli(&["revoke", &a.mac]).status.success());
-    assert_eq!(status_of(&a), 511);
-    assert_eq!(status(&mut lab)["store"]["unrecorded_clients"], 1);
+    assert_eq!(a.status_of(), Some(511));
+    assert_eq!(lab.daemon().status()["store"]["unrecorded_clients"], 1);
 }
 
 #[test]

@@ -32,9 +32,8 @@
 use std::{
     collections::{BTreeMap, HashMap as StdHashMap},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsFd as _, AsRawFd as _, RawFd},
+    os::fd::{AsFd as _, AsRawFd as _},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -48,14 +47,13 @@ use aya::{
 };
 use netauth_common::{AddrOwner, ClientUsage, GatewayPort, IpKey, MacKey, client_flags};
 use netauth_lab::{
-    Ns,
+    Bpffs, TempNs, bpf,
     frames::{
         Arp, Eth, Ext, Icmp, Ipv4, Ipv6, L4, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, Tag, Tcp,
         hex, l4_checksum_ok,
     },
     net::inet_checksum,
     policy::{self, Client, Decision, Expected, Hook, Mac, Owner, State, canonical, infra},
-    sh,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -316,67 +314,6 @@ struct Kernel {
     stamped: Instant,
 }
 
-const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
-
-/// Every (key, value) of a hash map, a few hundred per BPF_MAP_LOOKUP_BATCH call. aya
-/// 0.14 has no batch API, and its iterator costs two syscalls per entry: after every run
-/// that is most of this test's time.
-fn lookup_batch(
-    fd: RawFd,
-    key_size: usize,
-    value_size: usize,
-) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    const CHUNK: usize = 256;
-    let mut entries = Vec::new();
-    let (mut in_batch, mut out_batch) = (0u64, 0u64);
-    let mut first = true;
-    loop {
-        let mut keys = vec![0u8; CHUNK * key_size];
-        let mut values = vec![0u8; CHUNK * value_size];
-        // struct { in_batch, out_batch, keys, values: u64; count, map_fd: u32;
-        // elem_flags, flags: u64 } of union bpf_attr.
-        let mut attr = [0u8; 56];
-        let in_ptr = if first { 0 } else { &raw const in_batch as u64 };
-        attr[0..8].copy_from_slice(&in_ptr.to_ne_bytes());
-        attr[8..16].copy_from_slice(&(&raw mut out_batch as u64).to_ne_bytes());
-        attr[16..24].copy_from_slice(&(keys.as_mut_ptr() as u64).to_ne_bytes());
-        attr[24..32].copy_from_slice(&(values.as_mut_ptr() as u64).to_ne_bytes());
-        attr[32..36].copy_from_slice(&(CHUNK as u32).to_ne_bytes());
-        attr[36..40].copy_from_slice(&(fd as u32).to_ne_bytes());
-        // SAFETY: `attr` is a bpf_attr prefix whose pointers point at live buffers of the
-        // sizes given (count entries of key_size/value_size, 8-byte batch tokens).
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_LOOKUP_BATCH,
-                attr.as_mut_ptr(),
-                attr.len(),
-            )
-        };
-        let done = if r < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ENOENT) {
-                return Err(e).context("BPF_MAP_LOOKUP_BATCH");
-            }
-            true
-        } else {
-            false
-        };
-        let n = u32::from_ne_bytes(attr[32..36].try_into().expect("4")) as usize;
-        for i in 0..n {
-            entries.push((
-                keys[i * key_size..(i + 1) * key_size].to_vec(),
-                values[i * value_size..(i + 1) * value_size].to_vec(),
-            ));
-        }
-        if done {
-            return Ok(entries);
-        }
-        in_batch = out_batch;
-        first = false;
-    }
-}
-
 impl Kernel {
     fn load(object: &[u8], pins: &Path, cfg: Config, state: &State) -> anyhow::Result<Self> {
         std::fs::create_dir_all(pins)?;
@@ -493,7 +430,7 @@ impl Kernel {
 
     fn read_bindings(&self) -> anyhow::Result<BTreeMap<[u8; 16], Mac>> {
         let fd = self.bindings.map().fd().as_fd().as_raw_fd();
-        Ok(lookup_batch(fd, 16, 8)?
+        Ok(bpf::map_lookup_batch(fd, 16, 8)?
             .into_iter()
             .map(|(k, v)| {
                 (
@@ -577,7 +514,7 @@ impl Kernel {
             self.stamped = Instant::now();
         }
         let fd = self.addrs.map().fd().as_fd().as_raw_fd();
-        let have: BTreeMap<[u8; 16], AddrOwner> = lookup_batch(fd, 16, 16)?
+        let have: BTreeMap<[u8; 16], AddrOwner> = bpf::map_lookup_batch(fd, 16, 16)?
             .into_iter()
             .map(|(k, v)| {
                 let owner = AddrOwner {
@@ -1854,37 +1791,12 @@ fn run_sequences(
     Ok(steps)
 }
 
+/// The object built beside $NETAUTH_BIN, else beside the workspace's release build.
 fn object_path() -> anyhow::Result<PathBuf> {
-    let build = match std::env::var_os("NETAUTH_BIN") {
-        Some(bin) => PathBuf::from(bin)
-            .parent()
-            .map(|d| d.join("build"))
-            .context("NETAUTH_BIN has no directory")?,
-        None => netauth_lab::workspace_root().join("target/release/build"),
-    };
-    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
-    for e in std::fs::read_dir(&build).with_context(|| format!("reading {}", build.display()))? {
-        let e = e?;
-        if !e
-            .file_name()
-            .to_string_lossy()
-            .starts_with("netauth-userspace-")
-        {
-            continue;
-        }
-        let obj = e.path().join("out/netauth");
-        if let Ok(m) = std::fs::metadata(&obj).and_then(|m| m.modified())
-            && best.as_ref().is_none_or(|(t, _)| m > *t)
-        {
-            best = Some((m, obj));
-        }
-    }
-    best.map(|(_, p)| p).with_context(|| {
-        format!(
-            "no netauth eBPF object under {} (cargo build --release -p netauth-userspace)",
-            build.display()
-        )
-    })
+    let bin = std::env::var_os("NETAUTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| netauth_lab::workspace_root().join("target/release/netauth"));
+    bpf::object_path(&bin)
 }
 
 /// Pins the calling thread to the CPU it is on: the kernel's per-client state is per CPU.
@@ -1919,52 +1831,6 @@ fn body(object: Vec<u8>, pins: PathBuf) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// A network namespace that exists while this lives.
-struct Netns(Ns);
-
-impl Netns {
-    fn create(name: String) -> anyhow::Result<Self> {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        sh("ip", &["netns", "add", &name])?;
-        Ok(Netns(Ns { name }))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.0.name])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-/// A private bpf filesystem (the object pins some maps) mounted while this lives.
-struct Bpffs(PathBuf);
-
-impl Bpffs {
-    fn mount(path: PathBuf) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&path)?;
-        let guard = Bpffs(path);
-        sh("mount", &["-t", "bpf", "bpf", &guard.0.to_string_lossy()])?;
-        Ok(guard)
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Disagreements with the policy's wording that are reported but do not fail the test:
 /// the kernel's reading is harmless and the wording may as well be the one to change.
 /// Anything not named here fails.
@@ -1997,9 +1863,9 @@ fn kernel_verdicts_match_the_policy_model() -> anyhow::Result<()> {
         std::fs::read(&obj_path).with_context(|| format!("reading {}", obj_path.display()))?;
     let id = std::process::id();
     let pins = Bpffs::mount(std::env::temp_dir().join(format!("netauth-verdicts-{id}")))?;
-    let ns = Netns::create(format!("naverdicts{id}"))?;
-    let pin_path = pins.0.clone();
-    let report = ns.0.run(move || body(object, pin_path))??;
+    let ns = TempNs::new("verdicts")?;
+    let pin_path = pins.path.clone();
+    let report = ns.run(move || body(object, pin_path))??;
     drop(ns);
     drop(pins);
 

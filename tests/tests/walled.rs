@@ -9,22 +9,17 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use netauth_lab::{Client, Lab, UPSTREAM_V4, WEB_V4, WEB_V6, http, net};
+use netauth_lab::{Lab, UPSTREAM_V4, WEB_V4, WEB_V6, http, net, wait_until};
 
-fn connects(c: &Client, addr: SocketAddr) -> bool {
-    c.ns.run(move || net::tcp_connect(addr, Duration::from_millis(800)).is_ok())
-        .unwrap()
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Waits up to 15 s for `f` (DNS TTLs are clamped to at least 5 s), failing with `what`.
+fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    assert!(
+        wait_until(Duration::from_secs(15), f),
+        "timed out waiting for: {what}"
+    );
 }
 
 #[test]
@@ -39,27 +34,27 @@ fn prefixes_in_the_walled_garden_are_reachable_while_captive() {
     .unwrap();
     let c = lab.clients[0].clone();
     let up = SocketAddr::new(IpAddr::V4(UPSTREAM_V4), 443);
-    assert!(connects(&c, up), "walled-garden prefix must be reachable");
+    assert!(c.connects(up), "walled-garden prefix must be reachable");
     // HTTP to it is not intercepted either.
     let r =
         c.ns.run(|| http::get(SocketAddr::new(IpAddr::V4(UPSTREAM_V4), 80), None, "/"))
             .unwrap()
             .unwrap();
     assert_eq!(r.status, 200);
-    assert!(connects(&c, SocketAddr::new(IpAddr::V6(WEB_V6), 443)));
-    assert!(!connects(&c, SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
+    assert!(c.connects(SocketAddr::new(IpAddr::V6(WEB_V6), 443)));
+    assert!(!c.connects(SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
 
     // Runtime changes through the CLI/API, no restart.
     let out = lab
         .daemon()
         .cli(&["walled-garden", "add", "203.0.113.80/32"]);
     assert!(out.status.success(), "{out:?}");
-    assert!(connects(&c, SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
+    assert!(c.connects(SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
     let out = lab
         .daemon()
         .cli(&["walled-garden", "remove", "203.0.113.80/32"]);
     assert!(out.status.success(), "{out:?}");
-    assert!(!connects(&c, SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
+    assert!(!c.connects(SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
     // Config entries cannot be removed through the API; bad entries are refused.
     let out = lab
         .daemon()
@@ -67,15 +62,15 @@ fn prefixes_in_the_walled_garden_are_reachable_while_captive() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let out = lab.daemon().cli(&["walled-garden", "add", "not a host"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(connects(&c, up));
+    assert!(c.connects(up));
 
     // API entries survive a restart.
     let out = lab.daemon().cli(&["walled-garden", "add", "203.0.113.80"]);
     assert!(out.status.success());
     assert!(lab.daemon().stop().unwrap().success());
     lab.start_netauth(&[]).unwrap();
-    assert!(connects(&c, SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
-    assert!(!connects(&c, up), "config entries of the old run are gone");
+    assert!(c.connects(SocketAddr::new(IpAddr::V4(WEB_V4), 443)));
+    assert!(!c.connects(up), "config entries of the old run are gone");
 }
 
 #[test]
@@ -105,15 +100,15 @@ fn host_names_are_resolved_and_follow_their_ttl() {
             .spawn(move || net::serve_dns(dns, r, 2, s, rd))
             .unwrap();
     }
-    wait_until("DNS server", || ready.load(Ordering::SeqCst) == 1);
+    wait_for("DNS server", || ready.load(Ordering::SeqCst) == 1);
     lab.set_gateway_dns(dns.ip()).unwrap();
     lab.start_netauth(&["--walled-garden", "pay.lab.example"])
         .unwrap();
     let c = lab.clients[0].clone();
     let first = SocketAddr::from(([203, 0, 113, 91], 443));
     let second = SocketAddr::from(([203, 0, 113, 92], 443));
-    wait_until("pay.lab.example reachable", || connects(&c, first));
-    assert!(!connects(&c, second));
+    wait_for("pay.lab.example reachable", || c.connects(first));
+    assert!(!c.connects(second));
     let out = lab.daemon().cli(&["walled-garden", "list", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["entries"][0]["entry"], "pay.lab.example");
@@ -124,10 +119,7 @@ fn host_names_are_resolved_and_follow_their_ttl() {
         "pay.lab.example".into(),
         vec![IpAddr::V4(Ipv4Addr::new(203, 0, 113, 92))],
     );
-    wait_until("new address reachable", || connects(&c, second));
-    assert!(
-        !connects(&c, first),
-        "the old address must leave the garden"
-    );
+    wait_for("new address reachable", || c.connects(second));
+    assert!(!c.connects(first), "the old address must leave the garden");
     stop.store(true, Ordering::SeqCst);
 }

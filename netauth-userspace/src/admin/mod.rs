@@ -28,11 +28,7 @@ mod walled;
 
 pub use serve::serve;
 
-use std::{
-    os::unix::fs::PermissionsExt as _,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{os::unix::fs::PermissionsExt as _, path::Path, sync::Arc};
 
 use anyhow::{Context as _, bail};
 use axum::{
@@ -42,9 +38,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
+use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -229,43 +223,4 @@ fn duration_field(name: &str, v: Option<&str>) -> Result<Option<std::time::Durat
     v.map(parse_duration)
         .transpose()
         .map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
-}
-
-/// A one-request-per-connection client for the admin socket.
-pub struct AdminClient {
-    pub socket: PathBuf,
-}
-
-impl AdminClient {
-    /// Sends one request; returns the status code and the JSON body.
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let stream = UnixStream::connect(&self.socket).await.with_context(|| {
-            format!(
-                "cannot reach the netauth daemon at {} (is `netauth run` running? see --admin-socket)",
-                self.socket.display()
-            )
-        })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("admin socket handshake")?;
-        tokio::spawn(conn);
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "netauth")
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))?;
-        let resp = sender.send_request(req).await.context("admin request")?;
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Ok((status, value))
-    }
 }

@@ -7,13 +7,15 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream, UdpSocket},
-    process::Command,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
 
-use super::topo::{CLIENT_MAC, ECHO_PORT, Method, Path, TARGET_V4, ns_sh};
+use super::{
+    admin,
+    topo::{CLIENT_MAC, ECHO_PORT, Method, Path, TARGET_V4},
+};
 
 const PROBE_INTERVAL: Duration = Duration::from_millis(1);
 
@@ -120,10 +122,10 @@ fn one_login(p: &Path, nonce: u32) -> anyhow::Result<(f64, u16)> {
 /// `logins` logins on a netauth path (the client's session is revoked through the admin
 /// API before each). Returns the times in ms.
 pub fn login_times(p: &Path, logins: usize) -> anyhow::Result<Vec<f64>> {
-    let admin = p.admin()?;
+    let client = p.admin()?;
     let mut times = Vec::with_capacity(logins);
     for i in 0..logins {
-        admin.revoke(CLIENT_MAC)?;
+        admin::revoke(&client, CLIENT_MAC)?;
         let (ms, status) = one_login(p, 0x4e41_0000 + i as u32)?;
         if status != 303 {
             bail!("login answered HTTP {status}, expected 303");
@@ -136,17 +138,10 @@ pub fn login_times(p: &Path, logins: usize) -> anyhow::Result<Vec<f64>> {
 fn time_cmd(p: &Path, program: &str, args: &[String]) -> anyhow::Result<f64> {
     let (program, args) = (program.to_string(), args.to_vec());
     p.gw.run(move || -> anyhow::Result<f64> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let t = Instant::now();
-        let out = Command::new(&program).args(&args).output()?;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        if !out.status.success() {
-            bail!(
-                "{program} {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(ms)
+        netauth_lab::sh(&program, &args)?;
+        Ok(t.elapsed().as_secs_f64() * 1e3)
     })?
 }
 
@@ -180,11 +175,7 @@ pub fn command_times(p: &Path, reps: usize) -> anyhow::Result<Vec<f64>> {
                 v.push(time_cmd(p, ipt, &add)?);
                 let mut del = vec!["-D".to_string()];
                 del.extend(rule);
-                ns_sh(
-                    &p.gw,
-                    ipt,
-                    &del.iter().map(String::as_str).collect::<Vec<_>>(),
-                )?;
+                p.gw.sh(ipt, &del.iter().map(String::as_str).collect::<Vec<_>>())?;
             }
             Method::NftSet => {
                 let elem = format!("{{ {mac} }}");
@@ -193,22 +184,20 @@ pub fn command_times(p: &Path, reps: usize) -> anyhow::Result<Vec<f64>> {
                     "nft",
                     &s(&["add", "element", "inet", "nbgate", "allowed", &elem]),
                 )?);
-                ns_sh(
-                    &p.gw,
+                p.gw.sh(
                     "nft",
                     &["delete", "element", "inet", "nbgate", "allowed", &elem],
                 )?;
             }
             m if m.is_netauth() => {
-                let d = p.daemon.as_ref().context("no daemon")?;
-                let sock = d.admin_socket.to_string_lossy().into_owned();
+                let sock = p.daemon()?.admin_socket.to_string_lossy().into_owned();
                 let bin = netauth_lab::netauth_bin().to_string_lossy().into_owned();
                 v.push(time_cmd(
                     p,
                     &bin,
                     &s(&["allow", &mac, "--for", "1h", "--admin-socket", &sock]),
                 )?);
-                p.admin()?.revoke(&mac)?;
+                admin::revoke(&p.admin()?, &mac)?;
             }
             _ => bail!("no filter to change on this path"),
         }

@@ -3,7 +3,7 @@
 //! run created so that Ctrl-C removes it too.
 
 use std::{
-    process::{Command, Stdio},
+    process::Command,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -306,10 +306,10 @@ pub fn delete_ns(ns: &str) {
             }
         }
     }
-    let _ = Command::new("ip")
-        .args(["netns", "del", ns])
-        .stderr(Stdio::null())
-        .status();
+    netauth_lab::Ns {
+        name: ns.to_string(),
+    }
+    .delete();
     unregister_ns(ns);
 }
 
@@ -384,29 +384,23 @@ pub fn interrupt_group(child: &mut std::process::Child, grace: Duration) {
     }
 }
 
-/// A private bpffs mounted on a directory of ours (pins stay out of /sys/fs/bpf, and
-/// `ip netns exec` remounting /sys does not hide them); unmounted on drop.
-pub struct Bpffs {
-    pub path: std::path::PathBuf,
-}
+/// The lab's private bpffs ([`netauth_lab::Bpffs`]), which Ctrl-C unmounts too.
+pub struct Bpffs(netauth_lab::Bpffs);
 
 impl Bpffs {
     pub fn mount(path: std::path::PathBuf) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&path)?;
-        netauth_lab::sh("mount", &["-t", "bpf", "bpf", &path.to_string_lossy()])?;
-        registry().mounts.push(path.clone());
-        Ok(Self { path })
+        let fs = netauth_lab::Bpffs::mount(path)?;
+        registry().mounts.push(fs.path.clone());
+        Ok(Self(fs))
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0.path
     }
 }
 
 impl Drop for Bpffs {
     fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&self.path)
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir(&self.path);
-        registry().mounts.retain(|m| *m != self.path);
+        registry().mounts.retain(|m| *m != self.0.path);
     }
 }

@@ -26,6 +26,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use netauth_common::api::AdminClient;
 
 use self::topo::{CLIENT_MAC, Method, Path};
 
@@ -227,7 +228,7 @@ fn map_memlock(pid: u32) -> (Option<u64>, Option<u64>) {
 /// Scrapes the daemon's metrics (rendering them refreshes every session's counters from
 /// the kernel map first) and reads how long that refresh took.
 fn counter_refresh(p: &Path) -> Option<(String, u64)> {
-    let metrics = p.admin().ok()?.get_text("/metrics").ok()?;
+    let metrics = p.daemon().ok()?.metrics().ok()?;
     metrics.lines().find_map(|l| {
         let rest = l.strip_prefix("netauth_counter_refresh_microseconds{method=\"")?;
         let (method, value) = rest.split_once("\"} ")?;
@@ -240,7 +241,7 @@ fn counter_refresh(p: &Path) -> Option<(String, u64)> {
 fn rss_after_listings(p: &Path) -> Option<u64> {
     let admin = p.admin().ok()?;
     for _ in 0..10 {
-        admin.get_text("/v1/sessions").ok()?;
+        AdminClient::block_on(admin.sessions()).ok()?;
     }
     p.daemon_pid().and_then(rss_kb)
 }
@@ -534,7 +535,7 @@ fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
     // The measured client must be authorized again, and last, for the next block.
     if let Err(e) = native
         .admin()
-        .and_then(|a| a.allow(CLIENT_MAC))
+        .and_then(|a| admin::allow(&a, CLIENT_MAC))
         .and_then(|()| topo::announce_client(&native.cl))
     {
         row.cmd_errors
@@ -562,21 +563,9 @@ fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
     row
 }
 
-/// The daemon's datapath counters (`netauth status --json` -> counters).
+/// The daemon's datapath counters (`GET /v1/status` -> counters).
 fn datapath_counters(p: &Path) -> BTreeMap<String, u64> {
-    let Some(d) = p.daemon.as_ref() else {
-        return BTreeMap::new();
-    };
-    let out = d.cli(&["status", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    v.get("counters")
-        .and_then(|c| c.as_object())
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-                .collect()
-        })
-        .unwrap_or_default()
+    p.daemon().map(|d| d.counters()).unwrap_or_default()
 }
 
 fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult> {
@@ -584,8 +573,8 @@ fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResu
         clients,
         ..Default::default()
     };
-    let admin = p.admin()?;
-    admin.revoke(CLIENT_MAC)?;
+    let client = p.admin()?;
+    admin::revoke(&client, CLIENT_MAC)?;
     let pid = p.daemon_pid().context("no daemon")?;
     // Servers on CPU 0, the load generator on CPU 1.
     crate::status(
@@ -671,7 +660,7 @@ fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResu
         .args(["-a", "-p", "-c", &cpus, &pid.to_string()])
         .stdout(std::process::Stdio::null())
         .status();
-    let _ = admin.allow(CLIENT_MAC);
+    let _ = admin::allow(&client, CLIENT_MAC);
     let _ = topo::announce_client(&p.cl);
     result?;
     Ok(res)

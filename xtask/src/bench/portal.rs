@@ -12,13 +12,9 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
+use netauth_lab::http;
 
-use super::{
-    admin::read_response,
-    env,
-    stats::percentile,
-    topo::{Path, ns_sh},
-};
+use super::{env, stats::percentile, topo::Path};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -152,26 +148,12 @@ impl Drop for Nginx {
 /// One request on a new connection: (status, body length).
 pub fn probe(p: &Path, t: Target) -> anyhow::Result<(u16, usize)> {
     p.cl.run(move || -> anyhow::Result<(u16, usize)> {
-        let mut s = TcpStream::connect_timeout(&t.addr(), Duration::from_secs(2))?;
-        s.set_read_timeout(Some(Duration::from_secs(3)))?;
-        write!(
-            s,
+        let req = format!(
             "GET {} HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
             t.path()
-        )?;
-        let mut all = Vec::new();
-        std::io::Read::read_to_end(&mut s, &mut all)?;
-        let text = String::from_utf8_lossy(&all);
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(0);
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.len())
-            .unwrap_or(0);
-        Ok((status, body))
+        );
+        let r = http::raw(t.addr(), req.as_bytes(), Duration::from_secs(3))?;
+        Ok((r.status, r.body.len()))
     })?
 }
 
@@ -187,8 +169,7 @@ pub fn wrk(p: &Path, t: Target, close: bool, secs: u32) -> anyhow::Result<f64> {
         args.extend(["-H".to_string(), "Connection: close".to_string()]);
     }
     args.push(t.url());
-    let out = ns_sh(
-        &p.cl,
+    let out = p.cl.sh(
         "taskset",
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     )?;
@@ -267,11 +248,11 @@ pub fn paced(p: &Path, t: Target, close: bool, rate: f64, secs: f64) -> anyhow::
                             }
                             let s = conn.as_mut().expect("connected");
                             s.write_all(req.as_bytes())?;
-                            let (status, will_close) = read_response(s, &mut buf)?;
+                            let (r, will_close) = http::read_response(s, &mut buf)?;
                             if will_close || close {
                                 conn = None;
                             }
-                            Ok(status)
+                            Ok(r.status)
                         })();
                         let done = Instant::now();
                         match result {

@@ -665,7 +665,7 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
     // Fill times.
     writeln!(
         w,
-        "\n## Loading the filters\n\nWall time to bring each method to the block's client count (entries added in parentheses). netauth: admin API, 8 parallel keep-alive connections over the Unix socket (`POST /v1/sessions`); nftables: one `nft -f` file; iptables: one `*-restore` of the whole rule set.\n"
+        "\n## Loading the filters\n\nWall time to bring each method to the block's client count (entries added in parentheses). netauth: admin API, 8 requests in parallel over the Unix socket (`POST /v1/sessions`, a connection each: the admin socket serves one request per connection); nftables: one `nft -f` file; iptables: one `*-restore` of the whole rule set.\n"
     )?;
     write!(w, "| method |")?;
     for b in &r.fwd {

@@ -6,7 +6,7 @@
 use std::{
     net::{IpAddr, Ipv4Addr},
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -16,9 +16,10 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use netauth_lab::{Daemon, Ns, sh};
+use netauth_common::api::AdminClient;
+use netauth_lab::{Daemon, Ns, sh, wait_until};
 
-use super::{admin::Admin, env};
+use super::{admin, env};
 
 pub const CLIENT_MAC: &str = "02:00:00:00:01:0a";
 pub const GW_LAN_MAC: &str = "02:00:00:00:00:01";
@@ -118,30 +119,10 @@ pub struct Path {
     servers: Vec<JoinHandle<()>>,
 }
 
+/// A fresh namespace, which Ctrl-C removes too.
 fn create_ns(name: &str) -> anyhow::Result<Ns> {
-    let _ = Command::new("ip")
-        .args(["netns", "del", name])
-        .stderr(Stdio::null())
-        .status();
-    sh("ip", &["netns", "add", name])?;
     env::register_ns(name);
-    let ns = Ns {
-        name: name.to_string(),
-    };
-    ns.ip(&["link", "set", "lo", "up"])?;
-    Ok(ns)
-}
-
-/// Runs `program args` inside `ns` (from a thread that entered it, so no `ip netns exec`
-/// start-up cost) and fails with its stderr.
-pub fn ns_sh(ns: &Ns, program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let program = program.to_string();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    ns.run(move || -> anyhow::Result<String> {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = sh(&program, &args)?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    })?
+    Ns::create(name)
 }
 
 /// Packets received on `ifname` in `ns`, from /proc/thread-self/net/dev of a thread in it.
@@ -233,10 +214,9 @@ impl Path {
         up.ip(&["addr", "add", "198.51.100.2/24", "dev", "up0"])?;
         up.ip(&["addr", "add", "203.0.113.80/24", "dev", "lo"])?;
         up.ip(&["route", "add", "default", "via", "198.51.100.1"])?;
-        ns_sh(gw, "sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        gw.sh("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
         // Many short connections from one client (wrk with Connection: close).
-        ns_sh(
-            cl,
+        cl.sh(
             "sysctl",
             &[
                 "-qw",
@@ -258,7 +238,7 @@ impl Path {
             "permanent",
         ])?;
         // TSO/GSO off on the client: super-packets would hide per-packet cost.
-        ns_sh(cl, "ethtool", &["-K", "eth0", "tso", "off", "gso", "off"])?;
+        cl.sh("ethtool", &["-K", "eth0", "tso", "off", "gso", "off"])?;
 
         // Upstream services: a UDP echo (the login probe) and an iperf3 server.
         let ready = Arc::new(AtomicUsize::new(0));
@@ -266,12 +246,8 @@ impl Path {
         self.servers.push(self.up.spawn(move || {
             netauth_lab::net::serve_udp_echo(IpAddr::V4(TARGET_V4), ECHO_PORT, stop, r)
         })?);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while ready.load(Ordering::SeqCst) < 1 {
-            if Instant::now() > deadline {
-                bail!("the upstream echo service did not start");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if !wait_until(Duration::from_secs(5), || ready.load(Ordering::SeqCst) >= 1) {
+            bail!("the upstream echo service did not start");
         }
         self.start_iperf_server()?;
 
@@ -287,7 +263,7 @@ impl Path {
                    }\n";
                 let f = self.dir.join("nft-base.nft");
                 std::fs::write(&f, rules)?;
-                ns_sh(&self.gw, "nft", &["-f", &f.to_string_lossy()])?;
+                self.gw.sh("nft", &["-f", &f.to_string_lossy()])?;
             }
             Method::IptLegacy | Method::IptNft => self.load_iptables(0)?,
             m => {
@@ -337,23 +313,23 @@ impl Path {
             .context("starting iperf3 -s")?;
         env::register_pid(child.id());
         self.iperf = Some(child);
-        // Wait until it listens.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let out = ns_sh(&self.up, "ss", &["-Htln", "sport = :5201"]).unwrap_or_default();
-            if !out.trim().is_empty() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("iperf3 server did not start");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let listening = wait_until(Duration::from_secs(5), || {
+            self.up
+                .sh("ss", &["-Htln", "sport = :5201"])
+                .is_ok_and(|out| !out.trim().is_empty())
+        });
+        if !listening {
+            bail!("iperf3 server did not start");
         }
+        Ok(())
     }
 
-    pub fn admin(&self) -> anyhow::Result<Admin> {
-        let d = self.daemon.as_ref().context("no netauth on this path")?;
-        Ok(Admin::new(d.admin_socket.clone()))
+    pub fn daemon(&self) -> anyhow::Result<&Daemon> {
+        self.daemon.as_ref().context("no netauth on this path")
+    }
+
+    pub fn admin(&self) -> anyhow::Result<AdminClient> {
+        Ok(self.daemon()?.admin())
     }
 
     pub fn daemon_pid(&self) -> Option<u32> {
@@ -378,7 +354,7 @@ impl Path {
         ));
         let f = self.dir.join("iptables.rules");
         std::fs::write(&f, s)?;
-        ns_sh(&self.gw, restore, &[&f.to_string_lossy()])?;
+        self.gw.sh(restore, &[&f.to_string_lossy()])?;
         Ok(())
     }
 
@@ -404,18 +380,18 @@ impl Path {
                 ));
                 let f = self.dir.join("nft-set.nft");
                 std::fs::write(&f, s)?;
-                ns_sh(&self.gw, "nft", &["-f", &f.to_string_lossy()])?;
+                self.gw.sh("nft", &["-f", &f.to_string_lossy()])?;
             }
             Method::IptLegacy | Method::IptNft => self.load_iptables(want)?,
             _ => {
                 if want < self.synthetic {
                     bail!("netauth paths only grow");
                 }
-                let admin = self.admin()?;
-                admin.revoke(CLIENT_MAC)?;
+                let client = self.admin()?;
+                admin::revoke(&client, CLIENT_MAC)?;
                 let macs: Vec<String> = (self.synthetic..want).map(synthetic_mac).collect();
-                admin.allow_many(&macs, 8)?;
-                admin.allow(CLIENT_MAC)?;
+                admin::allow_many(&client, &macs, 8)?;
+                admin::allow(&client, CLIENT_MAC)?;
                 // As a real device does when it takes an address (the bench's neighbours are
                 // static, so it never ARPs): announce it, so netauth binds it to the device
                 // (--bind-addresses).
@@ -461,12 +437,8 @@ impl Drop for Path {
 /// The measured client announces its address with a gratuitous ARP (see
 /// `Path::set_clients`).
 pub fn announce_client(cl: &Ns) -> anyhow::Result<()> {
-    let mac = CLIENT_MAC
-        .split(':')
-        .map(|b| u8::from_str_radix(b, 16))
-        .collect::<Result<Vec<u8>, _>>()?;
     let frame = netauth_lab::net::arp_announcement(
-        mac.try_into().map_err(|_| anyhow::anyhow!("CLIENT_MAC"))?,
+        netauth_lab::mac_bytes(CLIENT_MAC),
         std::net::Ipv4Addr::new(192, 0, 2, 10),
     );
     cl.run(move || netauth_lab::net::send_frame("eth0", &frame))??;

@@ -1,0 +1,217 @@
+//! Raw bpf(2) commands the lab needs and aya 0.14 does not offer (or offers at a cost that
+//! shows): BPF_PROG_TEST_RUN on a raw fd with its timing, BPF_OBJ_GET_INFO_BY_FD of a map,
+//! BPF_MAP_UPDATE_ELEM, BPF_MAP_LOOKUP_BATCH and loading an empty XDP program; and where
+//! the build put netauth's eBPF object. Used by the differential verdict test and by the
+//! bench's program-cost section.
+
+use std::{
+    os::fd::{FromRawFd as _, OwnedFd, RawFd},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+const BPF_PROG_TYPE_XDP: u32 = 6;
+pub const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
+/// What an XDP program returns to let a frame through.
+pub const XDP_PASS: u32 = 2;
+
+/// A zeroed `union bpf_attr` prefix, filled field by field at the kernel's offsets.
+struct Attr([u8; 128]);
+
+impl Attr {
+    fn new() -> Self {
+        Attr([0; 128])
+    }
+
+    fn u32(mut self, off: usize, v: u32) -> Self {
+        self.0[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+
+    fn u64(mut self, off: usize, v: u64) -> Self {
+        self.0[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+        self
+    }
+
+    fn get_u32(&self, off: usize) -> u32 {
+        get_u32(&self.0, off)
+    }
+
+    /// Runs `cmd` with this attribute; the kernel may write results back into it.
+    fn call(&mut self, cmd: libc::c_long) -> std::io::Result<i64> {
+        // SAFETY: `self.0` is a zeroed bpf_attr-sized buffer the kernel reads (and writes)
+        // within its length; every pointer the callers put in it points at memory that is
+        // live for the call.
+        let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, self.0.as_mut_ptr(), self.0.len()) };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(r)
+    }
+}
+
+fn get_u32(a: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes(a[off..off + 4].try_into().expect("4 bytes"))
+}
+
+/// Loads `r0 = XDP_PASS; exit` as an XDP program: the yardstick of program cost.
+pub fn load_empty_xdp() -> anyhow::Result<OwnedFd> {
+    // BPF_ALU64|BPF_MOV|BPF_K (0xb7) dst r0, imm 2; BPF_JMP|BPF_EXIT (0x95).
+    let insns: [u64; 2] = [0x0000_0002_0000_00b7, 0x0000_0000_0000_0095];
+    let license = c"GPL";
+    let mut a = Attr::new()
+        .u32(0, BPF_PROG_TYPE_XDP)
+        .u32(4, insns.len() as u32)
+        .u64(8, insns.as_ptr() as u64)
+        .u64(16, license.as_ptr() as u64);
+    a.0[48..53].copy_from_slice(b"empty");
+    let fd = a
+        .call(BPF_PROG_LOAD)
+        .context("loading the empty XDP program")?;
+    // SAFETY: the kernel just returned this new fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// BPF_PROG_TEST_RUN of `prog` on `data`, `repeat` times: (return value, ns per run).
+pub fn test_run(prog: RawFd, data: &[u8], repeat: u32) -> anyhow::Result<(u32, f64)> {
+    let mut a = Attr::new()
+        .u32(0, prog as u32)
+        .u32(8, data.len() as u32)
+        .u64(16, data.as_ptr() as u64)
+        .u32(32, repeat);
+    a.call(BPF_PROG_TEST_RUN).context("BPF_PROG_TEST_RUN")?;
+    Ok((a.get_u32(4), f64::from(a.get_u32(36))))
+}
+
+/// A map's layout, as the kernel has it.
+pub struct MapInfo {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+}
+
+pub fn map_info(fd: RawFd) -> anyhow::Result<MapInfo> {
+    let mut info = [0u8; 128];
+    Attr::new()
+        .u32(0, fd as u32)
+        .u32(4, info.len() as u32)
+        .u64(8, info.as_mut_ptr() as u64)
+        .call(BPF_OBJ_GET_INFO_BY_FD)
+        .context("BPF_OBJ_GET_INFO_BY_FD")?;
+    Ok(MapInfo {
+        map_type: get_u32(&info, 0),
+        key_size: get_u32(&info, 8),
+        value_size: get_u32(&info, 12),
+    })
+}
+
+/// Sets `key` to `value` (of the sizes the map has; per-CPU maps take one value a CPU).
+pub fn map_update(fd: RawFd, key: &[u8], value: &[u8]) -> anyhow::Result<()> {
+    Attr::new()
+        .u32(0, fd as u32)
+        .u64(8, key.as_ptr() as u64)
+        .u64(16, value.as_ptr() as u64)
+        .call(BPF_MAP_UPDATE_ELEM)
+        .context("BPF_MAP_UPDATE_ELEM")?;
+    Ok(())
+}
+
+/// Every (key, value) of a hash map, a few hundred per BPF_MAP_LOOKUP_BATCH call. aya
+/// 0.14 has no batch API, and its iterator costs two syscalls per entry.
+pub fn map_lookup_batch(
+    fd: RawFd,
+    key_size: usize,
+    value_size: usize,
+) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    const CHUNK: usize = 256;
+    let mut entries = Vec::new();
+    let (mut in_batch, mut out_batch) = (0u64, 0u64);
+    let mut first = true;
+    loop {
+        let mut keys = vec![0u8; CHUNK * key_size];
+        let mut values = vec![0u8; CHUNK * value_size];
+        // struct { in_batch, out_batch, keys, values: u64; count, map_fd: u32;
+        // elem_flags, flags: u64 } of union bpf_attr.
+        let in_ptr = if first { 0 } else { &raw const in_batch as u64 };
+        let mut a = Attr::new()
+            .u64(0, in_ptr)
+            .u64(8, &raw mut out_batch as u64)
+            .u64(16, keys.as_mut_ptr() as u64)
+            .u64(24, values.as_mut_ptr() as u64)
+            .u32(32, CHUNK as u32)
+            .u32(36, fd as u32);
+        let done = match a.call(BPF_MAP_LOOKUP_BATCH) {
+            Ok(_) => false,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => true,
+            Err(e) => return Err(e).context("BPF_MAP_LOOKUP_BATCH"),
+        };
+        let n = a.get_u32(32) as usize;
+        for i in 0..n {
+            entries.push((
+                keys[i * key_size..(i + 1) * key_size].to_vec(),
+                values[i * value_size..(i + 1) * value_size].to_vec(),
+            ));
+        }
+        if done {
+            return Ok(entries);
+        }
+        in_batch = out_batch;
+        first = false;
+    }
+}
+
+/// How many CPUs the kernel may bring up: the number of values of a per-CPU map entry.
+pub fn possible_cpus() -> usize {
+    // "0-1" or "0,2-3"
+    let s = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let mut n = 0;
+    for part in s.trim().split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                n += b.parse::<usize>().unwrap_or(0) - a.parse::<usize>().unwrap_or(0) + 1
+            }
+            None if !part.is_empty() => n += 1,
+            None => {}
+        }
+    }
+    n.max(1)
+}
+
+/// The eBPF object built beside the `netauth` binary `bin` (`<target>/release/netauth` ->
+/// `<target>/release/build/netauth-userspace-*/out/netauth`), the newest if several.
+pub fn object_path(bin: &Path) -> anyhow::Result<PathBuf> {
+    let build = bin
+        .parent()
+        .map(|d| d.join("build"))
+        .with_context(|| format!("{} has no directory", bin.display()))?;
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    for e in std::fs::read_dir(&build).with_context(|| format!("reading {}", build.display()))? {
+        let e = e?;
+        if !e
+            .file_name()
+            .to_string_lossy()
+            .starts_with("netauth-userspace-")
+        {
+            continue;
+        }
+        let obj = e.path().join("out/netauth");
+        if let Ok(m) = std::fs::metadata(&obj).and_then(|m| m.modified())
+            && best.as_ref().is_none_or(|(t, _)| m > *t)
+        {
+            best = Some((m, obj));
+        }
+    }
+    best.map(|(_, p)| p).with_context(|| {
+        format!(
+            "no netauth eBPF object under {} (cargo build --release -p netauth-userspace)",
+            build.display()
+        )
+    })
+}
