@@ -26,7 +26,7 @@ use aya_ebpf::{
         BPF_F_CURRENT_NETNS, BPF_TCP_LISTEN, TC_ACT_OK, TC_ACT_SHOT, bpf_sock, bpf_sock_tuple,
         xdp_action,
     },
-    helpers::{bpf_sk_assign, bpf_sk_release, bpf_skc_lookup_tcp},
+    helpers::{bpf_sk_assign, bpf_sk_release, bpf_skc_lookup_tcp, bpf_xdp_adjust_meta},
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
@@ -68,6 +68,43 @@ fn is_activity(data: usize, data_end: usize, link: &packet::Link) -> bool {
     }
 }
 
+/// What XDP leaves in the frame's metadata area for TC: "this frame is from an authorized
+/// device, from an address bound to it, and counted". Only netauth's XDP program writes a
+/// frame's metadata (a frame arrives from the wire with none), so TC can trust it and skip
+/// its own lookup.
+const META_AUTHENTICATED: u32 = 0x6e61_7501;
+const META_LEN: usize = 4;
+
+/// Marks the frame authenticated for TC (see [`META_AUTHENTICATED`]). Drivers without XDP
+/// metadata refuse the adjustment: TC then looks the device up itself.
+#[inline(always)]
+fn mark_authenticated(ctx: &XdpContext) {
+    // SAFETY: the helper moves the metadata start of this program's own frame.
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(META_LEN as i32)) } != 0 {
+        return;
+    }
+    let (meta, data) = (ctx.metadata(), ctx.data());
+    if meta + META_LEN <= data {
+        // SAFETY: bounds checked against the frame's data start just above.
+        unsafe { core::ptr::write_unaligned(meta as *mut u32, META_AUTHENTICATED) };
+    }
+}
+
+/// Whether XDP marked this frame authenticated (see [`META_AUTHENTICATED`]).
+#[inline(always)]
+fn xdp_authenticated(ctx: &TcContext) -> bool {
+    // SAFETY: reading the metadata bounds of the skb this program runs on.
+    let (meta, data) = unsafe {
+        (
+            (*ctx.skb.skb).data_meta as usize,
+            (*ctx.skb.skb).data as usize,
+        )
+    };
+    // SAFETY: bounds checked against the skb's data start.
+    meta + META_LEN <= data
+        && unsafe { core::ptr::read_unaligned(meta as *const u32) } == META_AUTHENTICATED
+}
+
 /// Source and destination port in one argument (BPF calls take at most five).
 #[inline(always)]
 fn ports(sport: u16, dport: u16) -> u32 {
@@ -92,6 +129,7 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
             is_activity(data, data_end, &link),
         );
         count(Counter::XDP_PASS_AUTHENTICATED);
+        mark_authenticated(&ctx);
         return xdp_action::XDP_PASS;
     }
     match classify(data, data_end, &link).action {
@@ -123,41 +161,73 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
     }
 }
 
-/// Header bytes the TC programs want in the skb's linear area (Ethernet with a tag, IPv6
+/// Header bytes the policy may read in the skb's linear area (Ethernet with a tag, IPv6
 /// with a few extension headers, the L4 header).
 const LINEAR_HEADERS: u32 = 192;
 
-/// Pulls the headers into the skb's linear area when they are not all there (frames
-/// from AF_PACKET's TX ring, some drivers): the programs can only read linear data, and
-/// an unreadable header is a drop.
+/// Header bytes after the link layer an authorized device's packet needs in the linear
+/// area: an IPv4 header with options (or an IPv6 header) and the ports.
+const L3_L4_HEADERS: u32 = 64;
+
+/// Makes the first `want` bytes of the frame (or all of it, when shorter) readable: the
+/// programs can only read the skb's linear area, and frames from AF_PACKET's TX ring or
+/// some drivers carry their headers in page fragments. Pulling costs a copy (and a new
+/// head when the skb is shared), so each path asks only for what it reads, and only when
+/// it is not there already. Returns false when the headers cannot be made readable.
 #[inline(always)]
-fn pull_headers(ctx: &TcContext) {
+fn pull_headers(ctx: &TcContext, want: u32) -> bool {
     // SAFETY: reading the length of the skb this program runs on.
     let len = unsafe { (*ctx.skb.skb).len };
-    let want = if len < LINEAR_HEADERS {
-        len
-    } else {
-        LINEAR_HEADERS
-    };
-    if ((ctx.data_end() - ctx.data()) as u32) < want {
-        let _ = ctx.pull_data(want);
-    }
+    let want = if len < want { len } else { want };
+    ((ctx.data_end() - ctx.data()) as u32) >= want || ctx.pull_data(want).is_ok()
 }
 
 #[classifier]
 pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
-    pull_headers(&ctx);
-    let (data, data_end) = (ctx.data(), ctx.data_end());
-    let Some(link) = parse_link(data, data_end) else {
+    if xdp_authenticated(&ctx) {
+        return tc_portal_flow(&ctx);
+    }
+    // The Ethernet header (and a VLAN tag) are normally linear already.
+    let mut link = parse_link(ctx.data(), ctx.data_end());
+    if link.is_none() && pull_headers(&ctx, 18) {
+        link = parse_link(ctx.data(), ctx.data_end());
+    }
+    let Some(link) = link else {
         count(Counter::TC_DROP_MALFORMED);
         return TC_ACT_SHOT;
     };
     // Each path in its own BPF function: the verifier's 512-byte stack limit counts the
     // deepest call chain, not the sum of every branch's buffers.
     match maps::client(link.src_mac) {
-        Some(usage) => tc_authorized(&ctx, &link, usage),
-        None => tc_captive(&ctx, &link),
+        Some(usage) => {
+            if !pull_headers(&ctx, link.l3 as u32 + L3_L4_HEADERS) {
+                count(Counter::TC_DROP_MALFORMED);
+                return TC_ACT_SHOT;
+            }
+            tc_authorized(&ctx, &link, usage)
+        }
+        None => {
+            if !pull_headers(&ctx, LINEAR_HEADERS) {
+                count(Counter::TC_DROP_MALFORMED);
+                return TC_ACT_SHOT;
+            }
+            tc_captive(&ctx, &link)
+        }
     }
+}
+
+/// TC ingress for a frame XDP already passed as authenticated: only the flow record of
+/// the device's connections to the portal.
+#[inline(never)]
+fn tc_portal_flow(ctx: &TcContext) -> i32 {
+    let mut link = parse_link(ctx.data(), ctx.data_end());
+    if pull_headers(ctx, 18 + L3_L4_HEADERS) {
+        link = parse_link(ctx.data(), ctx.data_end());
+    }
+    if let Some(link) = link {
+        record_portal_flow(ctx, &link);
+    }
+    TC_ACT_OK
 }
 
 /// TC ingress for an authorized device: XDP's per-client work when XDP is off, and the
@@ -172,6 +242,15 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
         let (packets, bytes) = skb_l3_size(ctx, data, data_end, link);
         count_up(usage, packets, bytes, is_activity(data, data_end, link));
     }
+    record_portal_flow(ctx, link);
+    TC_ACT_OK
+}
+
+/// Records which MAC sent a TCP flow to the portal's own address and ports (the portal
+/// identifies a signed-in device's status, logout and API requests by it).
+#[inline(always)]
+fn record_portal_flow(ctx: &TcContext, link: &Link) {
+    let (data, data_end) = (ctx.data(), ctx.data_end());
     let ip = match link.ethertype {
         ETH_P_IP => parse_ipv4(data, data_end, link.l3),
         ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
@@ -187,7 +266,6 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
     {
         identity::record_flow(data, data_end, &ip, ports(sport, dport), &link.src_mac);
     }
-    TC_ACT_OK
 }
 
 /// TC ingress for a device that is not authorized: the policy, the records the portal
@@ -246,17 +324,29 @@ fn tc_captive(ctx: &TcContext, link: &Link) -> i32 {
 
 #[classifier]
 pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
-    pull_headers(&ctx);
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    // Destination MAC: the first 6 bytes of the frame.
+    // Destination MAC: the first 6 bytes of the frame (the Ethernet header is linear on
+    // egress; a frame too short to have one is not counted).
     if data + 14 > data_end {
         return TC_ACT_OK;
     }
     // SAFETY: bounds checked above.
     let dst: [u8; 6] = unsafe { core::ptr::read_unaligned(data as *const [u8; 6]) };
-    if let Some(usage) = maps::client(dst)
-        && let Some(link) = parse_link(data, data_end)
-    {
+    let Some(usage) = maps::client(dst) else {
+        return TC_ACT_OK;
+    };
+    // A GSO skb's size needs its IP and L4 header lengths: only then are they pulled.
+    // SAFETY: reading a field of the skb this program runs on.
+    let want = if unsafe { (*ctx.skb.skb).gso_segs } > 1 {
+        LINEAR_HEADERS
+    } else {
+        18
+    };
+    if !pull_headers(&ctx, want) {
+        return TC_ACT_OK;
+    }
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    if let Some(link) = parse_link(data, data_end) {
         let (packets, bytes) = skb_l3_size(&ctx, data, data_end, &link);
         // SAFETY: per-CPU slot; only this CPU writes it.
         unsafe {

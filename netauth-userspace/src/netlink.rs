@@ -30,6 +30,9 @@ pub fn connect() -> anyhow::Result<Handle> {
 pub struct Interface {
     pub index: u32,
     pub name: String,
+    /// The kind of a virtual interface (`veth`, `bridge`, `vlan`, ...); `None` for a
+    /// physical one (a NIC with a driver of its own).
+    pub kind: Option<String>,
 }
 
 /// The interface called `name`, or a clear error when there is none.
@@ -45,9 +48,17 @@ pub async fn interface(handle: &Handle, name: &str) -> anyhow::Result<Interface>
                     _ => None,
                 })
                 .unwrap_or_else(|| name.to_string());
+            let kind = link.attributes.iter().find_map(|a| match a {
+                LinkAttribute::LinkInfo(infos) => infos.iter().find_map(|i| match i {
+                    rtnetlink::packet_route::link::LinkInfo::Kind(k) => Some(k.to_string()),
+                    _ => None,
+                }),
+                _ => None,
+            });
             Ok(Interface {
                 index: link.header.index,
                 name,
+                kind,
             })
         }
         Ok(None) | Err(rtnetlink::Error::NetlinkError(_)) => {

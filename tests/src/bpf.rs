@@ -16,7 +16,13 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_XDP: u32 = 37;
+const BPF_TCX_INGRESS: u32 = 46;
+const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
+const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 pub const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
 /// What an XDP program returns to let a frame through.
@@ -61,20 +67,56 @@ fn get_u32(a: &[u8], off: usize) -> u32 {
     u32::from_ne_bytes(a[off..off + 4].try_into().expect("4 bytes"))
 }
 
-/// Loads `r0 = XDP_PASS; exit` as an XDP program: the yardstick of program cost.
-pub fn load_empty_xdp() -> anyhow::Result<OwnedFd> {
-    // BPF_ALU64|BPF_MOV|BPF_K (0xb7) dst r0, imm 2; BPF_JMP|BPF_EXIT (0x95).
-    let insns: [u64; 2] = [0x0000_0002_0000_00b7, 0x0000_0000_0000_0095];
+/// Loads `r0 = verdict; exit` as a program of `prog_type`.
+fn load_empty(prog_type: u32, verdict: u32) -> anyhow::Result<OwnedFd> {
+    // BPF_ALU64|BPF_MOV|BPF_K (0xb7) dst r0, imm verdict; BPF_JMP|BPF_EXIT (0x95).
+    let insns: [u64; 2] = [(u64::from(verdict) << 32) | 0xb7, 0x0000_0000_0000_0095];
     let license = c"GPL";
     let mut a = Attr::new()
-        .u32(0, BPF_PROG_TYPE_XDP)
+        .u32(0, prog_type)
         .u32(4, insns.len() as u32)
         .u64(8, insns.as_ptr() as u64)
         .u64(16, license.as_ptr() as u64);
     a.0[48..53].copy_from_slice(b"empty");
-    let fd = a
-        .call(BPF_PROG_LOAD)
-        .context("loading the empty XDP program")?;
+    let fd = a.call(BPF_PROG_LOAD).context("loading an empty program")?;
+    // SAFETY: the kernel just returned this new fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Loads `r0 = XDP_PASS; exit` as an XDP program: the yardstick of program cost.
+pub fn load_empty_xdp() -> anyhow::Result<OwnedFd> {
+    load_empty(BPF_PROG_TYPE_XDP, XDP_PASS)
+}
+
+/// Loads `r0 = TC_ACT_OK; exit` as a TC program.
+pub fn load_empty_tc() -> anyhow::Result<OwnedFd> {
+    load_empty(BPF_PROG_TYPE_SCHED_CLS, 0)
+}
+
+/// How a program hooks an interface.
+#[derive(Clone, Copy, Debug)]
+pub enum Hook {
+    XdpNative,
+    XdpGeneric,
+    TcIngress,
+}
+
+/// Attaches `prog` to interface `ifindex` (of the calling thread's network namespace) with
+/// a bpf_link; the program stays attached while the returned fd is open.
+pub fn attach(prog: &OwnedFd, ifindex: u32, hook: Hook) -> anyhow::Result<OwnedFd> {
+    use std::os::fd::AsRawFd as _;
+    let (attach_type, flags) = match hook {
+        Hook::XdpNative => (BPF_XDP, XDP_FLAGS_DRV_MODE),
+        Hook::XdpGeneric => (BPF_XDP, XDP_FLAGS_SKB_MODE),
+        Hook::TcIngress => (BPF_TCX_INGRESS, 0),
+    };
+    let fd = Attr::new()
+        .u32(0, prog.as_raw_fd() as u32)
+        .u32(4, ifindex)
+        .u32(8, attach_type)
+        .u32(12, flags)
+        .call(BPF_LINK_CREATE)
+        .with_context(|| format!("attaching an empty program ({hook:?})"))?;
     // SAFETY: the kernel just returned this new fd to us.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

@@ -235,7 +235,7 @@ fn quota_ends_the_session_and_the_portal_says_why() {
 
 #[test]
 fn accounting_matches_the_traffic_within_one_percent() {
-    for mode in ["auto", "off"] {
+    for mode in ["native", "off"] {
         let mut lab = Lab::new(1).unwrap();
         lab.start_netauth(&["--xdp-mode", mode]).unwrap();
         let a = lab.clients[0].clone();

@@ -147,6 +147,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let lan_addrs: Vec<IpAddr> = netlink::all_addresses(&handle, lan.index).await?;
+    let (xdp_mode, xdp_reason) =
+        crate::datapath::choose_xdp_mode(cfg.xdp_mode, lan.kind.as_deref());
+    info!(mode = ?xdp_mode, "XDP: {xdp_reason}");
     let network = host::infrastructure(&cfg, &lan_addrs);
 
     // Phase 2: acquire, each side effect a guard. Listeners before the datapath, so
@@ -185,7 +188,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         walled: walled_maps,
     } = Datapath::load(&DatapathConfig {
         iface: &lan.name,
-        xdp_mode: cfg.xdp_mode,
+        xdp_mode,
         portal_v4: v4,
         portal_v6: v6,
         portal_port: cfg.portal_port,
@@ -261,6 +264,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let facts = json!({
         "lan": lan.name,
         "xdp_mode": attached.xdp,
+        "xdp_mode_reason": xdp_reason,
         "portal_ipv4": v4,
         "portal_ipv6": v6,
         "portal_port": cfg.portal_port,

@@ -43,7 +43,7 @@ pub use bindings::Bindings;
 pub use clients::{ClientMap, ClientView};
 pub use counters::Counters;
 pub use pins::{check_pins_outlive, pin_dir, remove_pins};
-pub use programs::{Attached, Programs, XdpMode};
+pub use programs::{Attached, Programs, XdpMode, choose_xdp_mode};
 
 /// The compiled kernel programs, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netauth"));

@@ -51,6 +51,18 @@ pub struct Opts {
     /// --quick, target/bench-smoke with --smoke).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Only compare forwarding (pps) of these methods (keys as in the report, e.g.
+    /// `tc-only,nft-set,empty-tc`; "no filter" is always measured), at --clients, and
+    /// print the ratios: for profiling, no report is written.
+    #[arg(long, value_delimiter = ',')]
+    pub fwd_only: Vec<String>,
+    /// Only measure the programs' cost (BPF_PROG_TEST_RUN) at --clients and print it: for
+    /// profiling, no report is written.
+    #[arg(long)]
+    pub cost_only: bool,
+    /// Client counts for --fwd-only and --cost-only.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub clients: Vec<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -281,6 +293,20 @@ fn xdp_status(p: &Path) -> String {
 pub fn run(opts: &Opts) -> anyhow::Result<()> {
     crate::require_root("the benchmark")?;
     env::ensure_tools()?;
+    if !opts.fwd_only.is_empty() {
+        return fwd_only(opts);
+    }
+    if opts.cost_only {
+        let plan = Plan::new(opts);
+        let bin = netauth_lab::netauth_bin();
+        progcost::run(
+            &bin,
+            &opts.clients,
+            plan.testrun_repeat,
+            plan.testrun_trials,
+        )?;
+        return Ok(());
+    }
     let quiet = env::quiet_check(opts.force)?;
     // Measure one binary from start to end, even if the workspace is rebuilt meanwhile.
     let snapshot = std::env::temp_dir().join(format!("netauth-bench-bin-{}", std::process::id()));
@@ -465,6 +491,60 @@ fn facts(quiet: &str, binary: &str, bin: &std::path::Path) -> Vec<(String, Strin
         ),
         ("iptables-nft".into(), env::version("iptables-nft", &["-V"])),
     ]
+}
+
+/// `--fwd-only`: forwarding of a few methods against no filter, interleaved, ratios
+/// printed (the report's method, without the report).
+fn fwd_only(opts: &Opts) -> anyhow::Result<()> {
+    let mut methods = vec![Method::None];
+    for key in &opts.fwd_only {
+        let m = Method::ALL
+            .into_iter()
+            .find(|m| m.key() == key)
+            .with_context(|| {
+                let keys: Vec<_> = Method::ALL.iter().map(|m| m.key()).collect();
+                format!("no method {key}; the methods are {}", keys.join(", "))
+            })?;
+        if !methods.contains(&m) {
+            methods.push(m);
+        }
+    }
+    env::install_interrupt_handler()?;
+    let plan = Plan {
+        counts: opts.clients.clone(),
+        ..Plan::new(opts)
+    };
+    let prefix = format!("nf{}", std::process::id() % 100_000);
+    let mut paths = Vec::new();
+    for m in methods {
+        paths.push(Path::new(&prefix, m)?);
+    }
+    for &n in &plan.counts {
+        let mut block = FwdBlock {
+            clients: n,
+            ..Default::default()
+        };
+        for p in paths.iter_mut() {
+            p.set_clients(n)?;
+        }
+        for round in 0..plan.repeats {
+            for p in paths.iter_mut() {
+                let v = fwd::pps(p, plan.pps_secs).unwrap_or(f64::NAN);
+                block.pps.entry(p.method).or_default().push(v);
+                eprintln!("round {round} {:<32} {v:>10.0} pps", p.method.label());
+            }
+        }
+        let base = stats::median(&block.pps[&Method::None]);
+        println!(
+            "\n{n} clients, median of {} (ratio to no filter):",
+            plan.repeats
+        );
+        for (m, v) in &block.pps {
+            let med = stats::median(v);
+            println!("  {:<32} {med:>10.0} pps ({:.3})", m.label(), med / base);
+        }
+    }
+    Ok(())
 }
 
 fn forwarding(plan: &Plan, paths: &mut [Path], block: &mut FwdBlock) {

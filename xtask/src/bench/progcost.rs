@@ -1,7 +1,8 @@
-//! Datapath program cost with BPF_PROG_TEST_RUN: netauth's XDP program (loaded from the
-//! object the build produced, globals set as the daemon sets them) on a frame from an
-//! authorized MAC (hit) and from an unknown MAC (miss), with the clients map holding N
-//! entries; against an empty XDP program (`r0 = XDP_PASS; exit`).
+//! Datapath program cost with BPF_PROG_TEST_RUN: netauth's XDP program and its TC ingress
+//! program as `--xdp-mode off` runs it (loaded from the object the build produced, globals
+//! set as the daemon sets them) on a frame from an authorized MAC sending from its bound
+//! address (hit) and from an unknown MAC (miss), with the clients map holding N entries;
+//! each against an empty program of the same type (`r0 = pass; exit`).
 
 use std::os::fd::{AsFd as _, AsRawFd as _};
 
@@ -9,7 +10,7 @@ use anyhow::{Context as _, bail};
 use aya::{
     EbpfLoader,
     maps::Map,
-    programs::{TestRun as _, TestRunOptions, Xdp},
+    programs::{SchedClassifier, TestRun as _, TestRunOptions, Xdp},
 };
 use netauth_lab::{
     bpf::{self, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_HASH, XDP_PASS},
@@ -48,7 +49,16 @@ pub struct CostRow {
     pub empty_ns: f64,
     pub hit_ret: u32,
     pub miss_ret: u32,
+    /// The TC ingress program with `--xdp-mode off` (it is then the whole gate).
+    pub tc_hit_ns: f64,
+    pub tc_miss_ns: f64,
+    pub tc_empty_ns: f64,
+    pub tc_hit_ret: u32,
+    pub tc_miss_ret: u32,
 }
+
+/// TC_ACT_OK and TC_ACT_SHOT.
+const TC_ACT_OK: u32 = 0;
 
 pub struct CostResult {
     pub rows: Vec<CostRow>,
@@ -80,6 +90,8 @@ pub fn run(
         .override_global("NETAUTH_PORTAL_PORT", &port, false)
         .override_global("NETAUTH_MARK", &mark, false)
         .override_global("NETAUTH_MARK_MASK", &mask, false)
+        // As with --xdp-mode off: TC is the whole gate (XDP's program is the same either way).
+        .override_global("NETAUTH_TC_COUNTS_INGRESS", &1u8, false)
         .load(&bytes)
         .with_context(|| format!("loading {}", obj.display()))?;
     let xdp: &mut Xdp = ebpf
@@ -89,6 +101,13 @@ pub fn run(
         .context("netauth_xdp is not an XDP program")?;
     xdp.load().context("loading netauth_xdp")?;
     let prog_fd = xdp.fd()?.as_fd().as_raw_fd();
+    let tc: &mut SchedClassifier = ebpf
+        .program_mut("netauth_tc_ingress")
+        .context("no netauth_tc_ingress program in the object")?
+        .try_into()
+        .context("netauth_tc_ingress is not a TC program")?;
+    tc.load().context("loading netauth_tc_ingress")?;
+    let tc_fd = tc.fd()?.as_fd().as_raw_fd();
     let map_fd = match ebpf
         .map("NETAUTH_CLIENTS")
         .context("no NETAUTH_CLIENTS map")?
@@ -129,7 +148,23 @@ pub fn run(
         bpf::map_update(map_fd, &key, &value)
     };
     let empty = bpf::load_empty_xdp()?;
+    let empty_tc = bpf::load_empty_tc()?;
     let client = mac_bytes(super::topo::CLIENT_MAC);
+    // The client sends from the address it acquired (`--bind-addresses`): bound to it.
+    let bindings = match ebpf
+        .map("NETAUTH_BINDINGS")
+        .context("no NETAUTH_BINDINGS map")?
+    {
+        Map::HashMap(d) => d.fd().as_fd().as_raw_fd(),
+        _ => bail!("NETAUTH_BINDINGS is not a hash map"),
+    };
+    let mut ip_key = [0u8; 16];
+    ip_key[10] = 0xff;
+    ip_key[11] = 0xff;
+    ip_key[12..].copy_from_slice(&[192, 0, 2, 10]);
+    let mut owner = [0u8; 8];
+    owner[..6].copy_from_slice(&client);
+    bpf::map_update(bindings, &ip_key, &owner)?;
     let hit = frame(client);
     let miss = frame(mac_bytes("02:cc:00:00:00:01"));
     // aya's own wrapper, once, to check the program runs under test before timing it raw.
@@ -153,8 +188,21 @@ pub fn run(
         }
         insert(client)?;
         let (mut h, mut m, mut e) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut th, mut tm, mut te) = (Vec::new(), Vec::new(), Vec::new());
         let (mut hit_ret, mut miss_ret) = (0, 0);
+        let (mut tc_hit_ret, mut tc_miss_ret) = (0, 0);
         for _ in 0..trials {
+            let (r, ns) = bpf::test_run(empty_tc.as_raw_fd(), &hit, repeat)?;
+            if r != TC_ACT_OK {
+                bail!("the empty TC program returned {r}");
+            }
+            te.push(ns);
+            let (r, ns) = bpf::test_run(tc_fd, &hit, repeat)?;
+            tc_hit_ret = r;
+            th.push(ns);
+            let (r, ns) = bpf::test_run(tc_fd, &miss, repeat)?;
+            tc_miss_ret = r;
+            tm.push(ns);
             let (r, ns) = bpf::test_run(empty.as_raw_fd(), &hit, repeat)?;
             if r != XDP_PASS {
                 bail!("the empty program returned {r}");
@@ -174,13 +222,27 @@ pub fn run(
             empty_ns: median(&e),
             hit_ret,
             miss_ret,
+            tc_hit_ns: median(&th),
+            tc_miss_ns: median(&tm),
+            tc_empty_ns: median(&te),
+            tc_hit_ret,
+            tc_miss_ret,
         });
         eprintln!(
-            "bench: program cost at {n} clients: hit {:.1} ns (ret {hit_ret}), miss {:.1} ns (ret {miss_ret}), empty {:.1} ns",
+            "bench: program cost at {n} clients: XDP hit {:.1} ns (ret {hit_ret}), miss {:.1} ns (ret {miss_ret}), empty {:.1} ns; TC hit {:.1} ns (ret {tc_hit_ret}), miss {:.1} ns (ret {tc_miss_ret}), empty {:.1} ns",
             median(&h),
             median(&m),
-            median(&e)
+            median(&e),
+            median(&th),
+            median(&tm),
+            median(&te)
         );
+        if hit_ret != XDP_PASS || tc_hit_ret != TC_ACT_OK {
+            bail!(
+                "an authorized frame did not pass (XDP {hit_ret}, TC {tc_hit_ret}): the hit \
+                 figures would measure a drop"
+            );
+        }
     }
     drop(ebpf);
     drop(pins);

@@ -31,6 +31,11 @@ pub const ECHO_PORT: u16 = 9999;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Method {
     None,
+    /// An XDP program that passes everything (the cost of the hook itself).
+    EmptyXdpNative,
+    EmptyXdpGeneric,
+    /// A TC ingress program that passes everything.
+    EmptyTc,
     XdpNative,
     XdpGeneric,
     TcOnly,
@@ -40,8 +45,11 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 10] = [
         Method::None,
+        Method::EmptyXdpNative,
+        Method::EmptyXdpGeneric,
+        Method::EmptyTc,
         Method::XdpNative,
         Method::XdpGeneric,
         Method::TcOnly,
@@ -53,6 +61,9 @@ impl Method {
     pub fn label(self) -> &'static str {
         match self {
             Method::None => "no filter",
+            Method::EmptyXdpNative => "empty XDP program (native)",
+            Method::EmptyXdpGeneric => "empty XDP program (generic)",
+            Method::EmptyTc => "empty TC program",
             Method::XdpNative => "netauth XDP native",
             Method::XdpGeneric => "netauth XDP generic",
             Method::TcOnly => "netauth TC only",
@@ -65,6 +76,9 @@ impl Method {
     pub fn key(self) -> &'static str {
         match self {
             Method::None => "none",
+            Method::EmptyXdpNative => "empty-xdp-native",
+            Method::EmptyXdpGeneric => "empty-xdp-generic",
+            Method::EmptyTc => "empty-tc",
             Method::XdpNative => "xdp-native",
             Method::XdpGeneric => "xdp-generic",
             Method::TcOnly => "tc-only",
@@ -115,6 +129,8 @@ pub struct Path {
     /// Wall time of the last fill, and how many entries it added.
     pub last_fill: Option<(Duration, u32)>,
     iperf: Option<Child>,
+    /// The empty program's link (it stays attached while this is open).
+    link: Option<std::os::fd::OwnedFd>,
     stop: Arc<AtomicBool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -149,6 +165,9 @@ impl Path {
     pub fn new(prefix: &str, method: Method) -> anyhow::Result<Self> {
         let tag = match method {
             Method::None => "none",
+            Method::EmptyXdpNative => "exn",
+            Method::EmptyXdpGeneric => "exg",
+            Method::EmptyTc => "etc",
             Method::XdpNative => "xdpn",
             Method::XdpGeneric => "xdpg",
             Method::TcOnly => "tc",
@@ -172,6 +191,7 @@ impl Path {
             synthetic: 0,
             last_fill: None,
             iperf: None,
+            link: None,
             stop: Arc::new(AtomicBool::new(false)),
             servers: Vec::new(),
         };
@@ -253,6 +273,19 @@ impl Path {
 
         match self.method {
             Method::None => {}
+            Method::EmptyXdpNative | Method::EmptyXdpGeneric | Method::EmptyTc => {
+                use netauth_lab::bpf::{self, Hook};
+                let (prog, hook) = match self.method {
+                    Method::EmptyXdpNative => (bpf::load_empty_xdp()?, Hook::XdpNative),
+                    Method::EmptyXdpGeneric => (bpf::load_empty_xdp()?, Hook::XdpGeneric),
+                    _ => (bpf::load_empty_tc()?, Hook::TcIngress),
+                };
+                self.link = Some(self.gw.run(move || {
+                    // SAFETY: if_nametoindex reads a NUL-terminated name.
+                    let ifindex = unsafe { libc::if_nametoindex(c"lan0".as_ptr()) };
+                    bpf::attach(&prog, ifindex, hook)
+                })??);
+            }
             Method::NftSet => {
                 let rules = "table inet nbgate {\n\
                      set allowed { type ether_addr; size 262144; }\n\
@@ -365,7 +398,7 @@ impl Path {
         let t = Instant::now();
         let added = want.saturating_sub(self.synthetic);
         match self.method {
-            Method::None => {}
+            Method::None | Method::EmptyXdpNative | Method::EmptyXdpGeneric | Method::EmptyTc => {}
             Method::NftSet => {
                 let mut s = String::from("flush set inet nbgate allowed\n");
                 let macs: Vec<String> = (0..want).map(synthetic_mac).collect();
