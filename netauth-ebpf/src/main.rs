@@ -36,8 +36,8 @@ use netauth_common::{ClientUsage, Counter, IpKey};
 use crate::{
     maps::count,
     packet::{
-        ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP, Ip, Link, parse_ipv4, parse_ipv6, parse_link,
-        parse_ports,
+        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, Ip, Link, load,
+        parse_ipv4, parse_ipv6, parse_link, parse_ports,
     },
     verdict::{Action, classify, source_bound},
 };
@@ -165,9 +165,34 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
 /// with a few extension headers, the L4 header).
 const LINEAR_HEADERS: u32 = 192;
 
-/// Header bytes after the link layer an authorized device's packet needs in the linear
-/// area: an IPv4 header with options (or an IPv6 header) and the ports.
-const L3_L4_HEADERS: u32 = 64;
+/// Bytes of the fixed network-layer header of a frame of `ethertype` (an ARP packet for
+/// IPv4 over Ethernet is 28).
+#[inline(always)]
+fn l3_header_len(ethertype: u16) -> u32 {
+    match ethertype {
+        ETH_P_IP => 20,
+        ETH_P_IPV6 => 40,
+        ETH_P_ARP => 28,
+        _ => 0,
+    }
+}
+
+/// Makes readable what an authorized device's frame is checked by, no more (a larger
+/// pull can cost a new skb head where the stack's own pulls fit): the network header,
+/// and for ICMPv6 (neighbour discovery announces addresses) its first 24 bytes.
+#[inline(always)]
+fn pull_authorized(ctx: &TcContext, link: &Link) -> bool {
+    let l3 = link.l3 as u32;
+    if !pull_headers(ctx, l3 + l3_header_len(link.ethertype)) {
+        return false;
+    }
+    if link.ethertype == ETH_P_IPV6
+        && load::<u8>(ctx.data(), ctx.data_end(), link.l3 + 6) == Some(IPPROTO_ICMPV6)
+    {
+        return pull_headers(ctx, l3 + 40 + 24);
+    }
+    true
+}
 
 /// Makes the first `want` bytes of the frame (or all of it, when shorter) readable: the
 /// programs can only read the skb's linear area, and frames from AF_PACKET's TX ring or
@@ -199,13 +224,7 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
     // Each path in its own BPF function: the verifier's 512-byte stack limit counts the
     // deepest call chain, not the sum of every branch's buffers.
     match maps::client(link.src_mac) {
-        Some(usage) => {
-            if !pull_headers(&ctx, link.l3 as u32 + L3_L4_HEADERS) {
-                count(Counter::TC_DROP_MALFORMED);
-                return TC_ACT_SHOT;
-            }
-            tc_authorized(&ctx, &link, usage)
-        }
+        Some(usage) => tc_authorized(&ctx, &link, usage),
         None => {
             if !pull_headers(&ctx, LINEAR_HEADERS) {
                 count(Counter::TC_DROP_MALFORMED);
@@ -221,7 +240,7 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
 #[inline(never)]
 fn tc_portal_flow(ctx: &TcContext) -> i32 {
     let mut link = parse_link(ctx.data(), ctx.data_end());
-    if pull_headers(ctx, 18 + L3_L4_HEADERS) {
+    if link.is_none() && pull_headers(ctx, 18) {
         link = parse_link(ctx.data(), ctx.data_end());
     }
     if let Some(link) = link {
@@ -234,8 +253,12 @@ fn tc_portal_flow(ctx: &TcContext) -> i32 {
 /// flow record of its connections to the portal (status page, logout, API).
 #[inline(never)]
 fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
-    let (data, data_end) = (ctx.data(), ctx.data_end());
     if maps::tc_counts_ingress() {
+        if !pull_authorized(ctx, link) {
+            count(Counter::TC_DROP_MALFORMED);
+            return TC_ACT_SHOT;
+        }
+        let (data, data_end) = (ctx.data(), ctx.data_end());
         if !source_bound(data, data_end, link, usage, maps::bind_strict()) {
             return TC_ACT_SHOT;
         }
@@ -250,6 +273,9 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
 /// identifies a signed-in device's status, logout and API requests by it).
 #[inline(always)]
 fn record_portal_flow(ctx: &TcContext, link: &Link) {
+    if !pull_headers(ctx, link.l3 as u32 + l3_header_len(link.ethertype)) {
+        return;
+    }
     let (data, data_end) = (ctx.data(), ctx.data_end());
     let ip = match link.ethertype {
         ETH_P_IP => parse_ipv4(data, data_end, link.l3),
@@ -257,11 +283,17 @@ fn record_portal_flow(ctx: &TcContext, link: &Link) {
         _ => None,
     };
     let mut dst = IpKey::default();
-    if let Some(ip) = ip
-        && ip.proto == IPPROTO_TCP
-        && ip.dst_into(data, data_end, &mut dst)
-        && maps::is_portal_addr(ip.v6, &dst)
-        && let Some((sport, dport)) = parse_ports(data, data_end, ip.l4)
+    let Some(ip) = ip else { return };
+    if ip.proto != IPPROTO_TCP
+        || !ip.dst_into(data, data_end, &mut dst)
+        || !maps::is_portal_addr(ip.v6, &dst)
+        // The ports of a flow to the portal (rare: pulled only now).
+        || !pull_headers(ctx, ip.l4 as u32 + 4)
+    {
+        return;
+    }
+    let (data, data_end) = (ctx.data(), ctx.data_end());
+    if let Some((sport, dport)) = parse_ports(data, data_end, ip.l4)
         && verdict::is_portal_port(dport)
     {
         identity::record_flow(data, data_end, &ip, ports(sport, dport), &link.src_mac);

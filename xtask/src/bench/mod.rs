@@ -363,10 +363,11 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         eprintln!("bench: building the {} path", m.label());
         paths.push(Path::new(&prefix, m)?);
     }
+    // Memory, logins and the portal are measured on netauth as it runs by default.
     let native = Method::ALL
         .iter()
-        .position(|m| *m == Method::XdpNative)
-        .expect("native");
+        .position(|m| *m == Method::Auto)
+        .expect("auto");
     for p in &paths {
         if p.method.is_netauth() {
             r.xdp_status.insert(p.method, xdp_status(p));
@@ -596,8 +597,8 @@ fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
     };
     let native = paths
         .iter()
-        .find(|p| p.method == Method::XdpNative)
-        .expect("native path");
+        .find(|p| p.method == Method::Auto)
+        .expect("auto path");
     match auth::login_times(native, plan.logins) {
         Ok(v) => {
             eprintln!(
@@ -625,7 +626,7 @@ fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
         Method::IptLegacy,
         Method::IptNft,
         Method::NftSet,
-        Method::XdpNative,
+        Method::Auto,
     ] {
         let p = paths.iter().find(|p| p.method == m).expect("path");
         match auth::command_times(p, plan.cmd_reps) {

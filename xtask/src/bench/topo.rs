@@ -36,6 +36,8 @@ pub enum Method {
     EmptyXdpGeneric,
     /// A TC ingress program that passes everything.
     EmptyTc,
+    /// netauth as it runs by default (`--xdp-mode auto`).
+    Auto,
     XdpNative,
     XdpGeneric,
     TcOnly,
@@ -45,11 +47,12 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 10] = [
+    pub const ALL: [Method; 11] = [
         Method::None,
         Method::EmptyXdpNative,
         Method::EmptyXdpGeneric,
         Method::EmptyTc,
+        Method::Auto,
         Method::XdpNative,
         Method::XdpGeneric,
         Method::TcOnly,
@@ -64,6 +67,7 @@ impl Method {
             Method::EmptyXdpNative => "empty XDP program (native)",
             Method::EmptyXdpGeneric => "empty XDP program (generic)",
             Method::EmptyTc => "empty TC program",
+            Method::Auto => "netauth (--xdp-mode auto)",
             Method::XdpNative => "netauth XDP native",
             Method::XdpGeneric => "netauth XDP generic",
             Method::TcOnly => "netauth TC only",
@@ -79,6 +83,7 @@ impl Method {
             Method::EmptyXdpNative => "empty-xdp-native",
             Method::EmptyXdpGeneric => "empty-xdp-generic",
             Method::EmptyTc => "empty-tc",
+            Method::Auto => "auto",
             Method::XdpNative => "xdp-native",
             Method::XdpGeneric => "xdp-generic",
             Method::TcOnly => "tc-only",
@@ -90,6 +95,7 @@ impl Method {
 
     pub fn xdp_mode(self) -> Option<&'static str> {
         match self {
+            Method::Auto => Some("auto"),
             Method::XdpNative => Some("native"),
             Method::XdpGeneric => Some("generic"),
             Method::TcOnly => Some("off"),
@@ -168,6 +174,7 @@ impl Path {
             Method::EmptyXdpNative => "exn",
             Method::EmptyXdpGeneric => "exg",
             Method::EmptyTc => "etc",
+            Method::Auto => "auto",
             Method::XdpNative => "xdpn",
             Method::XdpGeneric => "xdpg",
             Method::TcOnly => "tc",
