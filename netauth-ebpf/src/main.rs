@@ -177,6 +177,12 @@ fn l3_header_len(ethertype: u16) -> u32 {
     }
 }
 
+/// IPv6 extension headers the parser walks (hop-by-hop, routing, fragment, destination).
+#[inline(always)]
+fn is_ipv6_extension(next: u8) -> bool {
+    matches!(next, 0 | 43 | 44 | 60)
+}
+
 /// Makes readable what an authorized device's frame is checked by, no more (a larger
 /// pull can cost a new skb head where the stack's own pulls fit): the network header,
 /// and for ICMPv6 (neighbour discovery announces addresses) its first 24 bytes.
@@ -277,6 +283,18 @@ fn record_portal_flow(ctx: &TcContext, link: &Link) {
         return;
     }
     let (data, data_end) = (ctx.data(), ctx.data_end());
+    // Most traffic is not TCP to the portal: the protocol byte says so before any parsing
+    // (IPv6 extension headers before TCP are walked by the parser below).
+    let proto_at = match link.ethertype {
+        ETH_P_IP => link.l3 + 9,
+        ETH_P_IPV6 => link.l3 + 6,
+        _ => return,
+    };
+    match load::<u8>(data, data_end, proto_at) {
+        Some(IPPROTO_TCP) => {}
+        Some(p) if link.ethertype == ETH_P_IPV6 && is_ipv6_extension(p) => {}
+        _ => return,
+    }
     let ip = match link.ethertype {
         ETH_P_IP => parse_ipv4(data, data_end, link.l3),
         ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
