@@ -14,6 +14,7 @@ pub mod bpf;
 pub mod frames;
 pub mod http;
 pub mod net;
+pub mod package;
 pub mod policy;
 pub mod radius;
 
@@ -794,6 +795,8 @@ pub struct DaemonOpts {
     /// Show the daemon this `/proc/sys/kernel/random/boot_id` (a bind mount in a mount
     /// namespace of its own): to the daemon, the machine has rebooted.
     pub boot_id: Option<String>,
+    /// Run this `netauth` binary instead of [`netauth_bin`] (e.g. the packaged one).
+    pub bin: Option<PathBuf>,
 }
 
 /// The libfaketime preload library, when installed (Debian package libfaketime).
@@ -828,6 +831,8 @@ pub fn faketime_env(offset_file: &Path) -> Vec<(String, String)> {
 /// A netauth daemon running in the gateway namespace.
 pub struct Daemon {
     pub child: Child,
+    /// The binary it runs (also used for its CLI).
+    pub bin: PathBuf,
     pub admin_socket: PathBuf,
     pub log: PathBuf,
     pub gw: Ns,
@@ -864,6 +869,7 @@ impl Daemon {
         opts: DaemonOpts,
     ) -> anyhow::Result<Self> {
         let nofile = opts.nofile;
+        let bin = opts.bin.clone().unwrap_or_else(netauth_bin);
         let admin_socket = dir.join("admin.sock");
         // Each start appends to the log, so restarts are visible in one file.
         let log = dir.join("netauth.log");
@@ -873,7 +879,7 @@ impl Daemon {
             .open(&log)?;
         let start_len = logfile.metadata()?.len() as usize;
         let mut cmd = match &opts.boot_id {
-            None => gw.command(netauth_bin()),
+            None => gw.command(&bin),
             Some(id) => {
                 let file = dir.join("boot_id");
                 std::fs::write(&file, format!("{id}\n"))?;
@@ -884,7 +890,7 @@ impl Daemon {
                     )
                     .arg(&file)
                     .arg(&gw.name)
-                    .arg(netauth_bin());
+                    .arg(&bin);
                 c
             }
         };
@@ -921,6 +927,7 @@ impl Daemon {
         let child = cmd.spawn().context("starting netauth")?;
         let mut d = Daemon {
             child,
+            bin,
             admin_socket,
             log,
             gw: gw.clone(),
@@ -991,7 +998,7 @@ impl Daemon {
 
     /// Runs `netauth ARGS --admin-socket SOCK` and returns its output.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(netauth_bin())
+        Command::new(&self.bin)
             .args(args)
             .arg("--admin-socket")
             .arg(&self.admin_socket)

@@ -42,6 +42,12 @@ enum Cmd {
     },
     /// Measure netauth against nftables/iptables and nginx in a namespace lab; write a report.
     Bench(bench::Opts),
+    /// Build the Debian package (target/debian/netauth_VERSION_ARCH.deb).
+    Package {
+        /// Package the existing target/release/netauth instead of building it first.
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 fn main() {
@@ -64,6 +70,20 @@ fn main() {
             setup::run(false).and_then(|()| build())
         }
         .and_then(|()| bench::run(&opts)),
+        Cmd::Package { no_build } => if no_build {
+            Ok(())
+        } else {
+            setup::run(false).and_then(|()| build())
+        }
+        .and_then(|()| {
+            let deb = netauth_lab::package::build(
+                &root().join("target/release/netauth"),
+                &root(),
+                &root().join("target/debian"),
+            )?;
+            println!("{}", deb.display());
+            Ok(())
+        }),
     };
     if let Err(e) = result {
         eprintln!("xtask: {e:#}");

@@ -27,6 +27,11 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iodine", "iodined"),
     // The clock tests (tests/tests/clock.rs) give the daemon a shifted wall clock.
     ("faketime", "faketime"),
+    // `cargo xtask package` and its test (tests/tests/package.rs).
+    ("dpkg-dev", "dpkg-shlibdeps"),
+    ("binutils", "strip"),
+    ("lintian", "lintian"),
+    ("systemd", "systemd-analyze"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

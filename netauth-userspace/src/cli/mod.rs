@@ -7,6 +7,7 @@
 //! input (refused before anything is sent, or a 4xx answer) exits 2, anything else 1.
 
 mod control;
+mod generate;
 mod provision;
 mod sessions;
 mod users;
@@ -145,6 +146,11 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
+    /// Write netauth's man pages or shell completions (for packagers).
+    Generate {
+        #[command(subcommand)]
+        what: generate::What,
+    },
 }
 
 #[derive(clap::Args)]
@@ -260,6 +266,7 @@ async fn dispatch(command: Command) -> Outcome {
             users::run(&daemon, action)
         }
         Command::WalledGarden { action, socket } => walled::run(&socket.client(), action).await,
+        Command::Generate { what } => generate::run(what),
     }
 }
 

@@ -10,12 +10,10 @@ use crate::{
 #[derive(clap::Subcommand)]
 pub enum UserAction {
     /// Add a user or change a password.
-    Add {
-        name: String,
-    },
-    Remove {
-        name: String,
-    },
+    Add { name: String },
+    /// Remove a user (sessions already open stay until they end).
+    Remove { name: String },
+    /// List the users' names.
     List,
 }
 

@@ -29,13 +29,14 @@ pub enum VoucherAction {
         #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
     },
+    /// List the vouchers, their use and what is left of them.
     List {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    Revoke {
-        code: String,
-    },
+    /// Revoke a voucher: its devices' sessions end and it can no longer be used.
+    Revoke { code: String },
 }
 
 pub async fn run(admin: &AdminClient, action: VoucherAction) -> Outcome {

@@ -96,7 +96,8 @@ pub fn targets(r: &Results) -> Vec<String> {
     }
     // 2. netauth as it runs by default against the alternative and against no filter, and
     //    each netauth mode against the empty program on the same hook (worst block each).
-    let pps_of = |b: &super::FwdBlock, m: Method| median(b.pps.get(&m).map(Vec::as_slice).unwrap_or(&[]));
+    let pps_of =
+        |b: &super::FwdBlock, m: Method| median(b.pps.get(&m).map(Vec::as_slice).unwrap_or(&[]));
     let worst = |a: Method, b: Method| {
         r.fwd
             .iter()
@@ -113,8 +114,18 @@ pub fn targets(r: &Results) -> Vec<String> {
         (Method::Auto, Method::NftSet, 1.0, "the nftables MAC set"),
         (Method::Auto, Method::None, 0.95, "no filter"),
         (Method::TcOnly, Method::EmptyTc, 0.95, "an empty TC program"),
-        (Method::XdpGeneric, Method::EmptyXdpGeneric, 0.95, "an empty generic XDP program"),
-        (Method::XdpNative, Method::EmptyXdpNative, 0.95, "an empty native XDP program"),
+        (
+            Method::XdpGeneric,
+            Method::EmptyXdpGeneric,
+            0.95,
+            "an empty generic XDP program",
+        ),
+        (
+            Method::XdpNative,
+            Method::EmptyXdpNative,
+            0.95,
+            "an empty native XDP program",
+        ),
     ] {
         if let Some((n, q)) = worst(a, b) {
             let label = if a == Method::Auto {
@@ -454,7 +465,14 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
             )?;
             for row in &c.rows {
                 for (name, empty, hit, miss, hr, mr) in [
-                    ("XDP", row.empty_ns, row.hit_ns, row.miss_ns, row.hit_ret, row.miss_ret),
+                    (
+                        "XDP",
+                        row.empty_ns,
+                        row.hit_ns,
+                        row.miss_ns,
+                        row.hit_ret,
+                        row.miss_ret,
+                    ),
                     (
                         "TC ingress",
                         row.tc_empty_ns,
