@@ -52,8 +52,9 @@ fn https_get(
     http::parse(&buf).ok_or_else(|| std::io::Error::other("not an HTTP response"))
 }
 
+/// A lab of three clients; the third is a trusted MAC (always online, no limits).
 fn setup(extra: &[&str]) -> (Lab, Vec<u8>) {
-    let mut lab = Lab::new(2).unwrap();
+    let mut lab = Lab::new(3).unwrap();
     let out = std::process::Command::new(netauth_lab::netauth_bin())
         .args([
             "cert",
@@ -78,6 +79,8 @@ fn setup(extra: &[&str]) -> (Lab, Vec<u8>) {
         HOSTNAME.to_string(),
         "--venue-info-url".to_string(),
         "https://venue.lab.example/info".to_string(),
+        "--trusted-mac".to_string(),
+        lab.clients[2].mac.clone(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -142,18 +145,25 @@ fn captive_api_reports_state_over_tls() {
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Accept and connect"));
 
-    // Accept variants.
-    for (accept, ok) in [
-        ("application/captive+json", true),
-        ("application/captive+json, */*", true),
-        ("text/html;q=0.9, Application/Captive+JSON", true),
-        ("*/*", true),
-        ("text/html", false),
+    // Accept variants: API clients get the JSON, a browser is sent to the portal (303),
+    // anything else is told what the resource is (406).
+    let portal = format!("https://{HOSTNAME}:{API_PORT}/login");
+    for (accept, status) in [
+        ("application/captive+json", 200),
+        ("application/captive+json, */*", 200),
+        ("text/html;q=0.9, Application/Captive+JSON", 200),
+        ("*/*", 200),
+        ("text/html", 303),
+        (
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            303,
+        ),
+        ("application/json", 406),
     ] {
         let r = api(&a, false, Some(accept), &pem);
-        assert_eq!(r.status == 200, ok, "{accept}: {r:?}");
-        if !ok {
-            assert_eq!(r.status, 406);
+        assert_eq!(r.status, status, "{accept}: {r:?}");
+        if status == 303 {
+            assert_eq!(r.header("location"), Some(portal.as_str()), "{r:?}");
         }
     }
 
@@ -164,7 +174,8 @@ fn captive_api_reports_state_over_tls() {
     assert!(out.status.success(), "{out:?}");
     let v = json(&api(&a, false, None, &pem));
     assert_eq!(v["captive"], false, "{v}");
-    assert_eq!(v["can-extend-session"], true);
+    // The operator made this session: the user cannot extend it.
+    assert_eq!(v["can-extend-session"], false, "{v}");
     let s0 = v["seconds-remaining"].as_u64().unwrap();
     let b0 = v["bytes-remaining"].as_u64().unwrap();
     assert!(s0 <= 3600 && s0 > 3500, "{v}");
@@ -202,6 +213,19 @@ fn captive_api_reports_state_over_tls() {
     assert_eq!(v["captive"], false);
     assert!(v.get("bytes-remaining").is_none(), "{v}");
     assert!(v["seconds-remaining"].as_u64().unwrap() > 3500);
+    // Logging in again renews it.
+    assert_eq!(v["can-extend-session"], true, "{v}");
+
+    // A trusted device has no time or data limit (RFC 8908 §5: omit what does not apply)
+    // and nothing to extend.
+    let t = lab.clients[2].clone();
+    for v6 in [false, true] {
+        let v = json(&api(&t, v6, None, &pem));
+        assert_eq!(v["captive"], false, "{v}");
+        assert!(v.get("seconds-remaining").is_none(), "{v}");
+        assert!(v.get("bytes-remaining").is_none(), "{v}");
+        assert_eq!(v["can-extend-session"], false, "{v}");
+    }
 
     // The API is not served over plain HTTP.
     let r =

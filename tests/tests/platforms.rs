@@ -714,6 +714,72 @@ fn networkmanager_detects_the_portal_and_goes_online() {
     platform_test(&[Platform::NetworkManager]);
 }
 
+/// The other probe URLs that builds of these platforms use (regional, OEM and fallback
+/// ones), and any host's `/generate_204`, with the family whose rule reads the answer.
+const OTHER_PROBES: &[(Platform, &str)] = &[
+    (
+        Platform::Android,
+        "http://connectivitycheck.gstatic.cn/generate_204",
+    ),
+    (Platform::Android, "http://www.googleapis.cn/generate_204"),
+    (
+        Platform::Android,
+        "http://connectivitycheck.grapheneos.network/generate_204",
+    ),
+    (Platform::Android, "http://grapheneos.online/gen_204"),
+    (Platform::Android, "http://grapheneos.online/generate_204"),
+    (
+        Platform::Android,
+        "http://connect.rom.miui.com/generate_204",
+    ),
+    (
+        Platform::Android,
+        "http://connectivitycheck.platform.hicloud.com/generate_204",
+    ),
+    (Platform::Android, "http://wifi.vivo.com.cn/generate_204"),
+    (
+        Platform::ChromeOs,
+        "http://www.play.googleapis.com/generate_204",
+    ),
+    (
+        Platform::ChromeOs,
+        "http://safebrowsing.google.com/generate_204",
+    ),
+    (Platform::ChromeOs, "http://www.googleapis.com/generate_204"),
+    (Platform::Windows, "http://ipv6.msftncsi.com/ncsi.txt"),
+    // Hosts nobody listed, probing the Android/ChromeOS way.
+    (
+        Platform::Android,
+        "http://connectivity.oem.example/generate_204",
+    ),
+    (Platform::ChromeOs, "http://probe.rom.example/gen_204"),
+];
+
+#[test]
+fn every_builds_probe_url_shows_the_sign_in_page() {
+    // A device each: one device's requests are rate limited (burst of twice the rate).
+    let mut lab = Lab::new(OTHER_PROBES.len()).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    for (i, &(p, url)) in OTHER_PROBES.iter().enumerate() {
+        let c = lab.clients[i].clone();
+        for v6 in [false, true] {
+            let (_, ua) = p.probe();
+            let r = fetch(&c, v6, url, ua);
+            assert_eq!(r.status, 302, "{url} v6={v6}: {r:?}");
+            let Verdict::Portal { login_url } = p.decide(&r) else {
+                panic!("{p:?} reads {url} (v6={v6}) as {:?}: {r:?}", p.decide(&r));
+            };
+            let (at, page) = browse(&c, v6, &login_url);
+            assert_eq!(page.status, 200, "{url} -> {at}: {page:?}");
+            assert!(
+                page.body.contains("Accept and connect"),
+                "{url} -> {at}: {}",
+                page.body
+            );
+        }
+    }
+}
+
 /// The decision rules themselves, against answers a portal could give: they are what
 /// makes the tests above able to fail.
 #[test]

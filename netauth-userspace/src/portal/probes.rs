@@ -29,8 +29,36 @@ pub const PROBES: &[Probe] = &[
     p("android", "play.googleapis.com", Some("/generate_204")),
     p("android", "www.google.com", Some("/gen_204")),
     p("android", "www.google.com", Some("/generate_204")),
+    // Android on Chinese SIMs (AOSP NetworkMonitor's config_captive_portal_http_url
+    // overlays for mainland China, where the gstatic.com hosts are unreachable).
+    p(
+        "android",
+        "connectivitycheck.gstatic.cn",
+        Some("/generate_204"),
+    ),
+    p("android", "www.googleapis.cn", Some("/generate_204")),
+    // GrapheneOS's own defaults (Settings > Network > Internet connectivity checks).
+    p(
+        "android",
+        "connectivitycheck.grapheneos.network",
+        Some("/generate_204"),
+    ),
+    p("android", "grapheneos.online", Some("/gen_204")),
+    p("android", "grapheneos.online", Some("/generate_204")),
+    // OEM builds' overlays: Xiaomi MIUI/HyperOS, Huawei EMUI, vivo OriginOS.
+    p("android", "connect.rom.miui.com", Some("/generate_204")),
+    p(
+        "android",
+        "connectivitycheck.platform.hicloud.com",
+        Some("/generate_204"),
+    ),
+    p("android", "wifi.vivo.com.cn", Some("/generate_204")),
     // ChromeOS (shill) uses the same Google endpoints as Android.
     p("chromeos", "www.gstatic.com", Some("/generate_204")),
+    // shill's fallback HTTP probe URLs (portal_detector.cc, kDefaultFallbackHttpUrls).
+    p("chromeos", "www.play.googleapis.com", Some("/generate_204")),
+    p("chromeos", "safebrowsing.google.com", Some("/generate_204")),
+    p("chromeos", "www.googleapis.com", Some("/generate_204")),
     // Apple iOS / macOS captive network assistant.
     p("apple", "captive.apple.com", None),
     p("apple", "www.apple.com", Some("/library/test/success.html")),
@@ -47,6 +75,8 @@ pub const PROBES: &[Probe] = &[
     ),
     p("windows", "www.msftconnecttest.com", Some("/redirect")),
     p("windows", "www.msftncsi.com", Some("/ncsi.txt")),
+    // NCSI over IPv6 on older builds (Windows 7 to 10 1511).
+    p("windows", "ipv6.msftncsi.com", Some("/ncsi.txt")),
     p(
         "windows",
         "ipv6.msftconnecttest.com",
@@ -76,6 +106,16 @@ pub const PROBES: &[Probe] = &[
     ),
 ];
 
+/// Any other host's `/generate_204` or `/gen_204`: the path is the Android/ChromeOS probe
+/// convention, so a host nobody listed (another OEM's, a custom ROM's) is almost certainly
+/// probing too, and reads a 511 as "no internet". Answered 302 like the listed ones; a web
+/// page of that name would be captive anyway, and the 302 leads to the same login.
+pub const ANY_HOST_204: Probe = Probe {
+    platform: "generate_204 on an unlisted host",
+    host: "*",
+    path: None,
+};
+
 const fn p(platform: &'static str, host: &'static str, path: Option<&'static str>) -> Probe {
     Probe {
         platform,
@@ -91,6 +131,7 @@ pub fn match_probe(host: &str, path: &str) -> Option<&'static Probe> {
     PROBES
         .iter()
         .find(|p| p.host.eq_ignore_ascii_case(host) && p.path.is_none_or(|want| want == path))
+        .or_else(|| matches!(path, "/generate_204" | "/gen_204").then_some(&ANY_HOST_204))
 }
 
 fn strip_port(host: &str) -> &str {
@@ -136,8 +177,33 @@ mod tests {
     }
 
     #[test]
+    fn unlisted_hosts_probing_generate_204_are_probes() {
+        for (host, path) in [
+            ("example.com", "/generate_204"),
+            ("connectivitycheck.someoem.example", "/gen_204?x=1"),
+            ("", "/generate_204"),
+        ] {
+            assert_eq!(
+                match_probe(host, path).map(|p| p.host),
+                Some("*"),
+                "{host}{path}"
+            );
+        }
+        // Listed hosts still name their platform.
+        assert_eq!(
+            match_probe("connect.rom.miui.com", "/generate_204").map(|p| p.platform),
+            Some("android")
+        );
+        assert_eq!(
+            match_probe("ipv6.msftncsi.com", "/ncsi.txt").map(|p| p.platform),
+            Some("windows")
+        );
+    }
+
+    #[test]
     fn ordinary_requests_are_not_probes() {
-        assert!(match_probe("example.com", "/generate_204").is_none());
+        assert!(match_probe("example.com", "/generate_2040").is_none());
+        assert!(match_probe("example.com", "/x/generate_204").is_none());
         assert!(match_probe("connectivitycheck.gstatic.com", "/other").is_none());
         assert!(match_probe("www.google.com", "/").is_none());
     }
