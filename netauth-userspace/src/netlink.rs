@@ -123,6 +123,47 @@ pub async fn all_addresses(handle: &Handle, index: u32) -> anyhow::Result<Vec<Ip
     Ok(out)
 }
 
+/// The prefixes of interface `index`'s addresses (address, prefix length): the networks
+/// that are on that side of the gateway.
+pub async fn prefixes(handle: &Handle, index: u32) -> anyhow::Result<Vec<(IpAddr, u8)>> {
+    let mut out = Vec::new();
+    let mut addrs = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute();
+    while let Some(msg) = addrs.try_next().await.context("listing addresses")? {
+        let len = msg.header.prefix_len;
+        for attr in &msg.attributes {
+            match attr {
+                AddressAttribute::Local(a @ IpAddr::V4(_))
+                | AddressAttribute::Address(a @ IpAddr::V6(_)) => out.push((*a, len)),
+                _ => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `ip` is inside `prefix`/`len`.
+pub fn in_prefix(ip: IpAddr, prefix: IpAddr, len: u8) -> bool {
+    match (ip, prefix) {
+        (IpAddr::V4(a), IpAddr::V4(p)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(p) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(p)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(p) & mask
+        }
+        _ => false,
+    }
+}
+
 /// The LAN interface, for neighbour-table queries.
 #[derive(Clone)]
 pub struct Lan {

@@ -17,6 +17,7 @@ pub mod net;
 pub mod package;
 pub mod policy;
 pub mod radius;
+pub mod webdriver;
 
 use std::{
     collections::BTreeMap,

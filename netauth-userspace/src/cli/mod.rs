@@ -132,6 +132,22 @@ pub enum Command {
         #[arg(long, global = true, value_name = "PATH")]
         config: Option<PathBuf>,
     },
+    /// Manage the accounts of the admin web console (--admin-web): separate from the
+    /// portal's users; passwords are read from the terminal or standard input.
+    AdminUser {
+        #[command(subcommand)]
+        action: UserAction,
+        /// The accounts file [default: the daemon's: admin-users-file, else
+        /// STATE_DIR/admin-users].
+        #[arg(long, global = true, value_name = "PATH")]
+        admin_users_file: Option<PathBuf>,
+        /// The daemon's state directory [default: /var/lib/netauth].
+        #[arg(long, global = true, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// The daemon's config file, for its admin-users-file and state-dir.
+        #[arg(long, global = true, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
     /// List, add or remove walled-garden entries (destinations captive clients may reach).
     WalledGarden {
         #[command(subcommand)]
@@ -264,6 +280,20 @@ async fn dispatch(command: Command) -> Outcome {
                 ..RunArgs::default()
             };
             users::run(&daemon, action)
+        }
+        Command::AdminUser {
+            action,
+            admin_users_file,
+            state_dir,
+            config,
+        } => {
+            let daemon = RunArgs {
+                admin_users_file,
+                state_dir,
+                config,
+                ..RunArgs::default()
+            };
+            users::run_admin(&daemon, action)
         }
         Command::WalledGarden { action, socket } => walled::run(&socket.client(), action).await,
         Command::Generate { what } => generate::run(what),

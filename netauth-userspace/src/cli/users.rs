@@ -4,7 +4,7 @@
 use super::{Failure, Outcome};
 use crate::{
     auth::{UsersFile, valid_username},
-    config::{RunArgs, users_file_path},
+    config::{RunArgs, admin_users_file_path, users_file_path},
 };
 
 #[derive(clap::Subcommand)]
@@ -19,7 +19,16 @@ pub enum UserAction {
 
 /// `daemon`: the options that locate the file (users-file, state-dir, config).
 pub fn run(daemon: &RunArgs, action: UserAction) -> Outcome {
-    let path = users_file_path(daemon)?;
+    edit(&users_file_path(daemon)?, action)
+}
+
+/// The same verbs on the admin console's accounts (admin-users-file, state-dir, config).
+pub fn run_admin(daemon: &RunArgs, action: UserAction) -> Outcome {
+    edit(&admin_users_file_path(daemon)?, action)
+}
+
+fn edit(path: &std::path::Path, action: UserAction) -> Outcome {
+    let path = path.to_path_buf();
     let mut users = UsersFile::load(&path)?;
     match action {
         UserAction::List => {

@@ -161,6 +161,24 @@ pub struct RunArgs {
     )]
     pub metrics_listen: Option<SocketAddr>,
 
+    #[arg(
+        long,
+        value_name = "ADDR",
+        help = "Serve the admin web console on this TCP address (off unless given; meant for \
+                a management network or 127.0.0.1 behind SSH; HTTPS with --api-tls-cert)"
+    )]
+    pub admin_web: Option<SocketAddr>,
+
+    #[arg(
+        long,
+        value_name = "PATH",
+        help = with_default(
+            "Accounts of the admin web console (`netauth admin-user add` edits it)",
+            "STATE_DIR/admin-users",
+        )
+    )]
+    pub admin_users_file: Option<PathBuf>,
+
     #[command(flatten)]
     #[serde(flatten)]
     pub network: NetworkArgs,
@@ -197,6 +215,8 @@ merge_fields!(RunArgs {
     admin_socket,
     users_file,
     metrics_listen,
+    admin_web,
+    admin_users_file,
     network,
     walled,
     portal,
@@ -239,6 +259,18 @@ impl RunArgs {
             .clone()
             .unwrap_or_else(|| self.state_dir().join("users"))
     }
+
+    fn resolved_admin_users_file(&self) -> PathBuf {
+        self.admin_users_file
+            .clone()
+            .unwrap_or_else(|| self.state_dir().join("admin-users"))
+    }
+}
+
+/// The admin console's accounts file as the daemon resolves it (`admin-users-file`, else
+/// `STATE_DIR/admin-users`); `netauth admin-user` uses it too.
+pub fn admin_users_file_path(cli: &RunArgs) -> anyhow::Result<PathBuf> {
+    Ok(cli.clone().with_file()?.resolved_admin_users_file())
 }
 
 /// The users file of `--auth-method local` as the daemon resolves it: `users-file`, else
@@ -261,6 +293,8 @@ pub struct Settings {
     pub admin_socket: PathBuf,
     pub state_dir: PathBuf,
     pub bpffs: PathBuf,
+    pub admin_web: Option<SocketAddr>,
+    pub admin_users_file: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
     /// Certificate and key of the HTTPS listener.
     pub api_tls: Option<(PathBuf, PathBuf)>,
@@ -351,6 +385,8 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ADMIN_SOCKET.into()),
             metrics_listen: a.metrics_listen,
+            admin_web: a.admin_web,
+            admin_users_file: a.resolved_admin_users_file(),
             trust_wall_clock: a.limits.trust_wall_clock.unwrap_or_default(),
         };
         if s.auth_method == crate::config::auth::Method::Radius

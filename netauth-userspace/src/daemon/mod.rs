@@ -20,7 +20,7 @@ pub mod supervisor;
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
@@ -35,6 +35,7 @@ use crate::{
     auth::Authenticator,
     clock,
     config::{RunArgs, Settings},
+    console,
     datapath::{Datapath, DatapathConfig},
     identity::{FlowIdentity, Identity},
     metrics::Metrics,
@@ -158,6 +159,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let listeners = Listeners::bind(&cfg, v6.is_some(), tls.is_some()).await?;
     let admin_listener = admin::bind(&cfg.admin_socket).await?;
     let admin_socket = guards::SocketFile::new(&cfg.admin_socket);
+    let console_listener = match cfg.admin_web {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the admin console to {addr}"))?,
+        ),
+        None => None,
+    };
     let das_socket = match &cfg.das {
         Some((listen, clients, _)) => {
             let sock = radius::das::bind(*listen).await?;
@@ -325,6 +334,30 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for l in listeners.https {
         let f = serve::serve(l, app.clone(), fairness.clone(), tls.clone());
         services.spawn_forever("portal-https", Role::Essential, f);
+    }
+    if let (Some(l), Some(addr)) = (console_listener, cfg.admin_web) {
+        // Guests never reach it: connections from the LAN's networks are refused, unless
+        // the operator bound it to a LAN address on purpose.
+        let refused = if lan_addrs.contains(&addr.ip()) {
+            Vec::new()
+        } else {
+            netlink::prefixes(&handle, lan.index).await?
+        };
+        let history = console::History::new();
+        let console = console::Console::new(
+            admin_app.clone(),
+            cfg.admin_users_file.clone(),
+            tls.is_some(),
+            history.clone(),
+            refused,
+        )?;
+        info!(%addr, tls = tls.is_some(), "admin console up");
+        services.spawn_forever(
+            "admin-web",
+            Role::Essential,
+            console::serve(l, console, tls.clone()),
+        );
+        services.spawn_forever("history", Role::Optional, history.run(sessions.clone()));
     }
     services.spawn_forever(
         "admin",
