@@ -298,6 +298,7 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Certificate and key of the HTTPS listener.
     pub api_tls: Option<(PathBuf, PathBuf)>,
+    pub api_tls_ocsp: Option<PathBuf>,
     pub api_port: u16,
     pub api_hostname: Option<String>,
     pub venue_info_url: Option<String>,
@@ -368,6 +369,7 @@ impl Settings {
                 .portal_client_rate
                 .unwrap_or(portal::DEFAULT_PORTAL_CLIENT_RATE),
             api_tls: portal.api_tls()?,
+            api_tls_ocsp: portal.api_tls_ocsp.clone(),
             api_port: portal.api_port.unwrap_or(DEFAULT_API_PORT),
             api_hostname: portal.api_hostname.clone(),
             venue_info_url: portal.venue_info_url()?,

@@ -81,6 +81,15 @@ pub struct PortalArgs {
 
     #[arg(
         long,
+        value_name = "PATH",
+        requires = "api_tls_cert",
+        help = "DER OCSP response for --api-tls-cert, stapled to every handshake and reloaded \
+                when the file changes (fetch it with `openssl ocsp ... -respout PATH`)"
+    )]
+    pub api_tls_ocsp: Option<PathBuf>,
+
+    #[arg(
+        long,
         value_parser = clap::value_parser!(u16).range(1..),
         help = with_default("TCP port of the HTTPS listener", DEFAULT_API_PORT)
     )]
@@ -112,6 +121,7 @@ super::merge_fields!(PortalArgs {
     portal_client_rate,
     api_tls_cert,
     api_tls_key,
+    api_tls_ocsp,
     api_port,
     api_hostname,
     venue_info_url,

@@ -61,6 +61,8 @@ struct Checked {
     das_secret: Option<Vec<u8>>,
     auth: Authenticator,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The HTTPS certificate's resolver, which reloads a stapled OCSP response.
+    stapler: Option<Arc<portal::tls::Stapler>>,
     csrf: portal::csrf::Csrf,
 }
 
@@ -95,9 +97,13 @@ fn validate(args: RunArgs) -> anyhow::Result<Checked> {
         &store,
         radius.as_ref(),
     )?;
-    let tls = match &cfg.api_tls {
-        Some((cert, key)) => Some(serve::tls_acceptor(cert, key)?),
-        None => None,
+    let (tls, stapler) = match &cfg.api_tls {
+        Some((cert, key)) => {
+            let (acceptor, stapler) =
+                portal::tls::acceptor(cert, key, cfg.api_tls_ocsp.as_deref())?;
+            (Some(acceptor), Some(stapler))
+        }
+        None => (None, None),
     };
     Ok(Checked {
         store,
@@ -105,6 +111,7 @@ fn validate(args: RunArgs) -> anyhow::Result<Checked> {
         das_secret,
         auth,
         tls,
+        stapler,
         csrf: portal::csrf::Csrf::new()?,
         cfg,
     })
@@ -127,6 +134,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         das_secret,
         auth,
         tls,
+        stapler,
         csrf,
     } = validate(args)?;
     let handle = netlink::connect()?;
@@ -334,6 +342,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     for l in listeners.https {
         let f = serve::serve(l, app.clone(), fairness.clone(), tls.clone());
         services.spawn_forever("portal-https", Role::Essential, f);
+    }
+    if let Some(s) = stapler.filter(|_| cfg.api_tls_ocsp.is_some()) {
+        services.spawn_forever("ocsp", Role::Optional, s.watch());
     }
     if let (Some(l), Some(addr)) = (console_listener, cfg.admin_web) {
         // Guests never reach it: connections from the LAN's networks are refused, unless

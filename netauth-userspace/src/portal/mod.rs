@@ -11,6 +11,7 @@ pub mod login;
 pub mod pages;
 pub mod probes;
 pub mod serve;
+pub mod tls;
 
 use std::{
     net::{IpAddr, SocketAddr},
