@@ -19,6 +19,8 @@ pub struct BulkResult {
     /// Seconds for one batch of `clients` sessions, answer included (every session is on
     /// disk by then).
     pub load_s: f64,
+    /// The daemon's RSS right after the load.
+    pub rss_after_load_kb: Option<u64>,
     /// Seconds from netauth's start after a reboot to its serving, every session restored.
     pub restore_s: f64,
     /// Entries in the client map right after the restart.
@@ -40,6 +42,7 @@ pub fn measure(prefix: &str, n: u32) -> anyhow::Result<BulkResult> {
     p.set_clients(n)
         .with_context(|| format!("loading {n} sessions"))?;
     let load_s = p.last_fill.context("no fill recorded")?.0.as_secs_f64();
+    let rss_after_load_kb = p.daemon_pid().and_then(super::rss_kb);
     if !p.client_passes() {
         bail!("the measured client does not pass after the load");
     }
@@ -54,6 +57,7 @@ pub fn measure(prefix: &str, n: u32) -> anyhow::Result<BulkResult> {
     Ok(BulkResult {
         clients: n,
         load_s,
+        rss_after_load_kb,
         restore_s,
         in_map,
         passes,
@@ -66,12 +70,15 @@ pub fn print(prefix: &str, counts: &[u32]) -> anyhow::Result<()> {
     for &n in counts {
         let b = measure(prefix, n)?;
         println!(
-            "{} sessions: load {:.3} s (nftables set {}), restore after a reboot {:.3} s \
-             ({} entries in the map, the last client {})",
+            "{} sessions: load {:.3} s (nftables set {}; daemon RSS after it {} MB), restore \
+             after a reboot {:.3} s ({} entries in the map, the last client {})",
             b.clients,
             b.load_s,
             b.nft_load_s
                 .map(|s| format!("{s:.3} s"))
+                .unwrap_or("-".into()),
+            b.rss_after_load_kb
+                .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or("-".into()),
             b.restore_s,
             b.in_map,
