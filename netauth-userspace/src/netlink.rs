@@ -2,7 +2,10 @@
 //! the LAN interface and its addresses, the neighbour table, and the policy-routing rule
 //! plus local route that deliver intercepted packets to the portal socket.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
 use anyhow::{Context as _, anyhow};
 use futures::TryStreamExt as _;
@@ -171,14 +174,10 @@ pub struct Lan {
     pub ifindex: u32,
 }
 
-/// The addresses the kernel's neighbour table knows `mac` by on interface `index`
-/// (usable entries only).
-pub async fn neighbour_addresses(
-    handle: &Handle,
-    index: u32,
-    mac: Mac,
-) -> anyhow::Result<Vec<IpAddr>> {
-    let mut out = Vec::new();
+/// Every device the kernel's neighbour table knows on interface `index`, with its
+/// addresses (usable entries only): one dump, however many devices are asked about.
+pub async fn neighbours(handle: &Handle, index: u32) -> anyhow::Result<HashMap<Mac, Vec<IpAddr>>> {
+    let mut out: HashMap<Mac, Vec<IpAddr>> = HashMap::new();
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         let mut neighbours = handle
             .neighbours()
@@ -199,7 +198,7 @@ pub async fn neighbour_addresses(
                 continue;
             }
             let mut dst = None;
-            let mut same = false;
+            let mut lladdr = None;
             for attr in &n.attributes {
                 match attr {
                     NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
@@ -208,12 +207,14 @@ pub async fn neighbour_addresses(
                     NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
                         dst = Some(IpAddr::V6(*a))
                     }
-                    NeighbourAttribute::LinkLayerAddress(l) => same = l.as_slice() == mac.0,
+                    NeighbourAttribute::LinkLayerAddress(l) => {
+                        lladdr = <[u8; 6]>::try_from(l.as_slice()).ok().map(Mac)
+                    }
                     _ => {}
                 }
             }
-            if same && let Some(ip) = dst {
-                out.push(ip);
+            if let (Some(mac), Some(ip)) = (lladdr, dst) {
+                out.entry(mac).or_default().push(ip);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Raw bpf(2) commands the lab needs and aya 0.14 does not offer (or offers at a cost that
 //! shows): BPF_PROG_TEST_RUN on a raw fd with its timing, BPF_OBJ_GET_INFO_BY_FD of a map,
-//! BPF_MAP_UPDATE_ELEM, BPF_MAP_LOOKUP_BATCH and loading an empty XDP program; and where
+//! BPF_MAP_UPDATE_ELEM, BPF_MAP_LOOKUP_BATCH, BPF_OBJ_GET of a pinned map and loading an empty XDP program; and where
 //! the build put netauth's eBPF object. Used by the differential verdict test and by the
 //! bench's program-cost section.
 
@@ -14,6 +14,7 @@ use anyhow::Context as _;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_OBJ_GET: libc::c_long = 7;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 const BPF_LINK_CREATE: libc::c_long = 28;
@@ -207,6 +208,37 @@ pub fn map_lookup_batch(
         in_batch = out_batch;
         first = false;
     }
+}
+
+/// The map pinned at `pin` (BPF_OBJ_GET).
+pub fn obj_get(pin: &Path) -> anyhow::Result<OwnedFd> {
+    let path = std::ffi::CString::new(pin.as_os_str().as_encoded_bytes())
+        .with_context(|| format!("{} has a NUL byte", pin.display()))?;
+    let fd = Attr::new()
+        .u64(0, path.as_ptr() as u64)
+        .call(BPF_OBJ_GET)
+        .with_context(|| format!("BPF_OBJ_GET {}", pin.display()))?;
+    // SAFETY: BPF_OBJ_GET returned a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The keys of the hash map pinned at `pin` (per-CPU maps too), read in batches.
+pub fn pinned_map_keys(pin: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
+    use std::os::fd::AsRawFd as _;
+    let fd = obj_get(pin)?;
+    let info = map_info(fd.as_raw_fd())?;
+    let value_size = match info.map_type {
+        BPF_MAP_TYPE_PERCPU_HASH | BPF_MAP_TYPE_LRU_PERCPU_HASH => {
+            (info.value_size as usize).next_multiple_of(8) * possible_cpus()
+        }
+        _ => info.value_size as usize,
+    };
+    Ok(
+        map_lookup_batch(fd.as_raw_fd(), info.key_size as usize, value_size)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect(),
+    )
 }
 
 /// How many CPUs the kernel may bring up: the number of values of a per-CPU map entry.

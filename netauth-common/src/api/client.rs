@@ -13,8 +13,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::UnixStream;
 
 use super::{
-    AllowRequest, ErrorBody, ExtendRequest, Mac, SessionList, SessionView, ShutdownRequest,
-    Voucher, VoucherList, VoucherRequest, WalledEntry, WalledList, WalledRequest,
+    AllowRequest, BatchSummary, ErrorBody, ExtendRequest, Mac, NDJSON, SessionList, SessionView,
+    ShutdownRequest, Voucher, VoucherList, VoucherRequest, WalledEntry, WalledList, WalledRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -75,11 +75,23 @@ impl AdminClient {
             .block_on(f)
     }
 
-    /// One request; the status and the body, whatever the status.
+    /// One request with a JSON body (if any); the status and the body, whatever the
+    /// status.
     pub async fn raw(
         &self,
         method: &str,
         path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, Vec<u8>), ClientError> {
+        self.raw_typed(method, path, "application/json", body).await
+    }
+
+    /// [`AdminClient::raw`] with a body of `content_type`.
+    pub async fn raw_typed(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Vec<u8>), ClientError> {
         let stream =
@@ -96,7 +108,7 @@ impl AdminClient {
             .method(method)
             .uri(path)
             .header("host", "netauth")
-            .header("content-type", "application/json")
+            .header("content-type", content_type)
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .expect("a well-formed request");
         let resp = sender.send_request(req).await?;
@@ -114,13 +126,23 @@ impl AdminClient {
     ) -> Result<T, ClientError> {
         let body = body.map(|b| serde_json::to_vec(b).expect("plain data serializes"));
         let (status, bytes) = self.raw(method, path, body).await?;
+        Self::answer(method, path, status, &bytes)
+    }
+
+    /// A 2xx answer as `T`; anything else as [`ClientError::Api`].
+    fn answer<T: DeserializeOwned>(
+        method: &str,
+        path: &str,
+        status: u16,
+        bytes: &[u8],
+    ) -> Result<T, ClientError> {
         if !(200..300).contains(&status) {
-            let message = serde_json::from_slice::<ErrorBody>(&bytes)
+            let message = serde_json::from_slice::<ErrorBody>(bytes)
                 .map(|e| e.error)
-                .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
+                .unwrap_or_else(|_| String::from_utf8_lossy(bytes).trim().to_string());
             return Err(ClientError::Api { status, message });
         }
-        serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
+        serde_json::from_slice(bytes).map_err(|source| ClientError::Decode {
             what: format!("{method} {path}"),
             source,
         })
@@ -144,6 +166,25 @@ impl AdminClient {
 
     pub async fn allow(&self, req: &AllowRequest) -> Result<SessionView, ClientError> {
         self.call("POST", "/v1/sessions", Some(req)).await
+    }
+
+    /// Authorizes every session of `reqs` in one request: all of them, or (with an
+    /// error saying why) none. See [`BatchSummary`].
+    pub async fn allow_batch(&self, reqs: &[AllowRequest]) -> Result<BatchSummary, ClientError> {
+        let mut body = Vec::with_capacity(reqs.len() * 64);
+        for r in reqs {
+            serde_json::to_writer(&mut body, r).expect("plain data serializes");
+            body.push(b'\n');
+        }
+        self.allow_ndjson(body).await
+    }
+
+    /// Authorizes the sessions of an NDJSON body as it is (see [`NDJSON`]): the daemon's
+    /// errors name lines of `body`.
+    pub async fn allow_ndjson(&self, body: Vec<u8>) -> Result<BatchSummary, ClientError> {
+        let (method, path) = ("POST", "/v1/sessions");
+        let (status, bytes) = self.raw_typed(method, path, NDJSON, Some(body)).await?;
+        Self::answer(method, path, status, &bytes)
     }
 
     pub async fn extend(&self, mac: Mac, duration: &str) -> Result<SessionView, ClientError> {

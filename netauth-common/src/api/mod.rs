@@ -113,6 +113,28 @@ pub struct AllowRequest {
     pub quota_down: Option<serde_json::Value>,
 }
 
+/// Content type of a batch given as NDJSON: one [`AllowRequest`] per line (blank lines
+/// are skipped but counted, so errors name the line of the text sent).
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// The most sessions one batch may hold: the client map's capacity.
+pub const MAX_BATCH: usize = crate::MAX_CLIENTS as usize;
+
+/// The answer to `POST /v1/sessions` with a batch (a JSON array of [`AllowRequest`]s, or
+/// [`NDJSON`]). A batch is applied whole or not at all: every item is checked before
+/// anything changes (a bad one is refused with 400 naming its index or line), and a
+/// batch whose new devices do not all fit in the client map is refused (507) with
+/// nothing authorized. This answer means every session of the batch is on disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSummary {
+    /// Sessions authorized: `new` + `renewed`.
+    pub authorized: u64,
+    /// Devices that had no session.
+    pub new: u64,
+    /// Active sessions renewed (their counters kept).
+    pub renewed: u64,
+}
+
 /// `POST /v1/sessions/MAC/extend`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,6 +8,7 @@
 //! | GET    | /v1/sessions              |                                        | `{"sessions":[...]}` |
 //! | GET    | /v1/sessions/{mac}        |                                        | the session          |
 //! | POST   | /v1/sessions              | `{"mac","duration","idle","quota",...}`| 201 + the session    |
+//! | POST   | /v1/sessions              | `[{...},...]` or NDJSON (a batch)      | 201 + `{"authorized","new","renewed"}` |
 //! | POST   | /v1/sessions/{mac}/extend | `{"duration":"1h"}`                    | the session          |
 //! | DELETE | /v1/sessions/{mac}        |                                        | 200 + ended session  |
 //! | GET    | /v1/status                |                                        | daemon facts         |
@@ -20,6 +21,7 @@
 //! | POST   | /v1/walled-garden         | `{"entry":"host or prefix"}`           | 201 + the entry      |
 //! | DELETE | /v1/walled-garden/{entry} |                                        | the entry            |
 
+mod batch;
 mod daemon;
 mod serve;
 mod sessions;
@@ -92,7 +94,13 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 
 pub fn router(state: Arc<AdminState>) -> Router {
     Router::new()
-        .route("/v1/sessions", get(sessions::list).post(sessions::allow))
+        .route(
+            "/v1/sessions",
+            get(sessions::list)
+                .post(sessions::allow)
+                // A batch of sessions is a large body (the layer nearest the route wins).
+                .layer(DefaultBodyLimit::max(batch::MAX_BODY)),
+        )
         .route(
             "/v1/sessions/{mac}",
             delete(sessions::revoke).get(sessions::show),
@@ -166,6 +174,8 @@ pub enum ApiError {
     Internal(String),
     /// The change could not be recorded (the store refused it): 503.
     Unavailable(String),
+    /// The client map has no room for the change (nothing was changed): 507.
+    Full(String),
 }
 
 impl IntoResponse for ApiError {
@@ -176,6 +186,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed(m) => (StatusCode::METHOD_NOT_ALLOWED, m),
             ApiError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, m),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+            ApiError::Full(m) => (StatusCode::INSUFFICIENT_STORAGE, m),
         };
         (status, Json(json!({ "error": msg }))).into_response()
     }
@@ -192,6 +203,8 @@ impl From<SessionError> for ApiError {
             e @ (SessionError::Store(_) | SessionError::EndNotRecorded(_)) => {
                 ApiError::Unavailable(format!("could not record: {e}"))
             }
+            e @ SessionError::BatchFull { .. } => ApiError::Full(e.to_string()),
+            e @ SessionError::Repeated(_) => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

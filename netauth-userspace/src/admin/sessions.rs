@@ -1,11 +1,14 @@
-//! `/v1/sessions`: list, show, allow, extend, revoke.
+//! `/v1/sessions`: list, show, allow (one session or a batch), extend, revoke.
 
 use std::sync::Arc;
 
+use std::net::IpAddr;
+
 use axum::{
     Json,
-    extract::{Path as UrlPath, State, rejection::JsonRejection},
-    http::StatusCode,
+    body::Body,
+    extract::{FromRequest as _, Path as UrlPath, Request, State, rejection::JsonRejection},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use hyper::body::Bytes;
@@ -13,7 +16,7 @@ use hyper::body::Bytes;
 use super::{AdminState, ApiError, bytes_field, duration_field, parse_mac};
 use crate::{
     config::parse_duration,
-    model::{EndReason, Grant, Quota, SessionView, Via},
+    model::{EndReason, Grant, Mac, Quota, SessionView, Via},
 };
 
 /// Durations are strings ("2h"); byte counts are numbers or strings ("500M").
@@ -51,11 +54,8 @@ pub(super) async fn show(
         .ok_or_else(|| ApiError::NotFound(format!("no session for {mac}")))
 }
 
-pub(super) async fn allow(
-    State(st): State<Arc<AdminState>>,
-    body: Result<Json<AllowBody>, JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+/// The MAC and grant one allow request asks for.
+pub(super) fn grant_of(body: &AllowBody) -> Result<(Mac, Grant), ApiError> {
     let mac = parse_mac(&body.mac)?;
     let grant = Grant {
         duration: duration_field("duration", body.duration.as_deref())?,
@@ -67,6 +67,32 @@ pub(super) async fn allow(
         },
         ..Grant::by(Via::Admin)
     };
+    Ok((mac, grant))
+}
+
+/// One session (a JSON object: 201 and the session), or a batch of them (a JSON array,
+/// or NDJSON: see [`super::batch`]).
+pub(super) async fn allow(
+    State(st): State<Arc<AdminState>>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = match Bytes::from_request(req, &()).await {
+        Ok(b) => b,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
+    if let Some(kind) = super::batch::kind(content_type.as_ref(), &bytes) {
+        return super::batch::allow(st, kind, bytes).await;
+    }
+    // One session, refused exactly as the JSON extractor refuses it.
+    let mut one = Request::new(Body::from(bytes));
+    if let Some(ct) = content_type {
+        one.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    let Json(body) = Json::<AllowBody>::from_request(one, &())
+        .await
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let (mac, grant) = grant_of(&body)?;
     let sessions = st.sessions.clone();
     // Map update and an fsynced store write: off the async workers.
     let session = tokio::task::spawn_blocking(move || {
@@ -74,18 +100,30 @@ pub(super) async fn allow(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    if let Some(lan) = &st.lan {
-        match crate::netlink::neighbour_addresses(&lan.handle, lan.ifindex, mac).await {
-            Ok(ips) if !ips.is_empty() => {
-                let sessions = st.sessions.clone();
-                let _ =
-                    tokio::task::spawn_blocking(move || sessions.adopt_addresses(mac, &ips)).await;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(%mac, "neighbour table: {e:#}"),
-        }
-    }
+    adopt_neighbours(&st, &[mac]).await;
     Ok((StatusCode::CREATED, Json(session)).into_response())
+}
+
+/// Binds to devices an operator allowed the addresses the gateway's neighbour table
+/// knows them by (one dump of the table, however many devices).
+pub(super) async fn adopt_neighbours(st: &AdminState, macs: &[Mac]) {
+    let Some(lan) = &st.lan else {
+        return;
+    };
+    match crate::netlink::neighbours(&lan.handle, lan.ifindex).await {
+        Ok(mut table) => {
+            let found: Vec<(Mac, Vec<IpAddr>)> = macs
+                .iter()
+                .filter_map(|m| Some((*m, table.remove(m)?)))
+                .collect();
+            if found.is_empty() {
+                return;
+            }
+            let sessions = st.sessions.clone();
+            let _ = tokio::task::spawn_blocking(move || sessions.adopt_addresses(&found)).await;
+        }
+        Err(e) => tracing::warn!(devices = macs.len(), "neighbour table: {e:#}"),
+    }
 }
 
 type ExtendBody = netauth_common::api::ExtendRequest;

@@ -6,6 +6,7 @@
 //! did not succeed; the exit status and the message are decided here, in one place: bad
 //! input (refused before anything is sent, or a 4xx answer) exits 2, anything else 1.
 
+mod bulk;
 mod control;
 mod generate;
 mod provision;
@@ -49,7 +50,8 @@ pub enum Command {
         #[command(flatten)]
         socket: SocketArg,
     },
-    /// Authorize a MAC address without a login (or renew its session).
+    /// Authorize a MAC address without a login (or renew its session); many at once
+    /// with --from FILE.
     Allow {
         #[command(flatten)]
         args: AllowArgs,

@@ -1,6 +1,7 @@
-//! The session verbs: `sessions`, `allow`, `extend`, `revoke`.
+//! The session verbs: `sessions`, `allow` (one device; many with `--from`, see
+//! [`super::bulk`]), `extend`, `revoke`.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use netauth_common::api::{AdminClient, AllowRequest, SessionList, SessionView};
 
@@ -14,22 +15,51 @@ use crate::{
 /// What `netauth allow` grants.
 #[derive(clap::Args)]
 pub struct AllowArgs {
-    mac: Mac,
+    /// The device to authorize.
+    #[arg(required_unless_present = "from", conflicts_with = "from")]
+    mac: Option<Mac>,
+    /// Authorize every device of FILE at once ("-": standard input), all or none. One
+    /// device a line: `MAC [--for DUR] [--idle DUR] [--quota B] [--quota-up B]
+    /// [--quota-down B]`, or a JSON object as the API takes it; `#` starts a comment.
+    /// The options given here apply to the lines that do not set their own.
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    #[command(flatten)]
+    grant: GrantArgs,
+}
+
+/// The limits of a session, as `allow` takes them (and each line of `allow --from`).
+#[derive(clap::Args, Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct GrantArgs {
     /// Session length [default: the daemon's --session-timeout].
     #[arg(long = "for", value_name = "DURATION", value_parser = parse_duration)]
-    duration: Option<Duration>,
+    pub duration: Option<Duration>,
     /// Idle timeout for this session [default: the daemon's --idle-timeout].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    idle: Option<Duration>,
+    pub idle: Option<Duration>,
     /// Data allowance, up and down together (e.g. 500M, 2G).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    quota: Option<u64>,
+    pub quota: Option<u64>,
     /// Upload allowance.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    quota_up: Option<u64>,
+    pub quota_up: Option<u64>,
     /// Download allowance.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    quota_down: Option<u64>,
+    pub quota_down: Option<u64>,
+}
+
+impl GrantArgs {
+    /// The API's request for `mac` with these limits.
+    pub fn request(&self, mac: Mac) -> AllowRequest {
+        AllowRequest {
+            mac: mac.to_string(),
+            duration: self.duration.map(api_duration),
+            idle: self.idle.map(api_duration),
+            quota: self.quota.map(Into::into),
+            quota_up: self.quota_up.map(Into::into),
+            quota_down: self.quota_down.map(Into::into),
+        }
+    }
 }
 
 /// A duration as the API takes it: whole seconds.
@@ -48,20 +78,18 @@ pub async fn list(admin: &AdminClient, json: bool) -> Outcome {
 }
 
 pub async fn allow(admin: &AdminClient, a: AllowArgs) -> Outcome {
-    let req = AllowRequest {
-        mac: a.mac.to_string(),
-        duration: a.duration.map(api_duration),
-        idle: a.idle.map(api_duration),
-        quota: a.quota.map(Into::into),
-        quota_up: a.quota_up.map(Into::into),
-        quota_down: a.quota_down.map(Into::into),
+    let AllowArgs { mac, from, grant } = a;
+    let mac = match (mac, from) {
+        (_, Some(file)) => return super::bulk::allow_from(admin, &file, &grant).await,
+        (Some(mac), None) => mac,
+        (None, None) => return Err(Failure::BadInput("allow needs a MAC or --from FILE".into())),
     };
-    let session = admin.allow(&req).await?;
-    let granted = a
+    let session = admin.allow(&grant.request(mac)).await?;
+    let granted = grant
         .duration
         .map(|d| d.as_secs())
         .unwrap_or_else(|| session.expires.saturating_sub(session.started));
-    println!("{} authorized for {}", a.mac, human(granted));
+    println!("{mac} authorized for {}", human(granted));
     Ok(())
 }
 

@@ -2,9 +2,12 @@
 //! `--bind-addresses`). Taking an address from a device bumps an epoch, so the datapath's
 //! per-CPU caches of bound sources go stale at once.
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    os::fd::{AsFd as _, AsRawFd as _},
+};
 
-use aya::maps::{Array, HashMap, MapData, MapError};
+use aya::maps::{Array, HashMap, IterableMap as _, MapData, MapError};
 use netauth_common::{IpKey, MacKey};
 use tracing::warn;
 
@@ -56,6 +59,36 @@ impl Bindings {
             self.bump_epoch();
         }
         Ok(())
+    }
+
+    /// Binds every (address, device) of `pairs`, in order, as [`Bindings::bind`] does
+    /// each. Into an empty map (after a reboot) they go a few thousand per syscall
+    /// (`BPF_MAP_UPDATE_BATCH`, see [`super::batch`]): restoring 100k sessions' addresses
+    /// one lookup and one insert at a time would keep the gate closed for a while.
+    /// Returns those that could not be bound.
+    pub fn bind_all(&mut self, pairs: &[(IpAddr, Mac)]) -> Vec<(IpAddr, Mac, MapError)> {
+        let pairs: Vec<(IpAddr, Mac)> = pairs
+            .iter()
+            .copied()
+            .filter(|(ip, _)| !ip.is_unspecified() && !is_link_local(*ip))
+            .collect();
+        let mut added = 0;
+        if self.map.keys().next().is_none() {
+            let keys: Vec<IpKey> = pairs.iter().map(|(ip, _)| ip_key(*ip)).collect();
+            let macs: Vec<MacKey> = pairs.iter().map(|(_, mac)| MacKey::new(mac.0)).collect();
+            let fd = self.map.map().fd().as_fd().as_raw_fd();
+            let values = bytemuck::cast_slice(&macs);
+            let (n, err) = super::batch::update(fd, &keys, values, size_of::<MacKey>());
+            added = n;
+            if let Some(e) = err {
+                warn!("binding addresses in batches failed ({e}); the rest one by one");
+            }
+        }
+        // The rest one by one (all of them when the map already held bindings).
+        pairs[added..]
+            .iter()
+            .filter_map(|(ip, mac)| self.bind(*ip, *mac).err().map(|e| (*ip, *mac, e)))
+            .collect()
     }
 
     /// Binds `ip` to `mac` unless another device holds it; whether it is `mac`'s now.

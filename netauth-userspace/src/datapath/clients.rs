@@ -3,12 +3,12 @@
 //! the session table); [`ClientView`] reads it on its own descriptor, shared by whoever
 //! asks "is this device let through?" without waiting on the session table.
 
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 
 use aya::maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues};
 use netauth_common::{ClientUsage, MacKey, client_flags};
 
-use super::{counters::CounterReader, monotonic_ns};
+use super::{batch, counters::CounterReader, monotonic_ns};
 use crate::model::{Mac, Usage};
 
 pub struct ClientMap {
@@ -67,6 +67,50 @@ impl ClientMap {
         self.map.insert(key, values, 0)
     }
 
+    /// Adds entries for devices that are not in the map, in order, a few thousand per
+    /// syscall. Returns how many were added (the first ones) and the error that stopped
+    /// the rest (a full map: [`is_full`]). An entry already in the map would be replaced,
+    /// counters and all: pass only devices known to be absent.
+    ///
+    /// `BPF_MAP_UPDATE_BATCH`, which aya 0.14 does not wrap, so it is issued directly
+    /// ([`super::batch`]): through aya, a new entry costs a lookup and an insert with two
+    /// allocations, ~3 us; 100k of them (a reboot's restore, an operator's bulk load)
+    /// took a third of the second netauth may take to start. A kernel that refuses the
+    /// batch command gets the rest key by key.
+    pub fn insert_new(&mut self, entries: &[NewEntry]) -> (usize, Option<MapError>) {
+        let stride = size_of::<ClientUsage>().next_multiple_of(8);
+        let value_len = stride * self.nr_cpus;
+        let keys: Vec<MacKey> = entries.iter().map(|e| MacKey::new(e.mac.0)).collect();
+        let mut values = Vec::with_capacity(entries.len() * value_len);
+        for e in entries {
+            for slot in e.slots(self.nr_cpus) {
+                values.extend_from_slice(bytemuck::bytes_of(&slot));
+                values.resize(values.len() + stride - size_of::<ClientUsage>(), 0);
+            }
+        }
+        let fd = self.map.map().fd().as_fd().as_raw_fd();
+        let (mut added, err) = batch::update(fd, &keys, &values, value_len);
+        match err {
+            None => return (added, None),
+            Some(e) if e.raw_os_error() == Some(libc::E2BIG) => {
+                return (added, Some(syscall_error("bpf_map_update_batch", e)));
+            }
+            // Refused as a command (an old or odd kernel): the rest key by key.
+            Some(_) => {}
+        }
+        for e in &entries[added..] {
+            let values = match PerCpuValues::try_from(e.slots(self.nr_cpus)) {
+                Ok(v) => v,
+                Err(err) => return (added, Some(err.into())),
+            };
+            if let Err(err) = self.map.insert(MacKey::new(e.mac.0), values, 0) {
+                return (added, Some(err));
+            }
+            added += 1;
+        }
+        (added, None)
+    }
+
     /// Make this MAC captive again. Returns whether it was in the map.
     pub fn revoke(&mut self, mac: Mac) -> Result<bool, MapError> {
         match self.map.remove(&MacKey::new(mac.0)) {
@@ -103,6 +147,47 @@ impl ClientMap {
         }
         Some((u, seen_ms(last_seen_ns, monotonic_ns(), now_ms)))
     }
+}
+
+/// A device to add to the client map ([`ClientMap::insert_new`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NewEntry {
+    pub mac: Mac,
+    /// Not held to its bound addresses.
+    pub exempt: bool,
+    /// Counters the entry starts from: a session's totals carried over from a kernel
+    /// entry that was lost (a reboot), so the stored session needs no rewrite.
+    pub carried: Usage,
+}
+
+impl NewEntry {
+    /// The entry's per-CPU values: the flags on every CPU, the carried counters on the
+    /// first.
+    fn slots(&self, nr_cpus: usize) -> Vec<ClientUsage> {
+        let flags = if self.exempt {
+            client_flags::EXEMPT_BINDING
+        } else {
+            0
+        };
+        let mut slots = vec![
+            ClientUsage {
+                flags,
+                ..ClientUsage::default()
+            };
+            nr_cpus
+        ];
+        if let Some(first) = slots.first_mut() {
+            first.up_packets = self.carried.up_packets;
+            first.up_bytes = self.carried.up_bytes;
+            first.down_packets = self.carried.down_packets;
+            first.down_bytes = self.carried.down_bytes;
+        }
+        slots
+    }
+}
+
+fn syscall_error(call: &'static str, io_error: std::io::Error) -> MapError {
+    MapError::SyscallError(aya::sys::SyscallError { call, io_error })
 }
 
 /// When a client last sent, on the clock of `now_ms`, from the kernel's CLOCK_MONOTONIC

@@ -4,9 +4,9 @@
 //! The per-CPU client map holds each session's counters. Reading it one key at a time costs
 //! a syscall per session: at 100k sessions that is 100k syscalls for every checkpoint and
 //! every enforcement tick of sessions with limits. The batch command (Linux 5.6) returns
-//! thousands of entries per syscall. aya 0.14 does not wrap it, so it is issued here
-//! directly on a duplicate of the map's file descriptor; the reader needs no lock on the
-//! session table while it reads.
+//! thousands of entries per syscall. aya 0.14 does not wrap it, so it is issued directly
+//! ([`super::batch`]) on a duplicate of the map's file descriptor; the reader needs no
+//! lock on the session table while it reads.
 
 use std::{
     collections::HashMap,
@@ -19,6 +19,7 @@ use netauth_common::{ClientUsage, MacKey};
 use aya::maps::{MapData, PerCpuArray};
 use netauth_common::Counter;
 
+use super::batch::{self, BatchAttr};
 use crate::model::{Mac, Usage};
 
 /// The datapath's counters (passed, dropped, intercepted, ... per [`Counter::NAMES`]);
@@ -43,24 +44,8 @@ impl Counters {
     }
 }
 
-/// `BPF_MAP_LOOKUP_BATCH` (include/uapi/linux/bpf.h).
-const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 /// Entries asked for per syscall.
 const BATCH: usize = 4096;
-
-/// The `batch` member of `union bpf_attr`.
-#[repr(C)]
-#[derive(Default)]
-struct BatchAttr {
-    in_batch: u64,
-    out_batch: u64,
-    keys: u64,
-    values: u64,
-    count: u32,
-    map_fd: u32,
-    elem_flags: u64,
-    flags: u64,
-}
 
 /// A client's counters summed over CPUs, and the latest CLOCK_MONOTONIC ns it sent.
 pub type Snapshot = HashMap<Mac, (Usage, u64)>;
@@ -110,24 +95,16 @@ impl CounterReader {
             let mut attr = BatchAttr {
                 in_batch: if first { 0 } else { &raw const token as u64 },
                 out_batch: &raw mut next as u64,
-                keys: keys.as_mut_ptr() as u64,
-                values: values.as_mut_ptr() as u64,
-                count: count_wanted as u32,
-                map_fd: self.fd.as_raw_fd() as u32,
-                ..Default::default()
-            };
-            // SAFETY: the buffers hold `count` keys and values of the map's sizes, and
-            // `attr` is a valid bpf_attr prefix for this command; the kernel writes only
-            // within them.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_bpf,
-                    BPF_MAP_LOOKUP_BATCH,
-                    &raw mut attr,
-                    size_of::<BatchAttr>() as u32,
+                ..BatchAttr::new(
+                    self.fd.as_raw_fd(),
+                    keys.as_mut_ptr(),
+                    values.as_mut_ptr(),
+                    count_wanted,
                 )
             };
-            let err = (rc < 0).then(io::Error::last_os_error);
+            // SAFETY: the buffers hold `count` keys and values of the map's sizes; the
+            // kernel writes only within them.
+            let err = unsafe { batch::run(batch::LOOKUP, &mut attr) }.err();
             match err.as_ref().and_then(io::Error::raw_os_error) {
                 // A hash bucket with more entries than asked for: ask for more.
                 Some(libc::ENOSPC) if count_wanted < BATCH * 4 => {

@@ -13,6 +13,7 @@
 //! This module knows nothing of sessions or HTTP; it moves MACs and addresses in and out
 //! of the kernel.
 
+mod batch;
 pub mod bindings;
 pub mod clients;
 pub mod counters;

@@ -129,12 +129,14 @@ impl Sessions {
             // Kept on disk, so a reboot (which forgets the pinned bindings) restores them.
             learned.sort();
             learned.dedup();
-            for mac in learned {
-                if let Some(s) = sessions.get(&mac)
-                    && let Err(e) = self.store.save_ips(s)
-                {
-                    warn!(%mac, "could not record the device's addresses: {e}");
-                }
+            if let Err(e) = self
+                .store
+                .save_ips(learned.iter().filter_map(|mac| sessions.get(mac)))
+            {
+                warn!(
+                    devices = learned.len(),
+                    "could not record the devices' addresses: {e}"
+                );
             }
         }
         removed

@@ -5,11 +5,13 @@
 //! is acknowledged. What follows from a session starting or ending (accounting) is told
 //! to an [`Observer`], which records it in the same transaction.
 //!
+//! - `authorize`: sessions granted, one at a time or an operator's batch at once.
 //! - `restore`: the table at start, reconciled with the kernel map and the clocks.
 //! - `maintain`: limits enforced, counters checkpointed, bindings swept, clock steps.
 //! - `usage`: the kernel's counters folded into the sessions.
 //! - `views`: what operators and the portal read.
 
+mod authorize;
 pub mod events;
 mod maintain;
 mod restore;
@@ -21,18 +23,19 @@ use std::{
     net::IpAddr,
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64},
     },
     time::{Duration, SystemTime},
 };
 
 use serde::Serialize;
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
+pub use authorize::Authorized;
 pub use events::{Event, Observer};
 
 use crate::{
-    datapath::{Bindings, ClientMap, ClientView, clients::is_full, counters::CounterReader},
+    datapath::{Bindings, ClientMap, ClientView, counters::CounterReader},
     model::{Change, Defaults, EndReason, Grant, Mac, Session, SessionView, Usage, Via, unix_ms},
     store::{Store, StoreError},
 };
@@ -55,6 +58,15 @@ pub enum SessionError {
     Map(#[from] aya::maps::MapError),
     #[error("the client table is full")]
     Full,
+    /// A batch's new devices did not all fit in the client map: nothing was authorized.
+    #[error(
+        "the client table is full: {fitted} of the batch's {new} new devices fitted; \
+         nothing was authorized"
+    )]
+    BatchFull { fitted: usize, new: usize },
+    /// A batch named a device twice.
+    #[error("{0} is in the batch twice")]
+    Repeated(Mac),
     #[error("the session store failed: {0}")]
     Store(#[from] StoreError),
     /// The session ended in the datapath (the device is cut off), but its end could not be
@@ -139,14 +151,17 @@ struct PendingEnd {
 }
 
 impl Table {
-    /// Refreshes a session's counters and activity from the kernel.
-    fn fold(&mut self, mac: Mac, now_ms: u64) {
+    /// Refreshes a session's counters and activity from the kernel. Whether the session
+    /// has its kernel entry.
+    fn fold(&mut self, mac: Mac, now_ms: u64) -> bool {
         let Some(s) = self.sessions.get_mut(&mac) else {
-            return;
+            return false;
         };
-        if let Some((k, last_seen_ms)) = self.clients.usage(mac, now_ms) {
-            s.apply_kernel(k, last_seen_ms);
-        }
+        let Some((k, last_seen_ms)) = self.clients.usage(mac, now_ms) else {
+            return false;
+        };
+        s.apply_kernel(k, last_seen_ms);
+        true
     }
 
     /// Remembers `ip` as the session's latest address, dropping (and unbinding) the
@@ -170,142 +185,22 @@ impl Sessions {
 
     /// Records the end of a session and what follows from it, as one acknowledged change.
     fn record_end(&self, s: &Session, ended_ms: u64, reason: EndReason) -> Result<(), StoreError> {
-        self.store.ack(|tx| {
-            crate::store::sessions::end(tx, s, ended_ms, reason.as_str())?;
-            self.observer
-                .record(tx, &Event::Ended { session: s, reason }, ended_ms)?;
-            Ok(())
-        })
+        self.store
+            .ack(|tx| self.record_end_in(tx, s, ended_ms, reason))
     }
 
-    /// Authorizes `mac` (a new session, or a renewal of its active one that keeps its
-    /// counters) with what `grant` says, the daemon's defaults for the rest. Map first,
-    /// then store; a failed store write takes the map entry back. A voucher the grant
-    /// spends is spent in the same transaction, so a login that fails leaves it unused.
-    pub fn authorize(
+    /// Records the end of a session and what follows from it in `tx`.
+    fn record_end_in(
         &self,
-        mac: Mac,
-        ip: Option<IpAddr>,
-        grant: Grant,
-        now: SystemTime,
-    ) -> Result<SessionView, SessionError> {
-        let now_ms = unix_ms(now);
-        let via = grant.via;
-        let duration = grant.duration.unwrap_or(self.defaults.session_timeout);
-        let idle = if grant.exempt {
-            grant.idle
-        } else {
-            grant.idle.or(self.defaults.idle_timeout)
-        };
-        let quota = if grant.quota.is_limited() || grant.exempt {
-            grant.quota
-        } else {
-            self.defaults.quota
-        };
-        let mut t = self.lock();
-        // An earlier end of this device not on disk yet must be first, or it would later
-        // end this new session's row.
-        if t.pending_ends.iter().any(|p| p.session.mac == mac) && !self.flush_pending_ends(&mut t) {
-            return Err(
-                StoreError::full("an earlier end of this device is not recorded yet").into(),
-            );
-        }
-        t.fold(mac, now_ms);
-        let existing = t.sessions.get(&mac).cloned();
-        let mut s = existing.clone().unwrap_or_else(|| Session {
-            via,
-            started_ms: now_ms,
-            last_active_ms: now_ms,
-            ..Session::unrecorded(mac)
-        });
-        if existing.is_none() {
-            // A fresh kernel entry counts from zero.
-            s.base = Usage::default();
-        }
-        s.via = via;
-        s.ends_ms = now_ms.saturating_add(duration.as_millis() as u64);
-        s.idle_limit_s = idle.map(|d| d.as_secs().max(1));
-        s.quota = quota;
-        s.last_active_ms = now_ms;
-        if let Some(ip) = ip {
-            let Table { bindings, .. } = &mut *t;
-            Table::remember_ip(bindings, &mut s, ip);
-        }
-        if let Err(e) = t.clients.authorize(mac, grant.exempt) {
-            warn!(%mac, "authorization failed: {e}");
-            return Err(if is_full(&e) {
-                SessionError::Full
-            } else {
-                SessionError::Map(e)
-            });
-        }
-        // A login (or renewal) is a new accounting session; the one it replaces ends.
-        let replaced = s.acct.take();
-        if let Some(mut a) = grant.acct.clone() {
-            a.base = s.usage;
-            a.started_ms = now_ms;
-            s.acct = Some(Box::new(a));
-        }
-        let recorded = self.store.ack(|tx| {
-            if let Some(code) = &grant.voucher {
-                match crate::store::vouchers::spend(tx, code, mac, now_ms)? {
-                    Some(ends) => s.ends_ms = s.ends_ms.min(ends),
-                    None => return Err(SessionError::VoucherSpent),
-                }
-            }
-            crate::store::sessions::save(tx, &s)?;
-            let event = Event::Started {
-                session: &s,
-                replaced: replaced.as_deref(),
-            };
-            self.observer.record(tx, &event, now_ms)?;
-            Ok(())
-        });
-        if let Err(e) = recorded {
-            if existing.is_none() {
-                let _ = t.clients.revoke(mac);
-            }
-            warn!(%mac, "could not record the session: {e}");
-            return Err(e);
-        }
-        t.unrecorded.remove(&mac);
-        // The address the device signed in from is its own (the login connection's
-        // packets came from its MAC).
-        if let Some(ip) = ip
-            && let Err(e) = t.bindings.bind(ip, mac)
-        {
-            warn!(%mac, %ip, "could not bind the address: {e}");
-        }
-        t.sessions.insert(mac, s.clone());
-        drop(t);
-        self.stats.logins.fetch_add(1, Ordering::Relaxed);
-        let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
-        let expires_in_s = s.ends_ms.saturating_sub(now_ms) / 1000;
-        info!(%mac, %ip, via = via.as_str(), expires_in_s, "client authorized");
-        Ok(s.view(now_ms))
-    }
-
-    /// Gives an authorized device the addresses it is known by (the gateway's neighbour
-    /// table) that no other device holds: a device allowed by an operator may not announce
-    /// its addresses again before it sends.
-    pub fn adopt_addresses(&self, mac: Mac, ips: &[IpAddr]) {
-        let mut t = self.lock();
-        let Table {
-            bindings, sessions, ..
-        } = &mut *t;
-        let Some(s) = sessions.get_mut(&mac) else {
-            return;
-        };
-        let mut changed = false;
-        for ip in ips {
-            if bindings.bind_if_free(*ip, mac) && !s.ips.contains(ip) {
-                s.ips.push(*ip);
-                changed = true;
-            }
-        }
-        if changed && let Err(e) = self.store.save_ips(s) {
-            warn!(%mac, "could not record the device's addresses: {e}");
-        }
+        tx: &rusqlite::Transaction<'_>,
+        s: &Session,
+        ended_ms: u64,
+        reason: EndReason,
+    ) -> Result<(), StoreError> {
+        crate::store::sessions::end(tx, s, ended_ms, reason.as_str())?;
+        self.observer
+            .record(tx, &Event::Ended { session: s, reason }, ended_ms)?;
+        Ok(())
     }
 
     /// Changes an active session with `f` and records it.

@@ -12,7 +12,8 @@ use tracing::{info, warn};
 use super::{Observer, Parts, Sessions, Stats, Table};
 use crate::{
     clock,
-    model::{Defaults, Via, unix_ms},
+    datapath::clients::NewEntry,
+    model::{Defaults, EndReason, Session, Via, unix_ms},
 };
 
 impl Sessions {
@@ -65,7 +66,7 @@ impl Sessions {
             table: Mutex::new(Table {
                 clients,
                 bindings,
-                sessions: HashMap::new(),
+                sessions: HashMap::with_capacity(stored.len()),
                 recent_ends: HashMap::new(),
                 pending_ends: Vec::new(),
                 unrecorded: HashSet::new(),
@@ -79,9 +80,16 @@ impl Sessions {
             stats: Stats::default(),
             observer,
         };
-        let (mut kept, mut restored, mut ended) = (0, 0, 0);
+        // Sessions that ended while netauth was down are recorded in one transaction, not
+        // one fsync each; the kernel entries of those it restores are added a few thousand
+        // per syscall. With 100k devices, one at a time took seconds with the gate closed
+        // to the devices not restored yet.
+        let mut ended: Vec<(Session, EndReason)> = Vec::new();
+        let mut restore: Vec<NewEntry> = Vec::new();
+        let mut kept = 0;
         {
             let mut t = me.lock();
+            let mut bound = Vec::new();
             for mut s in stored {
                 let mac = s.mac;
                 let in_kernel = kernel.remove(&mac);
@@ -90,33 +98,35 @@ impl Sessions {
                     if let Some((k, seen)) = t.clients.usage(mac, now_ms) {
                         s.apply_kernel(k, seen);
                     }
-                } else {
-                    // A new kernel entry starts at zero: carry the totals so far.
-                    s.base = s.usage;
                 }
                 if let Some(reason) = s.due(now_ms) {
                     let _ = t.clients.revoke(mac);
-                    me.record_end(&s, now_ms, reason)?;
-                    info!(%mac, reason = reason.as_str(), "session ended while netauth was down");
-                    ended += 1;
+                    ended.push((s, reason));
                     continue;
                 }
                 if in_kernel {
                     kept += 1;
                 } else {
-                    t.clients.authorize(mac, s.via == Via::Trusted)?;
-                    me.store.ack(|tx| {
-                        crate::store::sessions::save(tx, &s).map_err(crate::store::StoreError::from)
-                    })?;
-                    restored += 1;
+                    // A new kernel entry starts from the totals so far (beyond the stored
+                    // base), so the stored session stays as it is.
+                    restore.push(NewEntry {
+                        mac,
+                        exempt: s.via == Via::Trusted,
+                        carried: s.usage.minus(s.base),
+                    });
                 }
                 // The addresses it had (a reboot forgot the pinned bindings).
-                for ip in &s.ips {
-                    if let Err(e) = t.bindings.bind(*ip, mac) {
-                        warn!(%mac, %ip, "could not restore an address binding: {e}");
-                    }
-                }
+                bound.extend(s.ips.iter().map(|ip| (*ip, mac)));
                 t.sessions.insert(mac, s);
+            }
+            if let (_, Some(e)) = t.clients.insert_new(&restore) {
+                return Err(anyhow::anyhow!(
+                    "restoring {} sessions into the client map: {e}",
+                    restore.len()
+                ));
+            }
+            for (ip, mac, e) in t.bindings.bind_all(&bound) {
+                warn!(%mac, %ip, "could not restore an address binding: {e}");
             }
             for stray in kernel {
                 warn!(
@@ -127,9 +137,21 @@ impl Sessions {
                 t.unrecorded.insert(stray);
             }
         }
+        if !ended.is_empty() {
+            me.store.ack(|tx| {
+                ended
+                    .iter()
+                    .try_for_each(|(s, reason)| me.record_end_in(tx, s, now_ms, *reason))
+            })?;
+        }
+        for (s, reason) in &ended {
+            info!(mac = %s.mac, reason = reason.as_str(), "session ended while netauth was down");
+        }
         info!(
             kept,
-            restored, ended, "sessions reconciled with the kernel map"
+            restored = restore.len(),
+            ended = ended.len(),
+            "sessions reconciled with the kernel map"
         );
         me.store.set_clock_mark(&clock::Mark::now())?;
         Ok(Arc::new(me))

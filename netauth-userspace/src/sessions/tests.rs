@@ -192,5 +192,46 @@ fn sessions_and_their_addresses_survive_a_restart_of_the_table() {
     };
     let s = Sessions::new(parts, defaults, Accounting::new(), SystemTime::now()).unwrap();
     assert!(s.is_authorized(mac(1)), "restored into the map");
+    assert!(
+        !s.is_authorized(mac(2)),
+        "a device that never signed in stays out"
+    );
     assert_eq!(s.get(mac(1), crate::clock::now()).unwrap().ips, vec![ip]);
+}
+
+#[test]
+fn a_batch_that_does_not_fit_in_the_map_changes_nothing() {
+    let (s, store, _dir) = table("batch-full", 8);
+    let now = crate::clock::now();
+    s.authorize(mac(1), None, Grant::by(Via::Admin), now)
+        .unwrap();
+    // Ten new devices, room for seven: refused whole, with how far it got.
+    let grants: Vec<(Mac, Grant)> = (10..20).map(|n| (mac(n), Grant::by(Via::Admin))).collect();
+    match s.authorize_many(&grants, now) {
+        Err(SessionError::BatchFull { fitted: 7, new: 10 }) => {}
+        other => panic!("expected a full map, got {other:?}"),
+    }
+    assert_eq!(s.count(), 1);
+    assert!(
+        (10..20).all(|n| !s.is_authorized(mac(n))),
+        "a map entry stayed"
+    );
+    assert_eq!(store.active().unwrap().len(), 1, "a session was stored");
+    // One that fits (a renewal and seven new devices) is taken whole.
+    let mut grants: Vec<(Mac, Grant)> = (10..17).map(|n| (mac(n), Grant::by(Via::Admin))).collect();
+    grants.push((mac(1), Grant::by(Via::Admin)));
+    let done = s.authorize_many(&grants, now).unwrap();
+    assert_eq!((done.new, done.renewed), (7, 1));
+    assert_eq!(s.count(), 8);
+    assert_eq!(store.active().unwrap().len(), 8);
+    // A device named twice is refused before anything changes.
+    let twice = vec![
+        (mac(30), Grant::by(Via::Admin)),
+        (mac(30), Grant::by(Via::Admin)),
+    ];
+    assert!(matches!(
+        s.authorize_many(&twice, now),
+        Err(SessionError::Repeated(m)) if m == mac(30)
+    ));
+    assert!(!s.is_authorized(mac(30)));
 }

@@ -17,9 +17,10 @@ fn ips_text(s: &Session) -> String {
         .join(",")
 }
 
-/// Inserts a new active session or updates the active one for the same MAC.
+/// Inserts a new active session or updates the active one for the same MAC. Statements
+/// are prepared once per connection: a batch saves 100k sessions in one transaction.
 pub fn save(tx: &Transaction<'_>, s: &Session) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO sessions (mac, ips, via, started_ms, ends_ms, idle_limit_s, quota_up,
             quota_down, quota_total, up_bytes, up_packets, down_bytes, down_packets,
             base_up_bytes, base_up_packets, base_down_bytes, base_down_packets, last_active_ms)
@@ -35,43 +36,41 @@ pub fn save(tx: &Transaction<'_>, s: &Session) -> rusqlite::Result<()> {
             base_down_bytes = excluded.base_down_bytes,
             base_down_packets = excluded.base_down_packets,
             last_active_ms = excluded.last_active_ms",
-        params![
-            s.mac.to_string(),
-            ips_text(s),
-            s.via.as_str(),
-            clock::to_wall_ms(s.started_ms) as i64,
-            clock::to_wall_ms(s.ends_ms) as i64,
-            s.idle_limit_s.map(|v| v as i64),
-            s.quota.up.map(|v| v as i64),
-            s.quota.down.map(|v| v as i64),
-            s.quota.total.map(|v| v as i64),
-            s.usage.up_bytes as i64,
-            s.usage.up_packets as i64,
-            s.usage.down_bytes as i64,
-            s.usage.down_packets as i64,
-            s.base.up_bytes as i64,
-            s.base.up_packets as i64,
-            s.base.down_bytes as i64,
-            s.base.down_packets as i64,
-            clock::to_wall_ms(s.last_active_ms) as i64,
-        ],
-    )?;
+    )?
+    .execute(params![
+        s.mac.to_string(),
+        ips_text(s),
+        s.via.as_str(),
+        clock::to_wall_ms(s.started_ms) as i64,
+        clock::to_wall_ms(s.ends_ms) as i64,
+        s.idle_limit_s.map(|v| v as i64),
+        s.quota.up.map(|v| v as i64),
+        s.quota.down.map(|v| v as i64),
+        s.quota.total.map(|v| v as i64),
+        s.usage.up_bytes as i64,
+        s.usage.up_packets as i64,
+        s.usage.down_bytes as i64,
+        s.usage.down_packets as i64,
+        s.base.up_bytes as i64,
+        s.base.up_packets as i64,
+        s.base.down_bytes as i64,
+        s.base.down_packets as i64,
+        clock::to_wall_ms(s.last_active_ms) as i64,
+    ])?;
     match &s.acct {
         Some(a) => {
             let mut a = a.as_ref().clone();
             a.started_ms = clock::to_wall_ms(a.started_ms);
             let json = serde_json::to_string(&a).expect("plain data serializes");
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO session_acct(mac, acct) VALUES (?1, ?2)
                  ON CONFLICT(mac) DO UPDATE SET acct = excluded.acct",
-                params![s.mac.to_string(), json],
-            )?;
+            )?
+            .execute(params![s.mac.to_string(), json])?;
         }
         None => {
-            tx.execute(
-                "DELETE FROM session_acct WHERE mac = ?1",
-                params![s.mac.to_string()],
-            )?;
+            tx.prepare_cached("DELETE FROM session_acct WHERE mac = ?1")?
+                .execute(params![s.mac.to_string()])?;
         }
     }
     Ok(())
@@ -79,25 +78,23 @@ pub fn save(tx: &Transaction<'_>, s: &Session) -> rusqlite::Result<()> {
 
 /// Marks the active session of `s.mac` ended, with its final counters.
 pub fn end(tx: &Transaction<'_>, s: &Session, ended_ms: u64, reason: &str) -> rusqlite::Result<()> {
-    tx.execute(
-        "DELETE FROM session_acct WHERE mac = ?1",
-        params![s.mac.to_string()],
-    )?;
-    tx.execute(
+    tx.prepare_cached("DELETE FROM session_acct WHERE mac = ?1")?
+        .execute(params![s.mac.to_string()])?;
+    tx.prepare_cached(
         "UPDATE sessions SET ended_ms = ?2, end_reason = ?3, up_bytes = ?4, up_packets = ?5,
             down_bytes = ?6, down_packets = ?7, last_active_ms = ?8
          WHERE mac = ?1 AND ended_ms IS NULL",
-        params![
-            s.mac.to_string(),
-            clock::to_wall_ms(ended_ms) as i64,
-            reason,
-            s.usage.up_bytes as i64,
-            s.usage.up_packets as i64,
-            s.usage.down_bytes as i64,
-            s.usage.down_packets as i64,
-            clock::to_wall_ms(s.last_active_ms) as i64
-        ],
-    )?;
+    )?
+    .execute(params![
+        s.mac.to_string(),
+        clock::to_wall_ms(ended_ms) as i64,
+        reason,
+        s.usage.up_bytes as i64,
+        s.usage.up_packets as i64,
+        s.usage.down_bytes as i64,
+        s.usage.down_packets as i64,
+        clock::to_wall_ms(s.last_active_ms) as i64
+    ])?;
     Ok(())
 }
 
@@ -127,13 +124,15 @@ pub(super) fn shift(tx: &Transaction<'_>, by_ms: i64) -> rusqlite::Result<()> {
 }
 
 impl Store {
-    /// Records the addresses of an active session.
-    pub fn save_ips(&self, s: &Session) -> Result<()> {
+    /// Records the addresses of active sessions, in one transaction.
+    pub fn save_ips<'a>(&self, sessions: impl IntoIterator<Item = &'a Session>) -> Result<()> {
         self.batch(true, |tx| {
-            tx.execute(
+            let mut stmt = tx.prepare_cached(
                 "UPDATE sessions SET ips = ?2 WHERE mac = ?1 AND ended_ms IS NULL",
-                params![s.mac.to_string(), ips_text(s)],
             )?;
+            for s in sessions {
+                stmt.execute(params![s.mac.to_string(), ips_text(s)])?;
+            }
             Ok(())
         })
     }
@@ -174,11 +173,18 @@ impl Store {
             let rows = stmt.query_map([], row)?;
             let mut sessions: Vec<Session> = rows.collect::<rusqlite::Result<_>>()?;
             let mut stmt = conn.prepare("SELECT mac, acct FROM session_acct")?;
-            let accts: std::collections::HashMap<String, String> = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            let accts: std::collections::HashMap<Mac, String> = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+                .filter_map(|r| match r {
+                    Ok((mac, acct)) => Some(Ok((mac.parse().ok()?, acct))),
+                    Err(e) => Some(Err(e)),
+                })
                 .collect::<rusqlite::Result<_>>()?;
+            if accts.is_empty() {
+                return Ok(sessions);
+            }
             for s in &mut sessions {
-                if let Some(text) = accts.get(&s.mac.to_string()) {
+                if let Some(text) = accts.get(&s.mac) {
                     match serde_json::from_str::<Acct>(text) {
                         Ok(mut a) => {
                             a.started_ms = clock::from_wall_ms(a.started_ms);
@@ -193,10 +199,11 @@ impl Store {
     }
 }
 
+/// A stored session (its text read in place: restoring 100k sessions reads them all
+/// before the gate opens).
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
-    let mac: String = r.get(0)?;
-    let ips: String = r.get(1)?;
-    let via: String = r.get(2)?;
+    let text = |i: usize| -> rusqlite::Result<&str> { Ok(r.get_ref(i)?.as_str()?) };
+    let (mac, ips, via) = (text(0)?, text(1)?, text(2)?);
     let u = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
     let o = |i: usize| -> rusqlite::Result<Option<u64>> {
         Ok(r.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
@@ -206,7 +213,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
         })?,
         ips: ips.split(',').filter_map(|s| s.parse().ok()).collect(),
-        via: Via::parse(&via),
+        via: Via::parse(via),
         started_ms: clock::from_wall_ms(u(3)?),
         ends_ms: clock::from_wall_ms(u(4)?),
         idle_limit_s: o(5)?,

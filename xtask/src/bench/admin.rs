@@ -1,6 +1,6 @@
 //! What the bench asks of the admin API beyond what the typed client offers: the grant
 //! and revoke it repeats between samples, and filling the session table with many
-//! clients fast, over parallel connections.
+//! clients at once (one batch).
 
 use netauth_common::api::{AdminClient, AllowRequest, ClientError};
 
@@ -30,30 +30,28 @@ pub fn revoke(admin: &AdminClient, mac: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Authorizes all `macs` over `conns` requests in parallel.
-pub fn allow_many(admin: &AdminClient, macs: &[String], conns: usize) -> anyhow::Result<()> {
+/// Authorizes all `macs` for a day in one batch request (`POST /v1/sessions` with
+/// NDJSON, as `netauth allow --from FILE` sends it): all of them, or an error.
+pub fn allow_batch(admin: &AdminClient, macs: &[String]) -> anyhow::Result<()> {
     if macs.is_empty() {
         return Ok(());
     }
-    let per = macs.len().div_ceil(conns.max(1));
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let handles: Vec<_> = macs
-            .chunks(per)
-            .map(|chunk| {
-                scope.spawn(move || -> anyhow::Result<()> {
-                    AdminClient::block_on(async {
-                        for mac in chunk {
-                            allow_on(admin, mac).await?;
-                        }
-                        Ok(())
-                    })
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join()
-                .map_err(|_| anyhow::anyhow!("admin thread panicked"))??;
-        }
-        Ok(())
-    })
+    let reqs: Vec<AllowRequest> = macs
+        .iter()
+        .map(|mac| AllowRequest {
+            mac: mac.clone(),
+            duration: Some("24h".into()),
+            ..AllowRequest::default()
+        })
+        .collect();
+    let done = AdminClient::block_on(admin.allow_batch(&reqs))
+        .map_err(|e| anyhow::anyhow!("POST /v1/sessions with {} sessions: {e}", reqs.len()))?;
+    if done.authorized != reqs.len() as u64 {
+        anyhow::bail!(
+            "POST /v1/sessions authorized {} of {} sessions",
+            done.authorized,
+            reqs.len()
+        );
+    }
+    Ok(())
 }

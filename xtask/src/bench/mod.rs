@@ -10,6 +10,7 @@
 
 mod admin;
 mod auth;
+mod bulk;
 mod env;
 mod fwd;
 mod portal;
@@ -60,7 +61,11 @@ pub struct Opts {
     /// profiling, no report is written.
     #[arg(long)]
     pub cost_only: bool,
-    /// Client counts for --fwd-only and --cost-only.
+    /// Only load sessions in one batch and restore them after a reboot, at --clients, and
+    /// print the figures: for profiling, no report is written.
+    #[arg(long)]
+    pub bulk_only: bool,
+    /// Client counts for --fwd-only, --cost-only and --bulk-only.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub clients: Vec<u32>,
 }
@@ -170,6 +175,9 @@ pub struct PortalResult {
     pub checks: Vec<String>,
 }
 
+/// Sessions the bulk section loads and restores, in every mode: the issue's figure.
+const BULK_CLIENTS: u32 = 100_000;
+
 #[derive(Default)]
 pub struct Results {
     pub started: String,
@@ -184,6 +192,8 @@ pub struct Results {
     pub mem: Vec<MemRow>,
     pub portal: Option<PortalResult>,
     pub portal_error: Option<String>,
+    pub bulk: Option<bulk::BulkResult>,
+    pub bulk_error: Option<String>,
     pub xdp_status: BTreeMap<Method, String>,
     pub notes: Vec<String>,
 }
@@ -295,6 +305,11 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     env::ensure_tools()?;
     if !opts.fwd_only.is_empty() {
         return fwd_only(opts);
+    }
+    if opts.bulk_only {
+        env::install_interrupt_handler()?;
+        let prefix = format!("nk{}", std::process::id() % 100_000);
+        return bulk::print(&prefix, &opts.clients);
     }
     if opts.cost_only {
         let plan = Plan::new(opts);
@@ -419,6 +434,16 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         }
     }
     drop(paths);
+
+    // 4. Bulk: 100k sessions in one batch, and their restore after a reboot (issue 13).
+    eprintln!("bench: bulk load and restore of {BULK_CLIENTS} sessions");
+    match bulk::measure(&prefix, BULK_CLIENTS) {
+        Ok(b) => r.bulk = Some(b),
+        Err(e) => {
+            eprintln!("bench: bulk load and restore failed: {e:#}");
+            r.bulk_error = Some(format!("{e:#}"));
+        }
+    }
 
     r.facts
         .push(("load before each block".into(), during.join("; ")));

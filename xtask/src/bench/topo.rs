@@ -306,32 +306,84 @@ impl Path {
                 self.gw.sh("nft", &["-f", &f.to_string_lossy()])?;
             }
             Method::IptLegacy | Method::IptNft => self.load_iptables(0)?,
-            m => {
-                let mode = m.xdp_mode().expect("netauth method");
+            _ => {
                 // Daemon::start gives the daemon `dir/state` and `dir/bpf` (pins).
                 self.bpffs = Some(env::Bpffs::mount(self.dir.join("bpf"))?);
-                // One client namespace drives the portal at full rate: the per-client fair
-                // share (a guard against one client starving the others) is lifted, so the
-                // portal's own capacity is measured, as nginx's is.
-                let d = Daemon::start(
-                    &self.gw,
-                    &self.dir,
-                    &[
-                        "--xdp-mode",
-                        mode,
-                        "--portal-client-connections",
-                        "65535",
-                        "--portal-client-rate",
-                        "100000",
-                        // nginx, the portal's yardstick, listens on the gateway; a captive
-                        // client reaches only the services the operator opens there.
-                        "--gateway-allow",
-                        "tcp/8081",
-                    ],
-                )?;
-                env::register_pid(d.child.id());
-                self.daemon = Some(d);
+                self.start_daemon()?;
             }
+        }
+        Ok(())
+    }
+
+    /// Starts netauth on this path's gateway (a netauth method); returns once it serves.
+    pub fn start_daemon(&mut self) -> anyhow::Result<()> {
+        let mode = self.method.xdp_mode().context("not a netauth method")?;
+        // One client namespace drives the portal at full rate: the per-client fair share
+        // (a guard against one client starving the others) is lifted, so the portal's own
+        // capacity is measured, as nginx's is.
+        let d = Daemon::start(
+            &self.gw,
+            &self.dir,
+            &[
+                "--xdp-mode",
+                mode,
+                "--portal-client-connections",
+                "65535",
+                "--portal-client-rate",
+                "100000",
+                // nginx, the portal's yardstick, listens on the gateway; a captive client
+                // reaches only the services the operator opens there.
+                "--gateway-allow",
+                "tcp/8081",
+            ],
+        )?;
+        env::register_pid(d.child.id());
+        self.daemon = Some(d);
+        Ok(())
+    }
+
+    /// Whether the measured client's traffic reaches the upstream (a UDP echo).
+    pub fn client_passes(&self) -> bool {
+        let target = std::net::SocketAddr::from((TARGET_V4, ECHO_PORT));
+        self.cl
+            .run(move || netauth_lab::net::udp_echo(target, 0, Duration::from_millis(500)))
+            .unwrap_or(false)
+    }
+
+    /// The gateway's pin directory for lan0 (netauth keys pins by network namespace).
+    pub fn pin_dir(&self) -> PathBuf {
+        self.dir
+            .join("bpf")
+            .join(format!("netns-{}", self.gw.name))
+            .join("lan0")
+    }
+
+    /// What a reboot does to netauth: it stops, and its pinned maps and links go with the
+    /// old kernel; the session store on disk remains. Returns once nothing of it is
+    /// attached to lan0 any more (the kernel releases unpinned links asynchronously).
+    pub fn reboot(&mut self) -> anyhow::Result<()> {
+        if let Some(mut d) = self.daemon.take() {
+            let pid = d.child.id();
+            let status = d.stop()?;
+            env::unregister_pid(pid);
+            if !status.success() {
+                bail!("netauth stopped with {status}");
+            }
+        }
+        let dir = self.pin_dir();
+        if dir.exists() {
+            for e in std::fs::read_dir(&dir)? {
+                std::fs::remove_file(e?.path())?;
+            }
+            std::fs::remove_dir(&dir)?;
+        }
+        let detached = wait_until(Duration::from_secs(10), || {
+            self.gw
+                .sh("ip", &["-d", "link", "show", "dev", "lan0"])
+                .is_ok_and(|o| !o.contains("prog/xdp"))
+        });
+        if !detached {
+            bail!("netauth's programs stayed attached to lan0 after its pins went");
         }
         Ok(())
     }
@@ -429,9 +481,10 @@ impl Path {
                 }
                 let client = self.admin()?;
                 admin::revoke(&client, CLIENT_MAC)?;
-                let macs: Vec<String> = (self.synthetic..want).map(synthetic_mac).collect();
-                admin::allow_many(&client, &macs, 8)?;
-                admin::allow(&client, CLIENT_MAC)?;
+                // One batch, the measured client last (as an operator's `allow --from`).
+                let mut macs: Vec<String> = (self.synthetic..want).map(synthetic_mac).collect();
+                macs.push(CLIENT_MAC.to_string());
+                admin::allow_batch(&client, &macs)?;
                 // As a real device does when it takes an address (the bench's neighbours are
                 // static, so it never ARPs): announce it, so netauth binds it to the device
                 // (--bind-addresses).
