@@ -372,7 +372,7 @@ mod tests {
         assert!(r.text.contains("interface eth1.20\n{"), "{}", r.text);
         assert!(r.text.contains(&format!("AdvCaptivePortalAPI \"{URI}\";")));
         assert!(r.text.contains("radvd 2.20 or later"));
-        let long = format!("https://{}/api", "a".repeat(MAX_RADVD_URI - 12));
+        let long = format!("https://{}/api", "a".repeat(MAX_RADVD_URI - 11));
         assert!(long.len() > MAX_RADVD_URI && long.len() <= MAX_URI);
         assert!(dhcp_config(DhcpFormat::Radvd, &api(&long), Some("lan0")).is_err());
         assert!(dhcp_config(DhcpFormat::Dnsmasq, &api(&long), None).is_ok());
