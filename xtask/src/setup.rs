@@ -32,6 +32,14 @@ const PACKAGES: &[(&str, &str)] = &[
     ("binutils", "strip"),
     ("lintian", "lintian"),
     ("systemd", "systemd-analyze"),
+    // The DHCP/RA provisioning tests (tests/tests/dhcp.rs) check `netauth dhcp-config`'s
+    // output with the real servers and serve it to real clients.
+    ("dnsmasq-base", "dnsmasq"),
+    ("kea-dhcp4-server", "kea-dhcp4"),
+    ("kea-dhcp6-server", "kea-dhcp6"),
+    ("radvd", "radvd"),
+    ("isc-dhcp-client", "dhclient"),
+    ("udhcpc", "udhcpc"),
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -24,7 +24,8 @@ use serde::Serialize;
 use crate::config::{DEFAULT_ADMIN_SOCKET, RunArgs};
 
 pub use self::{
-    sessions::AllowArgs, users::UserAction, vouchers::VoucherAction, walled::WalledAction,
+    provision::DhcpConfigArgs, sessions::AllowArgs, users::UserAction, vouchers::VoucherAction,
+    walled::WalledAction,
 };
 
 #[derive(Parser)]
@@ -98,20 +99,9 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         out_dir: PathBuf,
     },
-    /// Print the DHCP (or RA) configuration that announces the Captive Portal API (RFC 8910).
-    DhcpConfig {
-        #[arg(long, value_enum)]
-        format: crate::provision::DhcpFormat,
-        /// The API's URI [default: https://HOSTNAME:PORT/api/captive].
-        #[arg(long, conflicts_with = "hostname")]
-        api_uri: Option<String>,
-        /// The portal's DNS name.
-        #[arg(long)]
-        hostname: Option<String>,
-        /// The HTTPS port.
-        #[arg(long, default_value_t = crate::config::DEFAULT_API_PORT)]
-        port: u16,
-    },
+    /// Print the DHCP or RA server configuration that announces the Captive Portal API
+    /// (RFC 8910), or that the network has none.
+    DhcpConfig(DhcpConfigArgs),
     /// Create, list and revoke vouchers (for --auth-method voucher).
     Voucher {
         #[command(subcommand)]
@@ -262,12 +252,7 @@ async fn dispatch(command: Command) -> Outcome {
             ips,
             out_dir,
         } => provision::cert(&hostname, &ips, &out_dir),
-        Command::DhcpConfig {
-            format,
-            api_uri,
-            hostname,
-            port,
-        } => provision::dhcp_config(format, api_uri, hostname, port),
+        Command::DhcpConfig(args) => provision::dhcp_config(args),
         Command::Voucher { action, socket } => vouchers::run(&socket.client(), action).await,
         Command::User {
             action,
