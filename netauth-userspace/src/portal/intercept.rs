@@ -5,10 +5,11 @@
 //!
 //! Every captive device sends these, often, so they are answered without the router:
 //! the pages are rendered once ([`Template`]) and only the login URL is put in per
-//! answer, and who sent the connection is read from the datapath once, when it is
-//! accepted. Per request the portal asks the kernel only when the answer depends on it.
+//! answer, and who sent the connection, where it was going and the login URL's start are
+//! worked out once, when it is accepted. Per request the portal asks the kernel only when
+//! the answer depends on it.
 
-use std::{net::SocketAddr, sync::Arc, sync::atomic::Ordering};
+use std::{borrow::Cow, net::SocketAddr, sync::Arc, sync::atomic::Ordering};
 
 use axum::{
     body::Bytes,
@@ -22,10 +23,34 @@ use crate::{identity::FlowIdentity, model::Mac};
 
 /// One accepted intercepted connection: where it was going and who sent it, as the
 /// datapath recorded it when the connection was accepted.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Intercepted {
     pub conn: super::ConnInfo,
     pub who: FlowIdentity,
+    /// The login URL up to its `redirect` value: the portal's address of the client's
+    /// family, which the connection's addresses fix.
+    login_prefix: String,
+    /// The original destination as a URL's host, for requests that name no usable Host.
+    destination: String,
+}
+
+impl Intercepted {
+    pub fn new(portal: &Portal, conn: super::ConnInfo, who: FlowIdentity) -> Self {
+        Self {
+            login_prefix: portal.login_url(&conn, Some("")),
+            destination: destination_host(&conn),
+            conn,
+            who,
+        }
+    }
+
+    /// [`Portal::login_url`] with `original` as the redirect, from the prepared start.
+    fn login_url(&self, original: &str) -> String {
+        let mut url = String::with_capacity(self.login_prefix.len() + original.len() * 2);
+        url.push_str(&self.login_prefix);
+        url.extend(form_urlencoded::byte_serialize(original.as_bytes()));
+        url
+    }
 }
 
 /// The answers to intercepted requests, prepared once.
@@ -49,7 +74,7 @@ impl Answers {
     pub fn answer(&self, c: &Intercepted, req: &Parts) -> Response<Full<Bytes>> {
         let portal = &self.portal;
         let host = request_host(&req.uri, &req.headers);
-        let original = original_url(host.as_deref(), &req.uri, &c.conn);
+        let original = original_url(host.as_deref().unwrap_or(&c.destination), &req.uri);
         // A connection intercepted while the client was captive stays bound to the portal
         // socket after login (the kernel's established-socket lookup finds it first). Send
         // the request back to where it was going on a fresh connection: 307 to the same
@@ -62,7 +87,7 @@ impl Answers {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             return r;
         }
-        let login = portal.login_url(&c.conn, Some(&original));
+        let login = c.login_url(&original);
         if let Some(probe) =
             probes::match_probe(host.as_deref().unwrap_or_default(), req.uri.path())
         {
@@ -125,7 +150,7 @@ fn html(mut r: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
 
 /// The Host a request names: the authority of an absolute-form URI, else the Host header,
 /// if it is a plausible host name or address.
-fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
+fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<Cow<'a, str>> {
     let host = match uri.authority() {
         Some(a) => a.as_str(),
         None => headers.get(header::HOST)?.to_str().ok()?,
@@ -135,24 +160,38 @@ fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
-    ok.then(|| host.to_ascii_lowercase())
+    if !ok {
+        return None;
+    }
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
 
-/// The URL the client originally asked for, on `host` (the one it named, if plausible).
-fn original_url(host: Option<&str>, uri: &Uri, conn: &super::ConnInfo) -> String {
-    let host = match host {
-        Some(h) => h.to_string(),
-        None => match conn.local {
-            SocketAddr::V4(a) if a.port() == 80 => a.ip().to_string(),
-            SocketAddr::V6(a) if a.port() == 80 => format!("[{}]", a.ip()),
-            a => a.to_string(),
-        },
-    };
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut url = format!("http://{host}{path}");
-    if url.len() > MAX_REDIRECT {
-        url = format!("http://{host}/");
+/// The original destination of a connection as a URL's host (and port, unless 80).
+fn destination_host(conn: &super::ConnInfo) -> String {
+    match conn.local {
+        SocketAddr::V4(a) if a.port() == 80 => a.ip().to_string(),
+        SocketAddr::V6(a) if a.port() == 80 => format!("[{}]", a.ip()),
+        a => a.to_string(),
     }
+}
+
+/// The URL the client originally asked for, on `host` (the one it named if plausible,
+/// else where the connection was going).
+fn original_url(host: &str, uri: &Uri) -> String {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = if "http://".len() + host.len() + path.len() > MAX_REDIRECT {
+        "/"
+    } else {
+        path
+    };
+    let mut url = String::with_capacity("http://".len() + host.len() + path.len());
+    url.push_str("http://");
+    url.push_str(host);
+    url.push_str(path);
     url
 }
 
@@ -170,7 +209,8 @@ mod tests {
     #[test]
     fn original_url_uses_host_header_or_destination() {
         let url = |headers: &HeaderMap, uri: &Uri, c| {
-            original_url(request_host(uri, headers).as_deref(), uri, c)
+            let host = request_host(uri, headers);
+            original_url(host.as_deref().unwrap_or(&destination_host(c)), uri)
         };
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("Example.com"));
@@ -185,5 +225,31 @@ mod tests {
         assert_eq!(url(&h, &uri, &c), "http://203.0.113.7/path?q=1");
         let absolute: Uri = "http://Other.example:8080/x".parse().unwrap();
         assert_eq!(url(&h, &absolute, &c), "http://other.example:8080/x");
+        let long: Uri = format!("/{}", "a".repeat(MAX_REDIRECT)).parse().unwrap();
+        assert_eq!(url(&h, &long, &c), "http://203.0.113.7/");
+        let v6 = conn("[2001:db8::7]:8080", "[2001:db8::10]:40000");
+        assert_eq!(
+            url(&HeaderMap::new(), &uri, &v6),
+            "http://[2001:db8::7]:8080/path?q=1"
+        );
+    }
+
+    #[test]
+    fn login_url_from_the_prepared_start_matches_the_portals() {
+        // The prepared start is the portal's login URL with an empty redirect; the rest
+        // is the value encoded as the portal's own form encoder does it.
+        for original in [
+            "http://example.com/a b?c=d&e=\u{e9}#f",
+            "http://[2001:db8::1]/%41",
+        ] {
+            let whole: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("redirect", original)
+                .finish();
+            let empty: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("redirect", "")
+                .finish();
+            let rest: String = form_urlencoded::byte_serialize(original.as_bytes()).collect();
+            assert_eq!(whole, format!("{empty}{rest}"));
+        }
     }
 }

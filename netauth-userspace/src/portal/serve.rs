@@ -309,7 +309,7 @@ pub async fn serve(
             let intercepted = site
                 .portal
                 .is_intercepted(&conn)
-                .then_some(Intercepted { conn, who });
+                .then(|| Arc::new(Intercepted::new(&site.portal, conn, who)));
             let share = Share {
                 fairness,
                 key,
@@ -390,7 +390,7 @@ async fn serve_connection<I>(
     io: I,
     site: &Arc<Site>,
     conn: ConnInfo,
-    intercepted: Option<Intercepted>,
+    intercepted: Option<Arc<Intercepted>>,
     share: Share,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -406,7 +406,7 @@ async fn serve_connection<I>(
         Some(c) => {
             let site = site.clone();
             let service = service_fn(move |req: Request<Incoming>| {
-                let (site, share) = (site.clone(), share.clone());
+                let (site, share, c) = (site.clone(), share.clone(), c.clone());
                 async move {
                     Ok::<_, Infallible>(match share.admit(req).await {
                         Ok(req) => site.answers.answer(&c, &req.into_parts().0),
