@@ -36,8 +36,8 @@ use netauth_common::{ClientUsage, Counter, IpKey};
 use crate::{
     maps::count,
     packet::{
-        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, Ip, Link, load,
-        parse_ipv4, parse_ipv6, parse_link, parse_ports,
+        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, Ip, Link, load, parse_ipv4,
+        parse_ipv6, parse_link, parse_ports,
     },
     verdict::{Action, classify, source_bound},
 };
