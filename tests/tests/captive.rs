@@ -841,3 +841,75 @@ fn a_reused_client_port_is_intercepted_again_without_delay() {
         }
     }
 }
+
+/// Requests pipelined on one intercepted connection each get their own 511, in order: a
+/// HEAD one without a body, each with the login link for its own URL, and the last, which
+/// asks to close, ends the connection.
+#[test]
+fn pipelined_requests_on_an_intercepted_connection_get_one_answer_each() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    let target = web_addr(false, 80);
+    let text =
+        c.ns.run(move || -> std::io::Result<Vec<u8>> {
+            use std::io::{Read as _, Write as _};
+            let mut s = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(
+                b"GET /a HTTP/1.1\r\nHost: one.example\r\n\r\n\
+                  HEAD /b HTTP/1.1\r\nHost: two.example\r\n\r\n\
+                  GET /c HTTP/1.1\r\nHost: three.example\r\nConnection: close\r\n\r\n",
+            )?;
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf)?;
+            Ok(buf)
+        })
+        .unwrap()
+        .expect("the answers, then the end of the connection");
+    let mut rest = &text[..];
+    let mut answers = Vec::new();
+    for head_request in [false, true, false] {
+        let end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("an answer's head in {:?}", String::from_utf8_lossy(rest)))
+            + 4;
+        let head = String::from_utf8_lossy(&rest[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .expect("a content-length")
+            .trim()
+            .parse()
+            .unwrap();
+        let body_len = if head_request { 0 } else { len };
+        assert!(len > 0, "{head}");
+        let body = String::from_utf8_lossy(&rest[end..end + body_len]).into_owned();
+        rest = &rest[end + body_len..];
+        answers.push((head, body));
+    }
+    assert!(
+        rest.is_empty(),
+        "nothing after the third answer: {:?}",
+        String::from_utf8_lossy(rest)
+    );
+    for (i, (head, body)) in answers.iter().enumerate() {
+        assert!(head.starts_with("http/1.1 511"), "answer {i}: {head}");
+        assert!(
+            head.contains("cache-control: no-store"),
+            "answer {i}: {head}"
+        );
+        assert_eq!(
+            head.contains("connection: close"),
+            i == 2,
+            "answer {i}: {head}"
+        );
+        let want = ["one.example%2Fa", "", "three.example%2Fc"][i];
+        assert!(
+            body.contains(want),
+            "answer {i} links to its own URL: {body}"
+        );
+    }
+    assert!(answers[1].1.is_empty(), "HEAD got no body");
+}

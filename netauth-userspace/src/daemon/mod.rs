@@ -37,7 +37,7 @@ use crate::{
     config::{RunArgs, Settings},
     console,
     datapath::{Datapath, DatapathConfig},
-    identity::{FlowIdentity, Identity},
+    identity::Identity,
     metrics::Metrics,
     model::Defaults,
     netlink::{self, PolicyRouting},
@@ -325,22 +325,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         per_client_rate: cfg.portal_client_rate,
         ..serve::Limits::default()
     };
-    let fairness = {
-        let identity = identity.clone();
-        serve::Fairness::new(limits, move |c: &portal::ConnInfo| {
-            match identity.flow(c.remote, c.local) {
-                FlowIdentity::Mac(m) => serve::ClientKey::Mac(m),
-                _ => serve::ClientKey::Ip(c.remote.ip()),
-            }
-        })
-    };
-    let app = portal::router(portal);
+    let fairness = serve::Fairness::new(limits);
+    let site = portal::Site::new(portal);
     for l in listeners.portal {
-        let f = serve::serve(l, app.clone(), fairness.clone(), None);
+        let f = serve::serve(l, site.clone(), fairness.clone(), None);
         services.spawn_forever("portal", Role::Essential, f);
     }
     for l in listeners.https {
-        let f = serve::serve(l, app.clone(), fairness.clone(), tls.clone());
+        let f = serve::serve(l, site.clone(), fairness.clone(), tls.clone());
         services.spawn_forever("portal-https", Role::Essential, f);
     }
     if let Some(s) = stapler.filter(|_| cfg.api_tls_ocsp.is_some()) {

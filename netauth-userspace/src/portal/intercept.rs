@@ -2,109 +2,196 @@
 //! steered here by the datapath. They never reach the portal's own routes: an OS
 //! connectivity probe gets 302 to the login page (so the OS shows its sign-in window),
 //! anything else 511 (RFC 6585) with a link to it.
+//!
+//! Every captive device sends these, often, so they are answered without the router:
+//! the pages are rendered once ([`Template`]) and only the login URL is put in per
+//! answer, and who sent the connection, where it was going and the login URL's start are
+//! worked out once, when it is accepted. Per request the portal asks the kernel only when
+//! the answer depends on it.
 
-use std::{net::SocketAddr, sync::atomic::Ordering};
+use std::{borrow::Cow, net::SocketAddr, sync::Arc, sync::atomic::Ordering};
 
 use axum::{
-    Extension,
-    extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
-    middleware::Next,
-    response::{Html, IntoResponse, Response},
+    body::Bytes,
+    http::{HeaderMap, HeaderValue, Response, StatusCode, Uri, header, request::Parts},
 };
+use http_body_util::Full;
 use tracing::debug;
 
-use super::{AppState, ConnInfo, MAX_REDIRECT, header_value, pages, probes};
+use super::{MAX_REDIRECT, Portal, header_value, pages::Template, probes};
+use crate::{identity::FlowIdentity, model::Mac};
 
-/// Intercepted connections never reach the portal's own routes: they get 511, or 302 if
-/// the request is an OS connectivity probe.
-pub(super) async fn intercept(
-    State(portal): State<AppState>,
-    Extension(conn): Extension<ConnInfo>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if !portal.is_intercepted(&conn) {
-        return next.run(req).await;
+/// One accepted intercepted connection: where it was going and who sent it, as the
+/// datapath recorded it when the connection was accepted.
+#[derive(Clone, Debug)]
+pub struct Intercepted {
+    pub conn: super::ConnInfo,
+    pub who: FlowIdentity,
+    /// The login URL up to its `redirect` value: the portal's address of the client's
+    /// family, which the connection's addresses fix.
+    login_prefix: String,
+    /// The original destination as a URL's host, for requests that name no usable Host.
+    destination: String,
+}
+
+impl Intercepted {
+    pub fn new(portal: &Portal, conn: super::ConnInfo, who: FlowIdentity) -> Self {
+        Self {
+            login_prefix: portal.login_url(&conn, Some("")),
+            destination: destination_host(&conn),
+            conn,
+            who,
+        }
     }
-    let original = original_url(req.uri(), req.headers(), &conn);
-    // A connection intercepted while the client was captive stays bound to the portal
-    // socket after login (the kernel's established-socket lookup finds it first). Send the
-    // request back to where it was going on a fresh connection: 307 to the same URL, and
-    // close this one so the browser cannot reuse it.
-    if let Ok((mac, _)) = portal.identify(&conn)
-        && portal.clients.is_authorized(mac)
-    {
-        debug!(client = %conn.remote, url = %original, "signed-in client on an intercepted connection: 307 and close");
-        return (
-            StatusCode::TEMPORARY_REDIRECT,
-            [
-                (header::LOCATION, header_value(&original)),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-                (header::CONNECTION, HeaderValue::from_static("close")),
-            ],
-        )
-            .into_response();
+
+    /// [`Portal::login_url`] with `original` as the redirect, from the prepared start.
+    fn login_url(&self, original: &str) -> String {
+        let mut url = String::with_capacity(self.login_prefix.len() + original.len() * 2);
+        url.push_str(&self.login_prefix);
+        url.extend(form_urlencoded::byte_serialize(original.as_bytes()));
+        url
     }
-    let host = request_host(req.uri(), req.headers()).unwrap_or_default();
-    let path = req.uri().path();
-    let login = portal.login_url(&conn, Some(&original));
-    if let Some(probe) = probes::match_probe(&host, path) {
-        portal.stats.answered_302.fetch_add(1, Ordering::Relaxed);
-        debug!(client = %conn.remote, probe = probe.platform, "connectivity probe intercepted");
-        return (
-            StatusCode::FOUND,
-            [
-                (header::LOCATION, header_value(&login)),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-            Html(pages::moved(&login)),
-        )
-            .into_response();
+}
+
+/// The answers to intercepted requests, prepared once.
+pub struct Answers {
+    portal: Arc<Portal>,
+    page_511: Template,
+    page_302: Template,
+}
+
+impl Answers {
+    pub fn new(portal: Arc<Portal>) -> Self {
+        Self {
+            page_511: Template::authentication_required(&portal.venue),
+            page_302: Template::moved(),
+            portal,
+        }
     }
-    portal.stats.answered_511.fetch_add(1, Ordering::Relaxed);
-    debug!(client = %conn.remote, url = %original, "intercepted, answering 511");
-    let why = portal.why_captive(&conn).await;
-    (
-        StatusCode::NETWORK_AUTHENTICATION_REQUIRED,
-        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Html(pages::authentication_required(&portal.venue, &login, why)),
-    )
-        .into_response()
+
+    /// The answer to one request on an intercepted connection: 307 back to where it was
+    /// going if the device has signed in since, else 302 for an OS probe, else 511.
+    pub fn answer(&self, c: &Intercepted, req: &Parts) -> Response<Full<Bytes>> {
+        let portal = &self.portal;
+        let host = request_host(&req.uri, &req.headers);
+        let original = original_url(host.as_deref().unwrap_or(&c.destination), &req.uri);
+        // A connection intercepted while the client was captive stays bound to the portal
+        // socket after login (the kernel's established-socket lookup finds it first). Send
+        // the request back to where it was going on a fresh connection: 307 to the same
+        // URL, and close this one so the browser cannot reuse it.
+        if self.signed_in(c) {
+            debug!(client = %c.conn.remote, url = %original, "signed-in client on an intercepted connection: 307 and close");
+            let mut r = response(StatusCode::TEMPORARY_REDIRECT, Bytes::new());
+            let h = r.headers_mut();
+            h.insert(header::LOCATION, header_value(&original));
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
+        let login = c.login_url(&original);
+        if let Some(probe) =
+            probes::match_probe(host.as_deref().unwrap_or_default(), req.uri.path())
+        {
+            portal.stats.answered_302.fetch_add(1, Ordering::Relaxed);
+            debug!(client = %c.conn.remote, probe = probe.platform, "connectivity probe intercepted");
+            let mut r = response(StatusCode::FOUND, self.page_302.render(&login, None).into());
+            r.headers_mut()
+                .insert(header::LOCATION, header_value(&login));
+            return html(r);
+        }
+        portal.stats.answered_511.fetch_add(1, Ordering::Relaxed);
+        debug!(client = %c.conn.remote, url = %original, "intercepted, answering 511");
+        let why = match c.who {
+            FlowIdentity::Mac(mac) => portal.why_mac_is_captive(mac),
+            _ => portal.why_captive(&c.conn),
+        };
+        let body = self.page_511.render(&login, why);
+        html(response(
+            StatusCode::NETWORK_AUTHENTICATION_REQUIRED,
+            body.into(),
+        ))
+    }
+
+    /// Whether the device behind the connection is let through now. The session table
+    /// answers first, without the kernel: the datapath passes no device without a session
+    /// that was started while this daemon ran (the table is the client map's one writer,
+    /// and adds a session under the same lock as its map entry; a device in the map
+    /// without one was there before this daemon started, so no connection of it was ever
+    /// steered to this portal). Only a device with a session is checked as before: the
+    /// connection's own sender, now, and the map.
+    fn signed_in(&self, c: &Intercepted) -> bool {
+        let portal = &self.portal;
+        let may_be = |mac: Mac| portal.sessions.get(mac, crate::clock::now()).is_some();
+        if let FlowIdentity::Mac(mac) = c.who
+            && !may_be(mac)
+        {
+            return false;
+        }
+        portal
+            .identify(&c.conn)
+            .is_ok_and(|(mac, _)| portal.clients.is_authorized(mac))
+    }
+}
+
+fn response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn html(mut r: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r
 }
 
 /// The Host a request names: the authority of an absolute-form URI, else the Host header,
 /// if it is a plausible host name or address.
-fn request_host(uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    let host = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        })?;
+fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<Cow<'a, str>> {
+    let host = match uri.authority() {
+        Some(a) => a.as_str(),
+        None => headers.get(header::HOST)?.to_str().ok()?,
+    };
     let ok = !host.is_empty()
         && host.len() <= 260
         && host
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
-    ok.then(|| host.to_ascii_lowercase())
+    if !ok {
+        return None;
+    }
+    Some(if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    })
 }
 
-/// The URL the client originally asked for.
-fn original_url(uri: &Uri, headers: &HeaderMap, conn: &ConnInfo) -> String {
-    let host = request_host(uri, headers).unwrap_or_else(|| match conn.local {
+/// The original destination of a connection as a URL's host (and port, unless 80).
+fn destination_host(conn: &super::ConnInfo) -> String {
+    match conn.local {
         SocketAddr::V4(a) if a.port() == 80 => a.ip().to_string(),
         SocketAddr::V6(a) if a.port() == 80 => format!("[{}]", a.ip()),
         a => a.to_string(),
-    });
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut url = format!("http://{host}{path}");
-    if url.len() > MAX_REDIRECT {
-        url = format!("http://{host}/");
     }
+}
+
+/// The URL the client originally asked for, on `host` (the one it named if plausible,
+/// else where the connection was going).
+fn original_url(host: &str, uri: &Uri) -> String {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = if "http://".len() + host.len() + path.len() > MAX_REDIRECT {
+        "/"
+    } else {
+        path
+    };
+    let mut url = String::with_capacity("http://".len() + host.len() + path.len());
+    url.push_str("http://");
+    url.push_str(host);
+    url.push_str(path);
     url
 }
 
@@ -112,8 +199,8 @@ fn original_url(uri: &Uri, headers: &HeaderMap, conn: &ConnInfo) -> String {
 mod tests {
     use super::*;
 
-    fn conn(local: &str, remote: &str) -> ConnInfo {
-        ConnInfo {
+    fn conn(local: &str, remote: &str) -> super::super::ConnInfo {
+        super::super::ConnInfo {
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
         }
@@ -121,16 +208,48 @@ mod tests {
 
     #[test]
     fn original_url_uses_host_header_or_destination() {
+        let url = |headers: &HeaderMap, uri: &Uri, c| {
+            let host = request_host(uri, headers);
+            original_url(host.as_deref().unwrap_or(&destination_host(c)), uri)
+        };
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("Example.com"));
         let c = conn("203.0.113.7:80", "192.0.2.10:40000");
         let uri: Uri = "/path?q=1".parse().unwrap();
-        assert_eq!(original_url(&uri, &h, &c), "http://example.com/path?q=1");
+        assert_eq!(url(&h, &uri, &c), "http://example.com/path?q=1");
         assert_eq!(
-            original_url(&uri, &HeaderMap::new(), &c),
+            url(&HeaderMap::new(), &uri, &c),
             "http://203.0.113.7/path?q=1"
         );
         h.insert(header::HOST, HeaderValue::from_static("bad\"host<"));
-        assert_eq!(original_url(&uri, &h, &c), "http://203.0.113.7/path?q=1");
+        assert_eq!(url(&h, &uri, &c), "http://203.0.113.7/path?q=1");
+        let absolute: Uri = "http://Other.example:8080/x".parse().unwrap();
+        assert_eq!(url(&h, &absolute, &c), "http://other.example:8080/x");
+        let long: Uri = format!("/{}", "a".repeat(MAX_REDIRECT)).parse().unwrap();
+        assert_eq!(url(&h, &long, &c), "http://203.0.113.7/");
+        let v6 = conn("[2001:db8::7]:8080", "[2001:db8::10]:40000");
+        assert_eq!(
+            url(&HeaderMap::new(), &uri, &v6),
+            "http://[2001:db8::7]:8080/path?q=1"
+        );
+    }
+
+    #[test]
+    fn login_url_from_the_prepared_start_matches_the_portals() {
+        // The prepared start is the portal's login URL with an empty redirect; the rest
+        // is the value encoded as the portal's own form encoder does it.
+        for original in [
+            "http://example.com/a b?c=d&e=\u{e9}#f",
+            "http://[2001:db8::1]/%41",
+        ] {
+            let whole: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("redirect", original)
+                .finish();
+            let empty: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("redirect", "")
+                .finish();
+            let rest: String = form_urlencoded::byte_serialize(original.as_bytes()).collect();
+            assert_eq!(whole, format!("{empty}{rest}"));
+        }
     }
 }

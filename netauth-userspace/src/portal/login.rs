@@ -32,7 +32,7 @@ pub(super) async fn page(
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let redirect = q.redirect.as_deref().and_then(safe_redirect);
-    let why = portal.why_captive(&conn).await;
+    let why = portal.why_captive(&conn);
     no_store(pages::login(
         &portal.venue,
         &portal.terms,

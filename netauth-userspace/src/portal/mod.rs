@@ -22,7 +22,6 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
-    middleware,
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
@@ -87,7 +86,27 @@ pub struct ApiSettings {
 
 pub(crate) type AppState = Arc<Portal>;
 
-pub fn router(portal: Arc<Portal>) -> Router {
+/// What the portal's listeners serve: the portal's own pages (the router) on connections
+/// addressed to the portal, the intercept answers on intercepted ones.
+pub struct Site {
+    pub portal: Arc<Portal>,
+    pub app: Router,
+    pub answers: intercept::Answers,
+}
+
+impl Site {
+    pub fn new(portal: Arc<Portal>) -> Arc<Self> {
+        Arc::new(Self {
+            app: router(portal.clone()),
+            answers: intercept::Answers::new(portal.clone()),
+            portal,
+        })
+    }
+}
+
+/// The portal's own pages. Intercepted connections never reach them: they are told
+/// apart when accepted ([`Portal::is_intercepted`]) and answered by [`intercept`].
+fn router(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/", get(root))
         .route("/login", get(login::page).post(login::submit))
@@ -96,10 +115,6 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/api/captive", get(api::captive))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(
-            portal.clone(),
-            intercept::intercept,
-        ))
         .with_state(portal)
 }
 
@@ -201,8 +216,13 @@ impl Portal {
 
     /// A sentence telling a captive user why their last session ended, if it ended
     /// recently for a reason worth telling.
-    pub async fn why_captive(&self, conn: &ConnInfo) -> Option<&'static str> {
+    pub fn why_captive(&self, conn: &ConnInfo) -> Option<&'static str> {
         let (mac, _) = self.identify(conn).ok()?;
+        self.why_mac_is_captive(mac)
+    }
+
+    /// [`Self::why_captive`] for a device already identified.
+    pub fn why_mac_is_captive(&self, mac: Mac) -> Option<&'static str> {
         let reason = self.sessions.recent_end_reason(mac, crate::clock::now())?;
         match reason {
             EndReason::Quota => Some("Your data allowance is used up. Sign in again to continue."),

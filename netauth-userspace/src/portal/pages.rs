@@ -24,35 +24,132 @@ fn layout(title: &str, head_extra: &str, body: &str) -> String {
 
 /// The RFC 6585 511 body: a link and a meta refresh to the login page, no form.
 pub fn authentication_required(venue: &str, login_url: &str, why: Option<&str>) -> String {
-    let why = why
-        .map(|w| format!("<p class=\"error\">{}</p>", text(w)))
-        .unwrap_or_default();
+    authentication_required_page(venue, &attr(login_url), &why_html(why))
+}
+
+/// The 511 page around its parts: `url` (already escaped for an attribute) and `why`
+/// (markup).
+fn authentication_required_page(venue: &str, url: &str, why: &str) -> String {
     layout(
         "Network Authentication Required",
-        &format!(
-            "<meta http-equiv=\"refresh\" content=\"0; url={}\">",
-            attr(login_url)
-        ),
+        &format!("<meta http-equiv=\"refresh\" content=\"0; url={url}\">"),
         &format!(
             "<h1>Network Authentication Required</h1><div class=\"card\">{why}\
 <p>You need to sign in to {venue} before you can use the network.</p>\
 <p><a class=\"button\" href=\"{url}\">Sign in</a></p></div>",
             venue = text(venue),
-            url = attr(login_url),
         ),
     )
 }
 
+/// The markup around the "why" sentence.
+const WHY: (&str, &str) = ("<p class=\"error\">", "</p>");
+
+fn why_html(why: Option<&str>) -> String {
+    why.map(|w| format!("{}{}{}", WHY.0, text(w), WHY.1))
+        .unwrap_or_default()
+}
+
 /// The short body that goes with a 302 to the login page.
 pub fn moved(login_url: &str) -> String {
+    moved_page(&attr(login_url))
+}
+
+fn moved_page(url: &str) -> String {
     layout(
         "Sign in required",
         "",
-        &format!(
-            "<p><a href=\"{}\">Sign in to use this network</a></p>",
-            attr(login_url)
-        ),
+        &format!("<p><a href=\"{url}\">Sign in to use this network</a></p>"),
     )
+}
+
+/// Where a [`Template`] takes a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    /// The login URL, escaped for an attribute.
+    Url,
+    /// The "why you are captive" paragraph.
+    Why,
+}
+
+impl Slot {
+    /// Stands for the slot while the page is rendered once: it holds a `<`, which no
+    /// escaped value can, so the page is cut exactly where the slot was.
+    const fn mark(self) -> &'static str {
+        match self {
+            Slot::Url => "<\u{0}url\u{0}>",
+            Slot::Why => "<\u{0}why\u{0}>",
+        }
+    }
+}
+
+/// A page that is the same for every client but for the login URL and the "why"
+/// sentence: rendered once, cut around those, and put together per answer by copying.
+pub struct Template {
+    /// Literal text, then the slot that follows it; the last piece has none.
+    pieces: Vec<(String, Option<Slot>)>,
+    len: usize,
+}
+
+impl Template {
+    fn new(page: &str) -> Self {
+        let mut pieces = Vec::new();
+        let mut rest = page;
+        loop {
+            let next = [Slot::Url, Slot::Why]
+                .into_iter()
+                .filter_map(|s| rest.find(s.mark()).map(|i| (i, s)))
+                .min_by_key(|(i, _)| *i);
+            match next {
+                Some((i, slot)) => {
+                    pieces.push((rest[..i].to_string(), Some(slot)));
+                    rest = &rest[i + slot.mark().len()..];
+                }
+                None => {
+                    pieces.push((rest.to_string(), None));
+                    break;
+                }
+            }
+        }
+        let len = pieces.iter().map(|(p, _)| p.len()).sum();
+        Self { pieces, len }
+    }
+
+    /// The 511 page of `venue`.
+    pub fn authentication_required(venue: &str) -> Self {
+        Self::new(&authentication_required_page(
+            venue,
+            Slot::Url.mark(),
+            Slot::Why.mark(),
+        ))
+    }
+
+    /// The body of the 302 to the login page.
+    pub fn moved() -> Self {
+        Self::new(&moved_page(Slot::Url.mark()))
+    }
+
+    /// The page for `login_url` (escaped here) and `why` (a sentence, escaped here).
+    pub fn render(&self, login_url: &str, why: Option<&str>) -> Vec<u8> {
+        let url = attr(login_url);
+        let why = why.map(text);
+        let mut out = Vec::with_capacity(self.len + 2 * url.len() + 128);
+        for (piece, slot) in &self.pieces {
+            out.extend_from_slice(piece.as_bytes());
+            match slot {
+                Some(Slot::Url) => out.extend_from_slice(url.as_bytes()),
+                Some(Slot::Why) => {
+                    if let Some(w) = &why {
+                        out.extend_from_slice(WHY.0.as_bytes());
+                        out.extend_from_slice(w.as_bytes());
+                        out.extend_from_slice(WHY.1.as_bytes());
+                    }
+                }
+                None => {}
+            }
+        }
+        out
+    }
 }
 
 /// The hidden form field carrying the anti-forgery token.
@@ -248,6 +345,29 @@ mod tests {
         assert!(html.contains(&format!("content=\"0; url={url}\"")));
         assert!(!html.contains("<form"));
         assert!(html.contains("Cafe &lt;b&gt;"));
+    }
+
+    #[test]
+    fn templates_render_the_pages_they_were_cut_from() {
+        let venue = "Caf\u{e9} <b> & \"Bar\" <\u{0}url\u{0}>";
+        let urls = [
+            "http://192.0.2.1:8080/login?redirect=http%3A%2F%2Fexample.com%2F",
+            "http://[2001:db8::1]:8080/login?redirect=x\"><script>",
+        ];
+        let page = Template::authentication_required(venue);
+        let probe = Template::moved();
+        for url in urls {
+            for why in [None, Some("Your <session> ended & \"why\"")] {
+                assert_eq!(
+                    String::from_utf8(page.render(url, why)).unwrap(),
+                    authentication_required(venue, url, why)
+                );
+            }
+            assert_eq!(
+                String::from_utf8(probe.render(url, None)).unwrap(),
+                moved(url)
+            );
+        }
     }
 
     #[test]

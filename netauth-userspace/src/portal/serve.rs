@@ -7,6 +7,7 @@
 
 use std::{
     collections::HashMap,
+    convert::Infallible,
     net::SocketAddr,
     sync::{
         Arc,
@@ -17,19 +18,19 @@ use std::{
 
 use anyhow::Context as _;
 use axum::{
-    Router,
-    extract::Request,
-    http::{StatusCode, header},
+    body::Bytes,
+    http::{HeaderValue, Request, Response, StatusCode, header},
 };
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
+use hyper::{body::Body as _, body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt as _;
 use tracing::{debug, warn};
 
-use super::ConnInfo;
+use super::{ConnInfo, Site, intercept::Intercepted};
+use crate::identity::FlowIdentity;
 
 /// Limits on what one client can make the portal hold.
 #[derive(Clone, Copy, Debug)]
@@ -85,7 +86,6 @@ pub struct Fairness {
     limits: Limits,
     slots: Arc<Semaphore>,
     clients: std::sync::Mutex<HashMap<ClientKey, ClientShare>>,
-    who: Box<dyn Fn(&ConnInfo) -> ClientKey + Send + Sync>,
     /// Connections refused because their client held its share, and requests answered
     /// 429.
     pub refused_connections: AtomicU64,
@@ -109,15 +109,11 @@ impl Drop for Held {
 }
 
 impl Fairness {
-    pub fn new(
-        limits: Limits,
-        who: impl Fn(&ConnInfo) -> ClientKey + Send + Sync + 'static,
-    ) -> Arc<Self> {
+    pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             limits,
             slots: Arc::new(Semaphore::new(limits.max_connections)),
             clients: Default::default(),
-            who: Box::new(who),
             refused_connections: AtomicU64::new(0),
             limited_requests: AtomicU64::new(0),
         })
@@ -128,8 +124,7 @@ impl Fairness {
     }
 
     /// Admits a new connection if its client has a connection left in its share.
-    fn admit(self: &Arc<Self>, conn: &ConnInfo) -> Option<Held> {
-        let key = (self.who)(conn);
+    fn admit(self: &Arc<Self>, key: ClientKey) -> Option<Held> {
         let slot = self.slots.clone().try_acquire_owned().ok()?;
         let mut clients = self.lock();
         if clients.len() > 65_536 {
@@ -240,11 +235,12 @@ pub async fn plain_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into())?)
 }
 
-/// Accepts connections forever, serving each with `app` (over TLS when `tls` is given),
-/// within each client's fair share.
+/// Accepts connections forever, serving each (over TLS when `tls` is given) within its
+/// client's fair share: an intercepted one with the intercept answers, one addressed to
+/// the portal with its router.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    site: Arc<Site>,
     fairness: Arc<Fairness>,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
@@ -263,7 +259,14 @@ pub async fn serve(
             continue;
         };
         let conn = ConnInfo { local, remote };
-        let Some(held) = fairness.admit(&conn) else {
+        // Who sent it, once per connection: its fair share is that device's, and the
+        // intercept answers use it too.
+        let who = site.portal.identity.flow(remote, local);
+        let key = match who {
+            FlowIdentity::Mac(m) => ClientKey::Mac(m),
+            _ => ClientKey::Ip(remote.ip()),
+        };
+        let Some(held) = fairness.admit(key) else {
             // Over its share (or the portal is full): reset at once, holding nothing.
             fairness.refused_connections.fetch_add(1, Ordering::Relaxed);
             debug!(%remote, "connection share used up; connection reset");
@@ -273,14 +276,23 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let site = site.clone();
         let tls = tls.clone();
         let fairness = fairness.clone();
         tokio::spawn(async move {
-            let key = held.key;
+            let intercepted = site
+                .portal
+                .is_intercepted(&conn)
+                .then(|| Arc::new(Intercepted::new(&site.portal, conn, who)));
+            let share = Share {
+                fairness,
+                key,
+                limits,
+                remote,
+            };
             let work = async {
                 match tls {
-                    None => serve_connection(stream, conn, app, limits, fairness, key).await,
+                    None => serve_connection(stream, &site, conn, intercepted, share).await,
                     Some(acceptor) => {
                         match tokio::time::timeout(
                             limits.header_read_timeout,
@@ -289,7 +301,7 @@ pub async fn serve(
                         .await
                         {
                             Ok(Ok(tls_stream)) => {
-                                serve_connection(tls_stream, conn, app, limits, fairness, key).await
+                                serve_connection(tls_stream, &site, conn, intercepted, share).await
                             }
                             Ok(Err(e)) => debug!(%remote, "TLS handshake failed: {e}"),
                             Err(_) => debug!(%remote, "TLS handshake timed out"),
@@ -308,67 +320,118 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection<I>(
-    io: I,
-    conn: ConnInfo,
-    app: Router,
-    limits: Limits,
+/// What a connection may take of the portal: its client's share, and the limits.
+#[derive(Clone)]
+struct Share {
     fairness: Arc<Fairness>,
     key: ClientKey,
+    limits: Limits,
+    remote: SocketAddr,
+}
+
+impl Share {
+    /// The request with its body, within the client's rate and the body limits; else the
+    /// answer that refuses it.
+    async fn admit<B: From<Bytes>>(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<Request<Bytes>, Response<B>> {
+        if !self.fairness.take_request(self.key) {
+            self.fairness
+                .limited_requests
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(too_many_requests());
+        }
+        let (parts, body) = req.into_parts();
+        if body.is_end_stream() {
+            return Ok(Request::from_parts(parts, Bytes::new()));
+        }
+        // The body must arrive in time: a client trickling it holds nothing for long.
+        match tokio::time::timeout(
+            self.limits.body_timeout,
+            http_body_util::Limited::new(body, super::MAX_BODY).collect(),
+        )
+        .await
+        {
+            Ok(Ok(b)) => Ok(Request::from_parts(parts, b.to_bytes())),
+            Ok(Err(_)) => Err(status_only(StatusCode::PAYLOAD_TOO_LARGE)),
+            Err(_) => Err(status_only(StatusCode::REQUEST_TIMEOUT)),
+        }
+    }
+}
+
+async fn serve_connection<I>(
+    io: I,
+    site: &Arc<Site>,
+    conn: ConnInfo,
+    intercepted: Option<Arc<Intercepted>>,
+    share: Share,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let remote = conn.remote;
-    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        let app = app.clone();
-        let fairness = fairness.clone();
-        async move {
-            if !fairness.take_request(key) {
-                fairness.limited_requests.fetch_add(1, Ordering::Relaxed);
-                return Ok(too_many_requests());
-            }
-            req.extensions_mut().insert(conn);
-            // The body must arrive in time: a client trickling it holds nothing for long.
-            let (parts, body) = req.into_parts();
-            let body = match tokio::time::timeout(
-                limits.body_timeout,
-                http_body_util::Limited::new(body, super::MAX_BODY).collect(),
-            )
-            .await
-            {
-                Ok(Ok(b)) => b.to_bytes(),
-                Ok(Err(_)) => return Ok(status_only(StatusCode::PAYLOAD_TOO_LARGE)),
-                Err(_) => return Ok(status_only(StatusCode::REQUEST_TIMEOUT)),
-            };
-            let req = Request::from_parts(parts, axum::body::Body::from(body));
-            app.oneshot(req).await
-        }
-    });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_buf_size);
-    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        .header_read_timeout(share.limits.header_read_timeout)
+        .max_buf_size(share.limits.max_buf_size);
+    let remote = share.remote;
+    let io = TokioIo::new(io);
+    let served = match intercepted {
+        Some(c) => {
+            let site = site.clone();
+            let service = service_fn(move |req: Request<Incoming>| {
+                let (site, share, c) = (site.clone(), share.clone(), c.clone());
+                async move {
+                    Ok::<_, Infallible>(match share.admit(req).await {
+                        Ok(req) => site.answers.answer(&c, &req.into_parts().0),
+                        Err(refused) => refused,
+                    })
+                }
+            });
+            builder.serve_connection(io, service).await
+        }
+        None => {
+            let app = site.app.clone();
+            let service = service_fn(move |req: Request<Incoming>| {
+                let (app, share) = (app.clone(), share.clone());
+                async move {
+                    match share.admit(req).await {
+                        Ok(mut req) => {
+                            req.extensions_mut().insert(conn);
+                            app.oneshot(req.map(axum::body::Body::from)).await
+                        }
+                        Err(refused) => Ok(refused),
+                    }
+                }
+            });
+            builder.serve_connection(io, service).await
+        }
+    };
+    if let Err(e) = served {
         debug!(%remote, "portal connection ended: {e}");
     }
 }
 
-fn too_many_requests() -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [
-            (header::RETRY_AFTER, "1"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::CONNECTION, "close"),
-        ],
-        "Too many requests from this device; try again in a second.\n",
-    )
-        .into_response()
+fn too_many_requests<B: From<Bytes>>() -> Response<B> {
+    let mut r = Response::new(B::from(Bytes::from_static(
+        b"Too many requests from this device; try again in a second.\n",
+    )));
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let h = r.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
 }
 
-fn status_only(code: StatusCode) -> axum::response::Response {
-    use axum::response::IntoResponse as _;
-    (code, [(header::CONNECTION, "close")]).into_response()
+fn status_only<B: From<Bytes>>(code: StatusCode) -> Response<B> {
+    let mut r = Response::new(B::from(Bytes::new()));
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }

@@ -65,9 +65,16 @@ pub struct Opts {
     /// print the figures: for profiling, no report is written.
     #[arg(long)]
     pub bulk_only: bool,
-    /// Client counts for --fwd-only, --cost-only and --bulk-only.
+    /// Only measure the portal's answer rate against nginx, at the largest of --clients,
+    /// and print each round and the ratios: for profiling, no report is written.
+    #[arg(long)]
+    pub portal_only: bool,
+    /// Client counts for --fwd-only, --cost-only, --bulk-only and --portal-only.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub clients: Vec<u32>,
+    /// Interleaved rounds (overrides the plan's).
+    #[arg(long)]
+    pub repeats: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -87,6 +94,14 @@ pub struct Plan {
 
 impl Plan {
     fn new(o: &Opts) -> Self {
+        let mut plan = Self::preset(o);
+        if let Some(n) = o.repeats {
+            plan.repeats = n.max(1);
+        }
+        plan
+    }
+
+    fn preset(o: &Opts) -> Self {
         if o.smoke {
             Plan {
                 mode: if o.quick { "smoke (quick)" } else { "smoke" },
@@ -168,7 +183,7 @@ pub struct MemRow {
 #[derive(Default, Debug)]
 pub struct PortalResult {
     pub clients: u32,
-    /// (target, close) -> wrk requests/s
+    /// (target, close, wrk requests/s), one per interleaved round.
     pub peak: Vec<(portal::Target, bool, f64)>,
     pub paced: Vec<(portal::Target, bool, portal::Paced)>,
     pub body_len: usize,
@@ -338,6 +353,11 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     );
     env::install_interrupt_handler()?;
     let plan = Plan::new(opts);
+    if opts.portal_only {
+        let r = portal::only(&plan, &opts.clients);
+        let _ = std::fs::remove_file(&snapshot);
+        return r;
+    }
     let out_dir = opts.out.clone().unwrap_or_else(|| {
         if opts.smoke {
             crate::root().join("target/bench-smoke")
@@ -426,7 +446,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
 
     // 3. Portal answer rate at the largest client count.
     let last = *plan.counts.last().expect("counts");
-    match portal_rate(&plan, &paths[native], last) {
+    match portal::rate(&plan, &paths[native], last) {
         Ok(p) => r.portal = Some(p),
         Err(e) => {
             eprintln!("bench: portal answer rate failed: {e:#}");
@@ -667,109 +687,6 @@ fn authorize(plan: &Plan, paths: &[Path], n: u32) -> AuthRow {
         }
     }
     row
-}
-
-/// The daemon's datapath counters (`GET /v1/status` -> counters).
-fn datapath_counters(p: &Path) -> BTreeMap<String, u64> {
-    p.daemon().map(|d| d.counters()).unwrap_or_default()
-}
-
-fn portal_rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult> {
-    let mut res = PortalResult {
-        clients,
-        ..Default::default()
-    };
-    let client = p.admin()?;
-    admin::revoke(&client, CLIENT_MAC)?;
-    let pid = p.daemon_pid().context("no daemon")?;
-    // Servers on CPU 0, the load generator on CPU 1.
-    crate::status(
-        Command::new("taskset")
-            .args(["-a", "-p", "-c", "0", &pid.to_string()])
-            .stdout(std::process::Stdio::null()),
-    )?;
-    let result = (|| -> anyhow::Result<()> {
-        let (status, body_len) = portal::probe(p, portal::Target::Intercepted)?;
-        if status != 511 {
-            bail!("an intercepted request got HTTP {status}, expected 511");
-        }
-        res.body_len = body_len;
-        let _nginx = portal::Nginx::start(p, body_len)?;
-        for t in portal::Target::ALL {
-            let (status, len) = portal::probe(p, t)?;
-            res.checks
-                .push(format!("{}: HTTP {status}, body {len} B", t.short()));
-        }
-        for close in [false, true] {
-            let mut peaks = Vec::new();
-            for t in portal::Target::ALL {
-                let rps = portal::wrk(p, t, close, plan.wrk_secs)?;
-                eprintln!(
-                    "bench: wrk {} {}: {rps:.0} req/s",
-                    t.short(),
-                    if close {
-                        "new connection per request"
-                    } else {
-                        "keep-alive"
-                    }
-                );
-                res.peak.push((t, close, rps));
-                peaks.push(rps);
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            // One fixed rate for all three: half the slowest peak, at most 5000/s.
-            let slowest = peaks.iter().copied().fold(f64::INFINITY, f64::min);
-            let rate = ((slowest * 0.5 / 100.0).floor() * 100.0).clamp(100.0, 5000.0);
-            for t in portal::Target::ALL {
-                let c0 = datapath_counters(p);
-                let r = portal::paced(p, t, close, rate, plan.paced_secs)?;
-                let c1 = datapath_counters(p);
-                let moved: Vec<String> = c1
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        let d = v.saturating_sub(*c0.get(k).unwrap_or(&0));
-                        (d > 0).then(|| format!("{k} +{d}"))
-                    })
-                    .collect();
-                res.checks.push(format!(
-                    "netauth datapath counters during the paced {} {} run: {}",
-                    t.short(),
-                    if close {
-                        "new-connection"
-                    } else {
-                        "keep-alive"
-                    },
-                    if moved.is_empty() {
-                        "none moved".to_string()
-                    } else {
-                        moved.join(", ")
-                    }
-                ));
-                eprintln!(
-                    "bench: paced {} {} at {rate}/s: p50 {:.3} ms p99 {:.3} ms ({} of {} ok, {} SYN retransmits)",
-                    t.short(),
-                    if close { "close" } else { "keep-alive" },
-                    r.p50_ms,
-                    r.p99_ms,
-                    r.ok,
-                    r.sent,
-                    r.syn_retrans
-                );
-                res.paced.push((t, close, r));
-                std::thread::sleep(Duration::from_millis(500));
-            }
-        }
-        Ok(())
-    })();
-    let cpus = format!("0-{}", env::ncpus() - 1);
-    let _ = Command::new("taskset")
-        .args(["-a", "-p", "-c", &cpus, &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .status();
-    let _ = admin::allow(&client, CLIENT_MAC);
-    let _ = topo::announce_client(&p.cl);
-    result?;
-    Ok(res)
 }
 
 /// The smoke run's verdict: every section produced numbers.

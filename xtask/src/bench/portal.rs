@@ -5,16 +5,21 @@
 //! in the same gateway namespace, reached over the same veth.
 
 use std::{
+    collections::BTreeMap,
     io::Write as _,
     net::{SocketAddr, TcpStream},
-    process::{Child, Stdio},
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
 use netauth_lab::http;
 
-use super::{env, stats::percentile, topo::Path};
+use super::{
+    Plan, PortalResult, admin, env,
+    stats::{median, percentile},
+    topo::{self, CLIENT_MAC, Method, Path},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -87,7 +92,7 @@ impl Nginx {
              events {{ worker_connections 4096; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-               keepalive_requests 1000000;\n  default_type text/html;\n\
+               keepalive_requests 1000000;\n  default_type \"text/html; charset=utf-8\";\n\
                server {{\n    listen 192.0.2.1:8081;\n    add_header Cache-Control no-store always;\n\
                  location / {{ return 511 '{body}'; }}\n  }}\n}}\n"
         );
@@ -127,6 +132,13 @@ impl Nginx {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The worker process (nginx's master forks it at start).
+    fn worker(&self) -> Option<u32> {
+        let pid = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
     }
 
     fn stop(&mut self) {
@@ -346,4 +358,289 @@ fn netstat(name: &str) -> Option<u64> {
         return values.split_whitespace().nth(i)?.parse().ok();
     }
     None
+}
+
+impl PortalResult {
+    /// The median wrk rate of `t` over the rounds.
+    pub fn peak_median(&self, t: Target, close: bool) -> f64 {
+        median(&self.peaks(t, close))
+    }
+
+    /// netauth intercepted / nginx: the median of the ratios of the rounds (each ratio
+    /// from one round, measured back to back).
+    pub fn ratio(&self, close: bool) -> f64 {
+        let (n, x) = (
+            self.peaks(Target::Intercepted, close),
+            self.peaks(Target::Nginx, close),
+        );
+        let q: Vec<f64> = n.iter().zip(&x).map(|(n, x)| n / x).collect();
+        median(&q)
+    }
+
+    fn peaks(&self, t: Target, close: bool) -> Vec<f64> {
+        self.peak
+            .iter()
+            .filter(|(x, c, _)| *x == t && *c == close)
+            .map(|(_, _, v)| *v)
+            .collect()
+    }
+}
+
+fn mode(close: bool) -> &'static str {
+    if close {
+        "new connection per request"
+    } else {
+        "keep-alive"
+    }
+}
+
+/// The portal section: peak rates by wrk in interleaved rounds (netauth intercepted,
+/// netauth direct, nginx, then again), then latency at one fixed rate, with the measured
+/// client captive. The daemon and nginx run on CPU 0, the load generator on CPU 1; how
+/// busy each CPU was during the wrk runs is recorded, so a saturated load generator
+/// shows.
+pub fn rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult> {
+    let mut res = PortalResult {
+        clients,
+        ..Default::default()
+    };
+    let client = p.admin()?;
+    admin::revoke(&client, CLIENT_MAC)?;
+    let pid = p.daemon_pid().context("no daemon")?;
+    // Servers on CPU 0, the load generator on CPU 1.
+    crate::status(
+        Command::new("taskset")
+            .args(["-a", "-p", "-c", "0", &pid.to_string()])
+            .stdout(Stdio::null()),
+    )?;
+    let result = (|| -> anyhow::Result<()> {
+        let (status, body_len) = probe(p, Target::Intercepted)?;
+        if status != 511 {
+            bail!("an intercepted request got HTTP {status}, expected 511");
+        }
+        res.body_len = body_len;
+        let nginx = Nginx::start(p, body_len)?;
+        let nginx_worker = nginx.worker().context("no nginx worker process")?;
+        for t in Target::ALL {
+            let (status, len) = probe(p, t)?;
+            res.checks
+                .push(format!("{}: HTTP {status}, body {len} B", t.short()));
+        }
+        for close in [false, true] {
+            let mut busy: BTreeMap<usize, Vec<Vec<f64>>> = BTreeMap::new();
+            let mut cost: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
+            for round in 0..plan.repeats {
+                for (i, t) in Target::ALL.into_iter().enumerate() {
+                    let server = if t == Target::Nginx {
+                        nginx_worker
+                    } else {
+                        pid
+                    };
+                    let before = cpu_ticks();
+                    let cpu0 = process_cpu_secs(server);
+                    let rps = wrk(p, t, close, plan.wrk_secs)?;
+                    let cpu1 = process_cpu_secs(server);
+                    let answers = rps * f64::from(plan.wrk_secs) / 1e6;
+                    busy.entry(i).or_default().push(cpu_busy_since(&before));
+                    cost.entry(i)
+                        .or_default()
+                        .push(((cpu1.0 - cpu0.0) / answers, (cpu1.1 - cpu0.1) / answers));
+                    eprintln!(
+                        "bench: round {round}, wrk {} {}: {rps:.0} req/s",
+                        t.short(),
+                        mode(close)
+                    );
+                    res.peak.push((t, close, rps));
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+            for (i, t) in Target::ALL.into_iter().enumerate() {
+                let per_cpu: Vec<String> = (0..env::ncpus())
+                    .map(|cpu| {
+                        let v: Vec<f64> = busy[&i]
+                            .iter()
+                            .filter_map(|b| b.get(cpu))
+                            .copied()
+                            .collect();
+                        format!("CPU {cpu} {:.0}%", median(&v) * 100.0)
+                    })
+                    .collect();
+                res.checks.push(format!(
+                    "CPU busy during wrk, {} {} (median of {} rounds): {}; the server process \
+                     used {:.1} us of CPU per answer ({:.1} us user, {:.1} us system)",
+                    t.short(),
+                    mode(close),
+                    plan.repeats,
+                    per_cpu.join(", "),
+                    median(&cost[&i].iter().map(|(u, s)| u + s).collect::<Vec<_>>()),
+                    median(&cost[&i].iter().map(|c| c.0).collect::<Vec<_>>()),
+                    median(&cost[&i].iter().map(|c| c.1).collect::<Vec<_>>()),
+                ));
+            }
+            // One fixed rate for all three: half the slowest peak, at most 5000/s.
+            let slowest = Target::ALL
+                .iter()
+                .map(|t| res.peak_median(*t, close))
+                .fold(f64::INFINITY, f64::min);
+            let rate = ((slowest * 0.5 / 100.0).floor() * 100.0).clamp(100.0, 5000.0);
+            for t in Target::ALL {
+                let c0 = datapath_counters(p);
+                let r = paced(p, t, close, rate, plan.paced_secs)?;
+                let c1 = datapath_counters(p);
+                let moved: Vec<String> = c1
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let d = v.saturating_sub(*c0.get(k).unwrap_or(&0));
+                        (d > 0).then(|| format!("{k} +{d}"))
+                    })
+                    .collect();
+                res.checks.push(format!(
+                    "netauth datapath counters during the paced {} {} run: {}",
+                    t.short(),
+                    if close {
+                        "new-connection"
+                    } else {
+                        "keep-alive"
+                    },
+                    if moved.is_empty() {
+                        "none moved".to_string()
+                    } else {
+                        moved.join(", ")
+                    }
+                ));
+                eprintln!(
+                    "bench: paced {} {} at {rate}/s: p50 {:.3} ms p99 {:.3} ms ({} of {} ok, {} SYN retransmits)",
+                    t.short(),
+                    mode(close),
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.ok,
+                    r.sent,
+                    r.syn_retrans
+                );
+                res.paced.push((t, close, r));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        Ok(())
+    })();
+    let cpus = format!("0-{}", env::ncpus() - 1);
+    let _ = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpus, &pid.to_string()])
+        .stdout(Stdio::null())
+        .status();
+    let _ = admin::allow(&client, CLIENT_MAC);
+    let _ = topo::announce_client(&p.cl);
+    result?;
+    Ok(res)
+}
+
+/// `cargo xtask bench --portal-only`: the portal section alone, on netauth as it runs by
+/// default, at the largest of `clients`; prints each round and the ratios to nginx.
+pub fn only(plan: &Plan, clients: &[u32]) -> anyhow::Result<()> {
+    let prefix = format!("nb{}", std::process::id() % 100_000);
+    let mut path = Path::new(&prefix, Method::Auto)?;
+    let n = clients.iter().copied().max().context("no client counts")?;
+    eprintln!("bench: {} -> {n} clients", Method::Auto.label());
+    path.set_clients(n)?;
+    let r = rate(plan, &path, n)?;
+    println!(
+        "\nPortal answer rate, {n} clients, {} interleaved round(s) of {} s:",
+        plan.repeats, plan.wrk_secs
+    );
+    for close in [false, true] {
+        println!("  {}:", mode(close));
+        for t in Target::ALL {
+            let rounds: Vec<String> = r
+                .peaks(t, close)
+                .iter()
+                .map(|v| format!("{v:.0}"))
+                .collect();
+            println!(
+                "    {:<20} median {:>7.0} req/s  rounds {}",
+                t.short(),
+                r.peak_median(t, close),
+                rounds.join(" ")
+            );
+        }
+        println!(
+            "    netauth intercepted / nginx: {:.2} x (median of the rounds' ratios)",
+            r.ratio(close)
+        );
+    }
+    for (t, close, v) in &r.paced {
+        println!(
+            "  paced {} {} at {:.0}/s: p50 {:.3} ms, p99 {:.3} ms, {} of {} ok",
+            t.short(),
+            mode(*close),
+            v.rate,
+            v.p50_ms,
+            v.p99_ms,
+            v.ok,
+            v.sent
+        );
+    }
+    for c in &r.checks {
+        println!("  - {c}");
+    }
+    Ok(())
+}
+
+/// The daemon's datapath counters (`GET /v1/status` -> counters).
+fn datapath_counters(p: &Path) -> BTreeMap<String, u64> {
+    p.daemon().map(|d| d.counters()).unwrap_or_default()
+}
+
+/// User and system CPU time of a process, all its threads (/proc/PID/stat), in seconds.
+fn process_cpu_secs(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    match f[..] {
+        [user, sys] => (user as f64 / hz, sys as f64 / hz),
+        _ => (f64::NAN, f64::NAN),
+    }
+}
+
+/// Busy and total jiffies of each CPU (/proc/stat).
+fn cpu_ticks() -> Vec<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|l| {
+            let v: Vec<u64> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            let total: u64 = v.iter().take(8).sum();
+            // idle and iowait
+            let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+            (total - idle, total)
+        })
+        .collect()
+}
+
+/// The share of time each CPU was busy since `before`.
+fn cpu_busy_since(before: &[(u64, u64)]) -> Vec<f64> {
+    cpu_ticks()
+        .iter()
+        .zip(before)
+        .map(|((b1, t1), (b0, t0))| {
+            let t = t1.saturating_sub(*t0);
+            if t == 0 {
+                f64::NAN
+            } else {
+                b1.saturating_sub(*b0) as f64 / t as f64
+            }
+        })
+        .collect()
 }
