@@ -20,6 +20,20 @@ fn https_get(
     accept: Option<&str>,
     ca_pem: &[u8],
 ) -> std::io::Result<http::Response> {
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    https(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: {HOSTNAME}:{API_PORT}\r\n{accept}Connection: close\r\n\r\n"
+        ),
+        ca_pem,
+    )
+}
+
+/// One request over TLS, trusting exactly the lab's self-signed certificate.
+fn https(addr: SocketAddr, request: &str, ca_pem: &[u8]) -> std::io::Result<http::Response> {
     use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca_pem) {
@@ -40,16 +54,33 @@ fn https_get(
     let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
     sock.set_read_timeout(Some(Duration::from_secs(3)))?;
     let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    let accept = accept
-        .map(|a| format!("Accept: {a}\r\n"))
-        .unwrap_or_default();
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: {HOSTNAME}:{API_PORT}\r\n{accept}Connection: close\r\n\r\n"
-    )?;
+    tls.write_all(request.as_bytes())?;
     let mut buf = Vec::new();
     let _ = tls.read_to_end(&mut buf);
     http::parse(&buf).ok_or_else(|| std::io::Error::other("not an HTTP response"))
+}
+
+/// Signs in over HTTPS as a browser would: the form from `GET /login`, posted back with
+/// its token and the page's own origin.
+fn https_login(c: &Client, form: &str, pem: &[u8]) -> http::Response {
+    let addr = SocketAddr::new(IpAddr::V4(GW_LAN_V4), API_PORT);
+    let (form, pem) = (form.to_string(), pem.to_vec());
+    c.ns.run(move || {
+        let page = https_get(addr, "/login", None, &pem)?;
+        let token = http::form_token(&page.body)
+            .ok_or_else(|| std::io::Error::other(format!("no form token: {page:?}")))?;
+        let body = format!("token={token}&{form}");
+        https(
+            addr,
+            &format!(
+                "POST /login HTTP/1.1\r\nHost: {HOSTNAME}:{API_PORT}\r\nOrigin: https://{HOSTNAME}:{API_PORT}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+            &pem,
+        )
+    })
+    .unwrap()
+    .expect("HTTPS login")
 }
 
 /// A lab of three clients; the third is a trusted MAC (always online, no limits).
@@ -196,19 +227,58 @@ fn captive_api_reports_state_over_tls() {
         "bytes-remaining {b0} -> {b1} after 400 kB"
     );
 
-    // A click-through login without a quota: no bytes-remaining.
-    let r =
-        b.ns.run(|| {
-            http::submit(
-                SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT),
-                "/login",
-                "/login",
-                "accept=1",
-            )
-        })
-        .unwrap()
+    // With a certificate, every way to the login leads to HTTPS on the API host name:
+    // the 511 page, a probe's 302, and the plain-http login itself (308).
+    let https_login_url = format!("https://{HOSTNAME}:{API_PORT}/login");
+    let r = b
+        .get(netauth_lab::web_addr(false, 80), None, "/page")
         .unwrap();
-    assert_eq!(r.status, 303);
+    assert_eq!(r.status, 511);
+    assert!(
+        r.body.contains(&format!(
+            "{https_login_url}?redirect=http%3A%2F%2F203.0.113.80%2Fpage"
+        )),
+        "{}",
+        r.body
+    );
+    assert!(
+        !r.body.contains("http://192.0.2.1:8080/login"),
+        "{}",
+        r.body
+    );
+    let r = b
+        .get(
+            netauth_lab::web_addr(false, 80),
+            Some("connectivitycheck.gstatic.com"),
+            "/generate_204",
+        )
+        .unwrap();
+    assert_eq!(r.status, 302);
+    assert!(
+        r.header("location")
+            .is_some_and(|l| l.starts_with(&https_login_url)),
+        "{r:?}"
+    );
+    let plain = SocketAddr::new(IpAddr::V4(GW_LAN_V4), PORTAL_PORT);
+    let r =
+        b.ns.run(move || http::get(plain, None, "/login?redirect=x"))
+            .unwrap()
+            .unwrap();
+    assert_eq!(r.status, 308, "{r:?}");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{https_login_url}?redirect=x").as_str())
+    );
+    let r =
+        b.ns.run(move || http::post_form(plain, "/login", "accept=1"))
+            .unwrap()
+            .unwrap();
+    assert_eq!(r.status, 308, "a plain-http login is not taken: {r:?}");
+    assert_eq!(b.status_of(), Some(511));
+
+    // A click-through login (over HTTPS) without a quota: no bytes-remaining.
+    let r = https_login(&b, "accept=1", &pem);
+    assert_eq!(r.status, 303, "{r:?}");
     let v = json(&api(&b, true, None, &pem));
     assert_eq!(v["captive"], false);
     assert!(v.get("bytes-remaining").is_none(), "{v}");

@@ -26,8 +26,8 @@ impl Listeners {
             ]
         };
         let [v4_addr, v6_addr] = any(cfg.portal_port);
-        let mut portal = vec![serve::transparent_listener(v4_addr)?];
-        match serve::transparent_listener(v6_addr) {
+        let mut portal = vec![serve::transparent_listener(v4_addr, &cfg.lan)?];
+        match serve::transparent_listener(v6_addr, &cfg.lan) {
             Ok(l) => portal.push(l),
             Err(e) if !v6 => warn!("no IPv6 portal listener ({e:#}); IPv6 clients stay blocked"),
             Err(e) => return Err(e),
@@ -39,7 +39,7 @@ impl Listeners {
         // when it can.
         if cfg.portal_port != 80 {
             for addr in any(80) {
-                match serve::transparent_listener(addr) {
+                match serve::transparent_listener(addr, &cfg.lan) {
                     Ok(l) => portal.push(l),
                     Err(e) => warn!(
                         "{e:#}: another program owns port 80 on the gateway; a client that \
@@ -52,8 +52,8 @@ impl Listeners {
         let mut https = Vec::new();
         if tls {
             let [a4, a6] = any(cfg.api_port);
-            https.push(serve::plain_listener(a4).await?);
-            match serve::plain_listener(a6).await {
+            https.push(serve::plain_listener(a4, &cfg.lan).await?);
+            match serve::plain_listener(a6, &cfg.lan).await {
                 Ok(l) => https.push(l),
                 Err(e) => warn!("no IPv6 HTTPS listener: {e:#}"),
             }

@@ -88,11 +88,19 @@ impl Answers {
             return r;
         }
         let login = c.login_url(&original);
-        if let Some(probe) =
-            probes::match_probe(host.as_deref().unwrap_or_default(), req.uri.path())
-        {
+        // A connectivity probe, or plain HTTP to the gateway itself (its port 80 listener
+        // is only there to catch SYNs during TIME_WAIT; RFC 6585 says an origin server
+        // should not send 511): a 302 to the login page.
+        let redirect = probes::match_probe(host.as_deref().unwrap_or_default(), req.uri.path())
+            .map(|p| p.platform)
+            .or_else(|| {
+                portal
+                    .is_portal_address(c.conn.local.ip())
+                    .then_some("the gateway's own address")
+            });
+        if let Some(why) = redirect {
             portal.stats.answered_302.fetch_add(1, Ordering::Relaxed);
-            debug!(client = %c.conn.remote, probe = probe.platform, "connectivity probe intercepted");
+            debug!(client = %c.conn.remote, probe = why, "connectivity probe or the gateway itself: 302");
             let mut r = response(StatusCode::FOUND, self.page_302.render(&login, None).into());
             r.headers_mut()
                 .insert(header::LOCATION, header_value(&login));

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use axum::{
     Extension, Form,
     extract::{Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{Html, IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -29,8 +29,12 @@ pub(super) struct LoginQuery {
 pub(super) async fn page(
     State(portal): State<AppState>,
     Extension(conn): Extension<ConnInfo>,
+    uri: Uri,
     Query(q): Query<LoginQuery>,
 ) -> Response {
+    if let Some(to_https) = portal.plain_login(&conn, &uri) {
+        return to_https;
+    }
     let redirect = q.redirect.as_deref().and_then(safe_redirect);
     let why = portal.why_captive(&conn);
     no_store(pages::login(
@@ -56,9 +60,13 @@ pub(super) struct LoginForm {
 pub(super) async fn submit(
     State(portal): State<AppState>,
     Extension(conn): Extension<ConnInfo>,
+    uri: Uri,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PortalError> {
+    if let Some(to_https) = portal.plain_login(&conn, &uri) {
+        return Ok(to_https);
+    }
     let LoginForm {
         token,
         accept,

@@ -119,13 +119,17 @@ fn router(portal: Arc<Portal>) -> Router {
 }
 
 impl Portal {
-    /// Whether a connection reached the portal by interception rather than directly.
-    pub fn is_intercepted(&self, conn: &ConnInfo) -> bool {
-        let local = canonical(conn.local.ip());
-        let own = match local {
+    /// Whether `ip` is the portal's (the gateway's LAN) address.
+    pub fn is_portal_address(&self, ip: IpAddr) -> bool {
+        match canonical(ip) {
             IpAddr::V4(a) => self.ipv4 == Some(a),
             IpAddr::V6(a) => self.ipv6 == Some(a),
-        };
+        }
+    }
+
+    /// Whether a connection reached the portal by interception rather than directly.
+    pub fn is_intercepted(&self, conn: &ConnInfo) -> bool {
+        let own = self.is_portal_address(conn.local.ip());
         let port = conn.local.port();
         !(own && (port == self.port || self.api.as_ref().is_some_and(|a| a.port == port)))
     }
@@ -159,23 +163,53 @@ impl Portal {
         }
     }
 
-    /// The login URL on the portal address of the client's own address family.
+    /// The login URL: with TLS configured the https one on the API host name (passwords
+    /// and voucher codes never travel in clear), else the plain portal on the address of
+    /// the client's own address family.
     pub fn login_url(&self, conn: &ConnInfo, original: Option<&str>) -> String {
-        let host = self.host_for(conn);
-        let port = if self.port == 80 {
-            String::new()
+        let base = if self.api.is_some() {
+            self.https_portal_url(conn, "/login")
         } else {
-            format!(":{}", self.port)
+            let port = if self.port == 80 {
+                String::new()
+            } else {
+                format!(":{}", self.port)
+            };
+            format!("http://{}{port}/login", self.host_for(conn))
         };
         match original {
             Some(o) => {
                 let q: String = form_urlencoded::Serializer::new(String::new())
                     .append_pair("redirect", o)
                     .finish();
-                format!("http://{host}{port}/login?{q}")
+                format!("{base}?{q}")
             }
-            None => format!("http://{host}{port}/login"),
+            None => base,
         }
+    }
+
+    /// With TLS configured, the login on the plain listener answers `308` to the same
+    /// path on the HTTPS one (a bookmark or an old page still lands on the encrypted form;
+    /// 308 keeps a POST a POST, whose origin then no longer matches and is refused).
+    pub fn plain_login(&self, conn: &ConnInfo, uri: &Uri) -> Option<Response> {
+        let api = self.api.as_ref()?;
+        if conn.local.port() == api.port {
+            return None;
+        }
+        let target = self.https_portal_url(
+            conn,
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/login"),
+        );
+        Some(
+            (
+                StatusCode::PERMANENT_REDIRECT,
+                [
+                    (header::LOCATION, header_value(&target)),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                ],
+            )
+                .into_response(),
+        )
     }
 
     /// The MAC behind a connection: the one the datapath saw send this very connection's

@@ -197,10 +197,11 @@ pub fn raise_fd_limit() -> u64 {
 /// A listening socket with IP(V6)_TRANSPARENT, so sockets steered to it by the TC program
 /// for foreign destinations are accepted. No SO_REUSEPORT: the steering program looks the
 /// listener up by its address and must find exactly this one.
-pub fn transparent_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub fn transparent_listener(addr: SocketAddr, lan: &str) -> anyhow::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .context("creating the portal socket")?;
     socket.set_reuse_address(true)?;
+    bind_to_lan(&socket, lan)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
         socket
@@ -219,11 +220,21 @@ pub fn transparent_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::from_std(socket.into()).context("registering the portal listener")
 }
 
+/// The portal is for the LAN: its sockets take connections arriving on the LAN interface
+/// only (SO_BINDTODEVICE), so the uplink, other LANs and the gateway itself get no portal
+/// and no 511 on any of the gateway's addresses.
+fn bind_to_lan(socket: &Socket, lan: &str) -> anyhow::Result<()> {
+    socket
+        .bind_device(Some(lan.as_bytes()))
+        .with_context(|| format!("binding the portal socket to interface {lan}"))
+}
+
 /// A plain TCP listener (the HTTPS side needs no transparency: it is only reached
-/// directly, on the portal's own address).
-pub async fn plain_listener(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+/// directly, on the portal's own address), on the LAN interface only.
+pub async fn plain_listener(addr: SocketAddr, lan: &str) -> anyhow::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    bind_to_lan(&socket, lan)?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }
