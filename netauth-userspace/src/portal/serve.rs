@@ -303,7 +303,18 @@ pub async fn serve(
             };
             let work = async {
                 match tls {
-                    None => serve_connection(stream, &site, conn, intercepted, share).await,
+                    None => match &intercepted {
+                        Some(c) => match opening(&stream, limits.header_read_timeout).await {
+                            Opening::H2 => serve_h2c(stream, &site, c.clone(), share).await,
+                            Opening::Http1 => {
+                                serve_connection(stream, &site, conn, intercepted, share).await
+                            }
+                            // Nothing within the time for a request's header: closed, as
+                            // HTTP/1's header timeout would.
+                            Opening::Silent => debug!(%remote, "no request in time; closed"),
+                        },
+                        None => serve_connection(stream, &site, conn, intercepted, share).await,
+                    },
                     Some(acceptor) => {
                         match tokio::time::timeout(
                             limits.header_read_timeout,
@@ -420,6 +431,75 @@ async fn serve_connection<I>(
     };
     if let Err(e) = served {
         debug!(%remote, "portal connection ended: {e}");
+    }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How an intercepted plain connection opens.
+enum Opening {
+    /// With HTTP/2's preface ("prior knowledge", h2c).
+    H2,
+    Http1,
+    /// With nothing (or an unfinished preface) within the time for a header.
+    Silent,
+}
+
+/// Looks at a connection's first bytes without reading them, within `within`. HTTP/1
+/// requests are told apart by their first byte or two.
+async fn opening(stream: &tokio::net::TcpStream, within: Duration) -> Opening {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) => return Opening::Http1,
+            Err(_) => return Opening::Silent,
+        };
+        if n == 0 || !H2_PREFACE.starts_with(&buf[..n]) {
+            return Opening::Http1;
+        }
+        if n == H2_PREFACE.len() {
+            return Opening::H2;
+        }
+        // Part of the preface so far: wait for the rest (peek does not wait for more).
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// An intercepted h2c connection: the same answers (511, 302, 307) over HTTP/2, within
+/// the same share, a few streams at a time.
+async fn serve_h2c(
+    stream: tokio::net::TcpStream,
+    site: &Arc<Site>,
+    c: Arc<Intercepted>,
+    share: Share,
+) {
+    let mut builder =
+        hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(8)
+        .max_header_list_size(16 * 1024)
+        .keep_alive_interval(Some(Duration::from_secs(10)))
+        .keep_alive_timeout(Duration::from_secs(5));
+    let remote = share.remote;
+    let site = site.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let (site, share, c) = (site.clone(), share.clone(), c.clone());
+        async move {
+            Ok::<_, Infallible>(match share.admit(req).await {
+                Ok(req) => site.answers.answer(&c, &req.into_parts().0),
+                Err(refused) => refused,
+            })
+        }
+    });
+    if let Err(e) = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        debug!(%remote, "h2c portal connection ended: {e}");
     }
 }
 
