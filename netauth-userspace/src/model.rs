@@ -264,6 +264,7 @@ impl Session {
             down_packets: self.usage.down_packets,
             username: self.acct.as_ref().map(|a| a.username.clone()),
             acct_session_id: self.acct.as_ref().map(|a| a.session_id.clone()),
+            randomized_mac: self.mac.is_locally_administered(),
         }
     }
 

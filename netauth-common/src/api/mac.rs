@@ -21,6 +21,15 @@ pub enum MacError {
     Zero,
 }
 
+impl Mac {
+    /// Whether the address is locally administered (bit 0x02 of the first octet): not
+    /// the maker's, most often a phone's randomised "private" address, which may change
+    /// when the device joins the network again.
+    pub fn is_locally_administered(&self) -> bool {
+        self.0[0] & 0x02 != 0
+    }
+}
+
 impl FromStr for Mac {
     type Err = MacError;
 

@@ -87,6 +87,10 @@ pub struct SessionView {
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acct_session_id: Option<String>,
+    /// The MAC is locally administered (a randomised "private" address), which the device
+    /// may change when it joins again. Absent from older daemons' answers: `false`.
+    #[serde(default)]
+    pub randomized_mac: bool,
 }
 
 /// `GET /v1/sessions`.

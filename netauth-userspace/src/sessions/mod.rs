@@ -378,6 +378,15 @@ impl Sessions {
         self.lock().sessions.len()
     }
 
+    /// Sessions of locally administered (randomised) addresses.
+    pub fn count_randomized(&self) -> usize {
+        self.lock()
+            .sessions
+            .keys()
+            .filter(|m| m.is_locally_administered())
+            .count()
+    }
+
     /// Whether the datapath lets `mac` through (no lock: a lookup in the kernel map).
     pub fn is_authorized(&self, mac: Mac) -> bool {
         self.view.is_authorized(mac)
