@@ -216,6 +216,26 @@ fn a_move_the_store_refuses_leaves_the_old_session_online() {
 }
 
 #[test]
+fn a_session_another_voucher_may_have_paid_for_is_not_moved() {
+    let (s, store, _dir) = table("voucher-move-other", 16);
+    let now = crate::clock::now();
+    let code = voucher_in_use(&s, &store, now);
+    // The same device then signs in with a second voucher: its session may be that one's.
+    let other = one_voucher(&store, 1);
+    let g = vouchers::check(&store, &other, mac(1), now, true)
+        .unwrap()
+        .unwrap();
+    s.authorize(mac(1), None, g, now).unwrap();
+    let g = vouchers::check(&store, &code, mac(2), now, true)
+        .unwrap()
+        .unwrap();
+    let err = s.authorize(mac(2), None, g, now).unwrap_err();
+    assert!(matches!(err, SessionError::VoucherSpent), "{err}");
+    assert!(s.is_authorized(mac(1)));
+    assert!(!s.is_authorized(mac(2)));
+}
+
+#[test]
 fn accounting_start_and_stop_are_recorded_with_the_session() {
     let (s, store, _dir) = table("acct-events", 16);
     let now = crate::clock::now();

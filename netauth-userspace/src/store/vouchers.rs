@@ -92,6 +92,18 @@ pub fn transfer(
     let Some((_, ends)) = valid_until(tx, code, from, now_ms)? else {
         return Ok(None);
     };
+    // Sessions do not record which voucher paid for them: when `from` also holds a slot
+    // of another voucher still good, its session may be that one's, which this code must
+    // not take. Refused.
+    let mut stmt = tx.prepare("SELECT code FROM voucher_devices WHERE mac = ?1 AND code != ?2")?;
+    let others: Vec<String> = stmt
+        .query_map(params![from.to_string(), code], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for other in others {
+        if valid_until(tx, &other, from, now_ms)?.is_some() {
+            return Ok(None);
+        }
+    }
     tx.execute(
         "DELETE FROM voucher_devices WHERE code = ?1 AND mac = ?2",
         params![code, from.to_string()],
