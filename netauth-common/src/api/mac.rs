@@ -90,6 +90,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn locally_administered_is_the_second_bit_of_the_first_octet() {
+        for (mac, local) in [
+            ("02:00:5e:10:00:01", true),
+            ("da:a1:19:00:00:01", true),
+            ("00:00:5e:00:53:01", false),
+            ("f8:ff:c2:00:00:01", false),
+        ] {
+            assert_eq!(
+                mac.parse::<Mac>().unwrap().is_locally_administered(),
+                local,
+                "{mac}"
+            );
+        }
+    }
+
+    #[test]
     fn parses_colon_and_dash_forms_case_insensitively() {
         let want = Mac([0x02, 0x00, 0x5e, 0x10, 0xab, 0xcd]);
         assert_eq!("02:00:5e:10:ab:cd".parse::<Mac>(), Ok(want));

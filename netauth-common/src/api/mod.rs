@@ -213,3 +213,18 @@ pub struct WalledRequest {
 pub struct ErrorBody {
     pub error: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_from_an_older_daemon_has_no_randomized_mac_field() {
+        let old = r#"{"mac":"02:00:5e:10:00:01","ips":[],"ip":null,"via":"admin",
+            "started":1,"expires":2,"seconds_remaining":1,"idle_timeout_s":null,"idle_s":0,
+            "quota_up":null,"quota_down":null,"quota_total":null,"bytes_remaining":null,
+            "up_bytes":0,"up_packets":0,"down_bytes":0,"down_packets":0}"#;
+        let s: SessionView = serde_json::from_str(old).unwrap();
+        assert!(!s.randomized_mac);
+    }
+}

@@ -381,6 +381,20 @@ mod tests {
     }
 
     #[test]
+    fn the_status_page_tells_a_randomised_address_it_may_be_asked_again() {
+        for (mac, note) in [("02:00:5e:10:00:01", true), ("00:00:5e:00:53:01", false)] {
+            let s = crate::model::Session {
+                ends_ms: 60_000,
+                ..crate::model::Session::unrecorded(mac.parse().unwrap())
+            }
+            .view(0);
+            let html = status("V", Some(&s), "t");
+            assert_eq!(html.contains("id=\"randomized-mac\""), note, "{mac}");
+            assert_eq!(html.contains("ask you to sign in again"), note, "{mac}");
+        }
+    }
+
+    #[test]
     fn client_values_are_escaped() {
         let html = login(
             "V",
