@@ -70,6 +70,13 @@ fn render(m: &Metrics) -> String {
         &[("", sessions.count() as u64)],
     );
     metric(
+        "netauth_clients_randomized_mac",
+        "gauge",
+        "Clients with an active session whose MAC is locally administered (randomised): \
+         they may come back with another address and be asked to sign in again.",
+        &[("", sessions.count_randomized() as u64)],
+    );
+    metric(
         "netauth_clients_captive",
         "gauge",
         "Recently seen clients without a session.",

@@ -28,6 +28,9 @@ pub enum EndReason {
     Disconnected,
     /// Replaced by a new login of the same device (accounting only).
     Replaced,
+    /// Moved to another device address: the same voucher signed in from a new MAC
+    /// (`--on-new-mac transfer`) and took the rest of this session with it.
+    Moved,
 }
 
 impl EndReason {
@@ -40,6 +43,7 @@ impl EndReason {
             Self::Quota => "quota",
             Self::Disconnected => "disconnected",
             Self::Replaced => "replaced",
+            Self::Moved => "moved",
         }
     }
 
@@ -52,7 +56,8 @@ impl EndReason {
             Self::Idle => 4,
             Self::Expired | Self::Quota => 5,
             Self::Revoked | Self::Disconnected => 6,
-            Self::Replaced => 10,
+            // NAS-Request: the gateway ended it for the same user's new address.
+            Self::Replaced | Self::Moved => 10,
         }
     }
 }
@@ -112,6 +117,17 @@ impl Quota {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// What is left of the allowance after `u`: each limit less what counts against it.
+    pub fn left_after(&self, u: &Usage) -> Quota {
+        Quota {
+            up: self.up.map(|q| q.saturating_sub(u.up_bytes)),
+            down: self.down.map(|q| q.saturating_sub(u.down_bytes)),
+            total: self
+                .total
+                .map(|q| q.saturating_sub(u.up_bytes.saturating_add(u.down_bytes))),
+        }
     }
 }
 
@@ -248,6 +264,7 @@ impl Session {
             down_packets: self.usage.down_packets,
             username: self.acct.as_ref().map(|a| a.username.clone()),
             acct_session_id: self.acct.as_ref().map(|a| a.session_id.clone()),
+            randomized_mac: self.mac.is_locally_administered(),
         }
     }
 
@@ -278,6 +295,10 @@ pub struct Grant {
     /// The voucher this grant spends (recorded with the session, in one step, so a login
     /// that fails leaves the voucher unused).
     pub voucher: Option<String>,
+    /// The devices the voucher's slots are taken by, when it has none left for this one
+    /// and `--on-new-mac transfer` lets the new device take over one of their sessions
+    /// (see [`crate::sessions::Sessions::authorize`]). Empty: an ordinary grant.
+    pub moves_from: Vec<Mac>,
 }
 
 impl Grant {
@@ -291,6 +312,7 @@ impl Grant {
             exempt: false,
             acct: None,
             voucher: None,
+            moves_from: Vec::new(),
         }
     }
 }

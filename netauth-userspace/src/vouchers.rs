@@ -59,19 +59,27 @@ pub fn create(
 }
 
 /// What a typed code grants `mac` now, if it is good: `None` when it is not a code,
-/// unknown, revoked, used up in time, or without a device slot for `mac`.
+/// unknown, revoked, used up in time, or without a device slot for `mac` (unless
+/// `transfer`: then a voucher whose slots are all taken names the devices holding them,
+/// one of whose sessions `mac` may take over; see [`Grant::moves_from`]).
 pub fn check(
     store: &Store,
     typed: &str,
     mac: Mac,
     now: SystemTime,
+    transfer: bool,
 ) -> Result<Option<Grant>, StoreError> {
     let Some(code) = normalize(typed) else {
         return Ok(None);
     };
     let now_ms = unix_ms(now);
-    let Some((v, ends)) = store.voucher_check(&code, mac, now_ms)? else {
-        return Ok(None);
+    let (v, ends, moves_from) = match store.voucher_check(&code, mac, now_ms)? {
+        Some((v, ends)) => (v, ends, Vec::new()),
+        None if transfer => match store.voucher_holders(&code, mac, now_ms)? {
+            Some(found) => found,
+            None => return Ok(None),
+        },
+        None => return Ok(None),
     };
     Ok(Some(Grant {
         duration: Some(Duration::from_millis(ends - now_ms)),
@@ -80,6 +88,7 @@ pub fn check(
             ..Quota::default()
         },
         voucher: Some(code),
+        moves_from,
         ..Grant::by(Via::Voucher)
     }))
 }
@@ -180,15 +189,19 @@ mod tests {
         .unwrap();
         let a: Mac = "02:00:00:00:00:0a".parse().unwrap();
         let b: Mac = "02:00:00:00:00:0b".parse().unwrap();
-        let g = check(&store, &v[0].code.to_lowercase(), a, now)
+        let g = check(&store, &v[0].code.to_lowercase(), a, now, false)
             .unwrap()
             .unwrap();
         assert_eq!(g.via, Via::Voucher);
         assert_eq!(g.quota.total, Some(1000));
         assert_eq!(g.voucher.as_deref(), Some(v[0].code.as_str()));
         // Checking spends nothing: another device may still take the one slot.
-        assert!(check(&store, &v[0].code, b, now).unwrap().is_some());
+        assert!(check(&store, &v[0].code, b, now, false).unwrap().is_some());
         assert_eq!(store.vouchers().unwrap()[0].devices_used, 0);
-        assert!(check(&store, "ACDE-FGHJ-KMNP", a, now).unwrap().is_none());
+        assert!(
+            check(&store, "ACDE-FGHJ-KMNP", a, now, false)
+                .unwrap()
+                .is_none()
+        );
     }
 }

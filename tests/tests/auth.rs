@@ -95,7 +95,9 @@ fn local_accounts_log_in_and_wrong_passwords_are_refused_ever_slower() {
 #[test]
 fn vouchers_start_at_first_use_limit_devices_and_can_be_revoked() {
     let mut lab = Lab::new(3).unwrap();
-    lab.start_netauth(&["--auth-method", "voucher"]).unwrap();
+    // Device limits refused, not moved (see roaming.rs for `transfer`).
+    lab.start_netauth(&["--auth-method", "voucher", "--on-new-mac", "refuse"])
+        .unwrap();
     let (a, b, c) = (
         lab.clients[0].clone(),
         lab.clients[1].clone(),
@@ -190,7 +192,9 @@ fn vouchers_start_at_first_use_limit_devices_and_can_be_revoked() {
 #[test]
 fn a_voucher_for_several_devices_gives_each_its_own_allowance() {
     let mut lab = Lab::new(3).unwrap();
-    lab.start_netauth(&["--auth-method", "voucher"]).unwrap();
+    // Device limits refused, not moved (see roaming.rs for `transfer`).
+    lab.start_netauth(&["--auth-method", "voucher", "--on-new-mac", "refuse"])
+        .unwrap();
     let (a, b, c) = (
         lab.clients[0].clone(),
         lab.clients[1].clone(),

@@ -104,6 +104,7 @@ fn session_json(mac: &str) -> String {
         down_packets: 0,
         username: None,
         acct_session_id: None,
+        randomized_mac: false,
     };
     serde_json::to_string(&s).unwrap()
 }

@@ -21,6 +21,15 @@ pub enum MacError {
     Zero,
 }
 
+impl Mac {
+    /// Whether the address is locally administered (bit 0x02 of the first octet): not
+    /// the maker's, most often a phone's randomised "private" address, which may change
+    /// when the device joins the network again.
+    pub fn is_locally_administered(&self) -> bool {
+        self.0[0] & 0x02 != 0
+    }
+}
+
 impl FromStr for Mac {
     type Err = MacError;
 
@@ -79,6 +88,22 @@ impl<'de> Deserialize<'de> for Mac {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn locally_administered_is_the_second_bit_of_the_first_octet() {
+        for (mac, local) in [
+            ("02:00:5e:10:00:01", true),
+            ("da:a1:19:00:00:01", true),
+            ("00:00:5e:00:53:01", false),
+            ("f8:ff:c2:00:00:01", false),
+        ] {
+            assert_eq!(
+                mac.parse::<Mac>().unwrap().is_locally_administered(),
+                local,
+                "{mac}"
+            );
+        }
+    }
 
     #[test]
     fn parses_colon_and_dash_forms_case_insensitively() {

@@ -87,6 +87,10 @@ pub struct SessionView {
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acct_session_id: Option<String>,
+    /// The MAC is locally administered (a randomised "private" address), which the device
+    /// may change when it joins again. Absent from older daemons' answers: `false`.
+    #[serde(default)]
+    pub randomized_mac: bool,
 }
 
 /// `GET /v1/sessions`.
@@ -208,4 +212,19 @@ pub struct WalledRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_from_an_older_daemon_has_no_randomized_mac_field() {
+        let old = r#"{"mac":"02:00:5e:10:00:01","ips":[],"ip":null,"via":"admin",
+            "started":1,"expires":2,"seconds_remaining":1,"idle_timeout_s":null,"idle_s":0,
+            "quota_up":null,"quota_down":null,"quota_total":null,"bytes_remaining":null,
+            "up_bytes":0,"up_packets":0,"down_bytes":0,"down_packets":0}"#;
+        let s: SessionView = serde_json::from_str(old).unwrap();
+        assert!(!s.randomized_mac);
+    }
 }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 pub use local::{UsersFile, valid_username};
 
-pub use crate::config::auth::Method;
+pub use crate::config::auth::{Method, OnNewMac};
 
 use crate::{
     model::{Grant, Mac, Via},
@@ -59,6 +59,8 @@ enum Backend {
 
 pub struct Authenticator {
     pub method: Method,
+    /// What a voucher without a device slot for a new address does (`--on-new-mac`).
+    pub on_new_mac: OnNewMac,
     backend: Backend,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
@@ -94,6 +96,7 @@ impl Authenticator {
         };
         Ok(Self {
             method,
+            on_new_mac: OnNewMac::default(),
             backend,
             failures: Mutex::new(HashMap::new()),
         })
@@ -136,8 +139,9 @@ impl Authenticator {
             Backend::Voucher(store) => {
                 let code = creds.code.ok_or(AuthError::Invalid)?;
                 let store = store.clone();
+                let transfer = self.on_new_mac == OnNewMac::Transfer;
                 blocking(Box::new(move || {
-                    crate::vouchers::check(&store, &code, mac, crate::clock::now())
+                    crate::vouchers::check(&store, &code, mac, crate::clock::now(), transfer)
                         .map_err(|e| {
                             tracing::warn!("voucher check: {e}");
                             AuthError::Unavailable
@@ -167,6 +171,12 @@ impl Authenticator {
                 }
             }
         }
+    }
+
+    /// With `--on-new-mac`'s choice.
+    pub fn with_on_new_mac(mut self, on_new_mac: OnNewMac) -> Self {
+        self.on_new_mac = on_new_mac;
+        self
     }
 
     /// How long to hold back the answer to a failed attempt from `ip`: it doubles with

@@ -119,12 +119,12 @@ fn print_table(sessions: &[SessionView]) {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     println!(
-        "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}",
-        "MAC", "IP", "VIA", "TIME LEFT", "UP", "DOWN", "DATA LEFT"
+        "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}  {:<10}",
+        "MAC", "IP", "VIA", "TIME LEFT", "UP", "DOWN", "DATA LEFT", "RANDOMISED"
     );
     for s in sessions {
         println!(
-            "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}",
+            "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}  {:<10}",
             s.mac.to_string(),
             s.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
             s.via.as_str(),
@@ -134,6 +134,8 @@ fn print_table(sessions: &[SessionView]) {
             s.bytes_remaining
                 .map(human_bytes)
                 .unwrap_or_else(|| "-".into()),
+            // A locally administered address: the device may come back with another.
+            if s.randomized_mac { "yes" } else { "-" },
         );
     }
 }

@@ -25,6 +25,21 @@ pub enum Method {
 
 pub const DEFAULT_AUTH_METHOD: Method = Method::ClickThrough;
 
+/// What a login from a new device address does when its credential has no device slot
+/// left (`--on-new-mac`). Only vouchers have a device limit; accounts have none.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnNewMac {
+    /// The new address continues one of the voucher's sessions (its remaining time and
+    /// data); the old address's session ends ("moved").
+    #[default]
+    Transfer,
+    /// The login is refused, as for any voucher without a device slot.
+    Refuse,
+}
+
 #[derive(Args, Clone, Debug, Default, Deserialize)]
 #[command(next_help_heading = "Authentication")]
 #[serde(default, rename_all = "kebab-case")]
@@ -37,6 +52,17 @@ pub struct AuthArgs {
     pub auth_method: Option<Method>,
 
     #[arg(
+        long,
+        value_enum,
+        help = with_default(
+            "A voucher signed in again from a new device address (a phone's randomised MAC) \
+             when its device limit is reached: transfer its session there, or refuse",
+            value_name(OnNewMac::default())
+        )
+    )]
+    pub on_new_mac: Option<OnNewMac>,
+
+    #[arg(
         long = "trusted-mac",
         value_name = "MAC",
         help = "A device that is always online, without logging in (printers, point-of-sale); \
@@ -47,6 +73,7 @@ pub struct AuthArgs {
 
 super::merge_fields!(AuthArgs {
     auth_method,
+    on_new_mac,
     trusted_mac,
 });
 

@@ -96,7 +96,8 @@ fn validate(args: RunArgs) -> anyhow::Result<Checked> {
         Some(&cfg.users_file),
         &store,
         radius.as_ref(),
-    )?;
+    )?
+    .with_on_new_mac(cfg.on_new_mac);
     let (tls, stapler) = match &cfg.api_tls {
         Some((cert, key)) => {
             let (acceptor, stapler) =

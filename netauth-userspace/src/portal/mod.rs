@@ -267,6 +267,10 @@ impl Portal {
             EndReason::Revoked | EndReason::Disconnected => {
                 Some("Your session was ended by the network operator.")
             }
+            EndReason::Moved => Some(
+                "Your session moved to another address of your device (the same voucher signed \
+                 in again from a new address). Sign in again to continue here.",
+            ),
             EndReason::Logout | EndReason::Replaced => None,
         }
     }

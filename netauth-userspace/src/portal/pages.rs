@@ -212,11 +212,16 @@ style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></labe
     )
 }
 
+/// The status page's note for a device on a locally administered (randomised) address.
+const RANDOMIZED_NOTE: &str = "<p class=\"note\" id=\"randomized-mac\">Your device uses a private \
+(randomised) address on this network. If you leave and join the network again, it may use a new \
+address and ask you to sign in again.</p>";
+
 pub fn status(venue: &str, session: Option<&crate::model::SessionView>, token: &str) -> String {
     let body = match session {
         Some(s) => format!(
             "<h1>You are online</h1><div class=\"card\"><p>Your device ({mac}) is signed in \
-to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{secs}\">{left}</strong></p>{data}\
+to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{secs}\">{left}</strong></p>{data}{random}\
 <form method=\"post\" action=\"/logout\">{token}<button class=\"secondary\" type=\"submit\">Log out</button></form></div>",
             token = token_field(token),
             mac = text(&s.mac.to_string()),
@@ -230,6 +235,11 @@ to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{secs}\">{l
                     human_bytes(b)
                 ))
                 .unwrap_or_default(),
+            random = if s.randomized_mac {
+                RANDOMIZED_NOTE
+            } else {
+                ""
+            },
         ),
         None => format!(
             "<h1>Not signed in</h1><div class=\"card\"><p>Your device is not signed in to {}.</p>\
@@ -367,6 +377,20 @@ mod tests {
                 String::from_utf8(probe.render(url, None)).unwrap(),
                 moved(url)
             );
+        }
+    }
+
+    #[test]
+    fn the_status_page_tells_a_randomised_address_it_may_be_asked_again() {
+        for (mac, note) in [("02:00:5e:10:00:01", true), ("00:00:5e:00:53:01", false)] {
+            let s = crate::model::Session {
+                ends_ms: 60_000,
+                ..crate::model::Session::unrecorded(mac.parse().unwrap())
+            }
+            .view(0);
+            let html = status("V", Some(&s), "t");
+            assert_eq!(html.contains("id=\"randomized-mac\""), note, "{mac}");
+            assert_eq!(html.contains("ask you to sign in again"), note, "{mac}");
         }
     }
 

@@ -17,16 +17,16 @@ use crate::{
 };
 
 /// A session about to be granted.
-struct Granted {
-    s: Session,
+pub(super) struct Granted {
+    pub(super) s: Session,
     /// The device had an active session, which this one renews (its counters kept).
-    renewed: bool,
+    pub(super) renewed: bool,
     /// The device has its kernel entry (a renewal's, or one the store does not know).
-    in_map: bool,
+    pub(super) in_map: bool,
     /// Not held to its bound addresses.
-    exempt: bool,
+    pub(super) exempt: bool,
     /// The accounting session this one replaces, which ends with it.
-    replaced: Option<Box<Acct>>,
+    pub(super) replaced: Option<Box<Acct>>,
 }
 
 /// What a batch did (see [`Sessions::authorize_many`]).
@@ -96,7 +96,7 @@ impl Sessions {
     }
 
     /// Records a granted session and what the observer makes of its start, in `tx`.
-    fn record_start(
+    pub(super) fn record_start(
         &self,
         tx: &Transaction<'_>,
         g: &Granted,
@@ -114,7 +114,7 @@ impl Sessions {
     /// Records the ends still waiting for the store of the devices `wanted` selects; an
     /// error (and nothing changed) when one cannot be recorded: it would later end a
     /// session granted now.
-    fn settle_pending_ends(
+    pub(super) fn settle_pending_ends(
         &self,
         t: &mut Table,
         wanted: impl Fn(Mac) -> bool,
@@ -131,6 +131,8 @@ impl Sessions {
     /// counters) with what `grant` says, the daemon's defaults for the rest. Map first,
     /// then store; a failed store write takes the map entry back. A voucher the grant
     /// spends is spent in the same transaction, so a login that fails leaves it unused.
+    /// A grant that [moves](Grant::moves_from) a voucher's session to `mac` is
+    /// [`Sessions::transfer`].
     pub fn authorize(
         &self,
         mac: Mac,
@@ -138,6 +140,9 @@ impl Sessions {
         grant: Grant,
         now: SystemTime,
     ) -> Result<SessionView, SessionError> {
+        if !grant.moves_from.is_empty() {
+            return self.transfer(mac, ip, grant, now);
+        }
         let now_ms = unix_ms(now);
         let mut t = self.lock();
         self.settle_pending_ends(&mut t, |m| m == mac)?;

@@ -6,6 +6,7 @@
 //! to an [`Observer`], which records it in the same transaction.
 //!
 //! - `authorize`: sessions granted, one at a time or an operator's batch at once.
+//! - `transfer`: a voucher's session moved to a device's new address (`--on-new-mac`).
 //! - `restore`: the table at start, reconciled with the kernel map and the clocks.
 //! - `maintain`: limits enforced, counters checkpointed, bindings swept, clock steps.
 //! - `usage`: the kernel's counters folded into the sessions.
@@ -15,6 +16,7 @@ mod authorize;
 pub mod events;
 mod maintain;
 mod restore;
+mod transfer;
 mod usage;
 mod views;
 
@@ -374,6 +376,15 @@ impl Sessions {
 
     pub fn count(&self) -> usize {
         self.lock().sessions.len()
+    }
+
+    /// Sessions of locally administered (randomised) addresses.
+    pub fn count_randomized(&self) -> usize {
+        self.lock()
+            .sessions
+            .keys()
+            .filter(|m| m.is_locally_administered())
+            .count()
     }
 
     /// Whether the datapath lets `mac` through (no lock: a lookup in the kernel map).

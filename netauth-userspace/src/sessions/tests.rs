@@ -77,7 +77,7 @@ fn a_login_that_fails_leaves_its_voucher_unused() {
     s.authorize(mac(1), None, Grant::by(Via::Admin), now)
         .unwrap();
     let code = one_voucher(&store, 1);
-    let grant = vouchers::check(&store, &code, mac(2), now)
+    let grant = vouchers::check(&store, &code, mac(2), now, false)
         .unwrap()
         .unwrap();
     let err = s.authorize(mac(2), None, grant, now).unwrap_err();
@@ -88,7 +88,7 @@ fn a_login_that_fails_leaves_its_voucher_unused() {
     assert!(!s.is_authorized(mac(2)));
     // Once there is room, the same code still works, and is spent with the session.
     s.end(mac(1), EndReason::Revoked, now).unwrap();
-    let grant = vouchers::check(&store, &code, mac(2), now)
+    let grant = vouchers::check(&store, &code, mac(2), now, false)
         .unwrap()
         .unwrap();
     s.authorize(mac(2), None, grant, now).unwrap();
@@ -103,10 +103,10 @@ fn the_last_device_slot_goes_to_one_device_only() {
     let now = crate::clock::now();
     let code = one_voucher(&store, 1);
     // Both devices were told the code is good...
-    let a = vouchers::check(&store, &code, mac(1), now)
+    let a = vouchers::check(&store, &code, mac(1), now, false)
         .unwrap()
         .unwrap();
-    let b = vouchers::check(&store, &code, mac(2), now)
+    let b = vouchers::check(&store, &code, mac(2), now, false)
         .unwrap()
         .unwrap();
     // ...but only the first to be authorized gets the slot.
@@ -119,6 +119,120 @@ fn the_last_device_slot_goes_to_one_device_only() {
         "the refused device's map entry is taken back"
     );
     assert_eq!(store.vouchers().unwrap()[0].devices_used, 1);
+}
+
+/// A one-device voucher with a 1000-byte allowance, used by `mac(1)` (which sent 400
+/// bytes); its code.
+fn voucher_in_use(s: &Sessions, store: &Store, now: SystemTime) -> String {
+    let terms = vouchers::Terms {
+        duration: Duration::from_secs(3600),
+        quota: Some(1000),
+        devices: 1,
+    };
+    let code = vouchers::create(store, 1, terms, now).unwrap()[0]
+        .code
+        .clone();
+    let g = vouchers::check(store, &code, mac(1), now, true)
+        .unwrap()
+        .unwrap();
+    assert!(g.moves_from.is_empty(), "a free slot is an ordinary login");
+    s.authorize(mac(1), None, g, now).unwrap();
+    s.lock().sessions.get_mut(&mac(1)).unwrap().base.up_bytes = 400;
+    code
+}
+
+#[test]
+fn a_voucher_session_moves_to_a_new_address_with_what_it_had_left() {
+    let (s, store, _dir) = table("voucher-move", 16);
+    let now = crate::clock::now();
+    let code = voucher_in_use(&s, &store, now);
+    let old = s.get(mac(1), now).unwrap();
+    // Refused without `transfer`; with it, the grant names the slot's holder.
+    assert!(
+        vouchers::check(&store, &code, mac(2), now, false)
+            .unwrap()
+            .is_none()
+    );
+    let later = now + Duration::from_secs(10);
+    let g = vouchers::check(&store, &code, mac(2), later, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.moves_from, vec![mac(1)]);
+    let moved = s.authorize(mac(2), None, g, later).unwrap();
+    assert_eq!(moved.expires, old.expires, "the same end, not a fresh hour");
+    assert_eq!(
+        moved.quota_total,
+        Some(600),
+        "what was left of the allowance"
+    );
+    assert!(s.is_authorized(mac(2)));
+    assert!(!s.is_authorized(mac(1)), "the old address is cut off");
+    assert!(s.get(mac(1), later).is_none());
+    assert_eq!(s.recent_end_reason(mac(1), later), Some(EndReason::Moved));
+    assert_eq!(store.vouchers().unwrap()[0].devices_used, 1);
+    // The old address has no slot of its own any more: it can only move the session
+    // back, never start a fresh allowance.
+    let back = vouchers::check(&store, &code, mac(1), later, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.moves_from, vec![mac(2)]);
+    // After a restart the store has the moved session only.
+    drop(s);
+    let (clients, bindings) = testing::parts(16);
+    let parts = Parts {
+        clients,
+        bindings,
+        store: store.clone(),
+    };
+    let defaults = Defaults {
+        session_timeout: Duration::from_secs(3600),
+        idle_timeout: None,
+        quota: Quota::default(),
+    };
+    let s = Sessions::new(parts, defaults, Accounting::new(), crate::clock::now()).unwrap();
+    assert!(s.is_authorized(mac(2)));
+    assert!(!s.is_authorized(mac(1)));
+}
+
+#[test]
+fn a_move_the_store_refuses_leaves_the_old_session_online() {
+    let (s, store, _dir) = table("voucher-move-refused", 16);
+    let now = crate::clock::now();
+    let code = voucher_in_use(&s, &store, now);
+    let g = vouchers::check(&store, &code, mac(2), now, true)
+        .unwrap()
+        .unwrap();
+    // Revoked in the store between the check and the move: the transaction refuses it.
+    store.voucher_revoke(&code).unwrap();
+    let err = s.authorize(mac(2), None, g, now).unwrap_err();
+    assert!(matches!(err, SessionError::VoucherSpent), "{err}");
+    assert!(s.is_authorized(mac(1)), "the old address is put back");
+    assert!(!s.is_authorized(mac(2)));
+    let old = s.get(mac(1), now).unwrap();
+    assert_eq!(old.up_bytes, 400, "with its counters");
+    assert_eq!(s.recent_end_reason(mac(1), now), None);
+    // A device that never signed in stays out.
+    assert!(!s.is_authorized(mac(3)));
+}
+
+#[test]
+fn a_session_another_voucher_may_have_paid_for_is_not_moved() {
+    let (s, store, _dir) = table("voucher-move-other", 16);
+    let now = crate::clock::now();
+    let code = voucher_in_use(&s, &store, now);
+    // The same device then signs in with a second voucher: its session may be that one's.
+    let other = one_voucher(&store, 1);
+    let g = vouchers::check(&store, &other, mac(1), now, true)
+        .unwrap()
+        .unwrap();
+    s.authorize(mac(1), None, g, now).unwrap();
+    let g = vouchers::check(&store, &code, mac(2), now, true)
+        .unwrap()
+        .unwrap();
+    let err = s.authorize(mac(2), None, g, now).unwrap_err();
+    assert!(matches!(err, SessionError::VoucherSpent), "{err}");
+    assert!(s.is_authorized(mac(1)));
+    assert!(!s.is_authorized(mac(2)));
 }
 
 #[test]

@@ -75,6 +75,55 @@ pub fn spend(
     Ok(Some(ends))
 }
 
+/// Moves `code`'s device slot from `from` to `to` in the transaction that moves the
+/// session (`--on-new-mac transfer`): checked again (`from` must still hold a slot and the
+/// voucher be good), so the voucher never counts more devices than it allows and the old
+/// address cannot sign in again with a fresh allowance. `None`: not valid any more.
+pub fn transfer(
+    tx: &Transaction<'_>,
+    code: &str,
+    from: Mac,
+    to: Mac,
+    now_ms: u64,
+) -> rusqlite::Result<Option<u64>> {
+    if !has_device(tx, code, from)? {
+        return Ok(None);
+    }
+    let Some((_, ends)) = valid_until(tx, code, from, now_ms)? else {
+        return Ok(None);
+    };
+    // Sessions do not record which voucher paid for them: when `from` also holds a slot
+    // of another voucher still good, its session may be that one's, which this code must
+    // not take. Refused.
+    let mut stmt = tx.prepare("SELECT code FROM voucher_devices WHERE mac = ?1 AND code != ?2")?;
+    let others: Vec<String> = stmt
+        .query_map(params![from.to_string(), code], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for other in others {
+        if valid_until(tx, &other, from, now_ms)?.is_some() {
+            return Ok(None);
+        }
+    }
+    tx.execute(
+        "DELETE FROM voucher_devices WHERE code = ?1 AND mac = ?2",
+        params![code, from.to_string()],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO voucher_devices(code, mac) VALUES (?1, ?2)",
+        params![code, to.to_string()],
+    )?;
+    Ok(Some(ends))
+}
+
+fn devices(conn: &Connection, code: &str) -> rusqlite::Result<Vec<Mac>> {
+    let mut stmt = conn.prepare("SELECT mac FROM voucher_devices WHERE code = ?1")?;
+    let macs = stmt
+        .query_map(params![code], |r| r.get::<_, String>(0))?
+        .filter_map(|m| m.ok()?.parse().ok())
+        .collect();
+    Ok(macs)
+}
+
 /// Moves voucher times (see [`Store::shift_times`]).
 pub(super) fn shift(tx: &Transaction<'_>, by_ms: i64) -> rusqlite::Result<()> {
     tx.execute(
@@ -124,6 +173,29 @@ impl Store {
         self.read(|conn| valid_until(conn, code, mac, now_ms))
     }
 
+    /// For a voucher good in time but without a slot for `mac` (a new device): the
+    /// voucher, until when it is good for the devices that hold its slots, and those
+    /// devices. `None` when it is unknown, revoked, over, or has a slot for `mac`.
+    pub fn voucher_holders(
+        &self,
+        code: &str,
+        mac: Mac,
+        now_ms: u64,
+    ) -> Result<Option<(Voucher, u64, Vec<Mac>)>> {
+        self.read(|conn| {
+            let Some(v) = get(conn, code)? else {
+                return Ok(None);
+            };
+            if has_device(conn, code, mac)? || v.devices_used < v.devices {
+                return Ok(None);
+            }
+            let Some(ends) = crate::model::voucher_ends(&v, true, now_ms) else {
+                return Ok(None);
+            };
+            Ok(Some((v, ends, devices(conn, code)?)))
+        })
+    }
+
     /// Revokes a voucher; returns the MACs that used it, or `None` if there is no such code.
     pub fn voucher_revoke(&self, code: &str) -> Result<Option<Vec<Mac>>> {
         self.ack(|tx| {
@@ -134,12 +206,7 @@ impl Store {
             if n == 0 {
                 return Ok(None);
             }
-            let mut stmt = tx.prepare("SELECT mac FROM voucher_devices WHERE code = ?1")?;
-            let macs = stmt
-                .query_map(params![code], |r| r.get::<_, String>(0))?
-                .filter_map(|m| m.ok()?.parse().ok())
-                .collect();
-            Ok::<_, StoreError>(Some(macs))
+            Ok::<_, StoreError>(Some(devices(tx, code)?))
         })
     }
 }
