@@ -106,21 +106,11 @@ pub async fn interface_addresses(
 
 /// Every address of the interface (IPv4, and IPv6 of any scope, link-local included).
 pub async fn all_addresses(handle: &Handle, index: u32) -> anyhow::Result<Vec<IpAddr>> {
-    let mut out = Vec::new();
-    let mut addrs = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute();
-    while let Some(msg) = addrs.try_next().await.context("listing addresses")? {
-        for attr in &msg.attributes {
-            match attr {
-                AddressAttribute::Local(IpAddr::V4(a)) => out.push(IpAddr::V4(*a)),
-                AddressAttribute::Address(IpAddr::V6(a)) => out.push(IpAddr::V6(*a)),
-                _ => {}
-            }
-        }
-    }
+    let mut out: Vec<IpAddr> = prefixes(handle, index)
+        .await?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
     out.sort();
     out.dedup();
     Ok(out)

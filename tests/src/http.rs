@@ -4,6 +4,7 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
+    sync::Arc,
     time::Duration,
 };
 
@@ -222,4 +223,38 @@ fn read_more(s: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<bool> {
     let n = s.read(&mut chunk)?;
     buf.extend_from_slice(&chunk[..n]);
     Ok(n > 0)
+}
+
+/// One request over TLS to `server_name` at `addr`, trusting exactly the certificates in
+/// `ca_pem` (the lab's self-signed ones); the answer as the server closes the connection.
+pub fn https(
+    server_name: &str,
+    addr: SocketAddr,
+    request: &str,
+    ca_pem: &[u8],
+) -> std::io::Result<Response> {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(c.map_err(std::io::Error::other)?)
+            .map_err(std::io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(std::io::Error::other)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from(server_name.to_string()).map_err(std::io::Error::other)?;
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
+    let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    sock.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(request.as_bytes())?;
+    let mut buf = Vec::new();
+    let _ = tls.read_to_end(&mut buf);
+    parse(&buf).ok_or_else(|| std::io::Error::other("not an HTTP response"))
 }

@@ -779,6 +779,21 @@ pub fn netauth_bin() -> PathBuf {
     root.join("target/debug/netauth")
 }
 
+/// `netauth cert` as an operator runs it: a self-signed certificate for `hostname` and
+/// `ip` written into `dir`; returns the certificate's and the key's paths.
+pub fn make_cert(dir: &Path, hostname: &str, ip: &str) -> (PathBuf, PathBuf) {
+    let out = Command::new(netauth_bin())
+        .args(["cert", "--hostname", hostname, "--ip", ip, "--out-dir"])
+        .arg(dir)
+        .output()
+        .expect("running netauth cert");
+    assert!(out.status.success(), "netauth cert: {out:?}");
+    (
+        dir.join(format!("{hostname}.crt")),
+        dir.join(format!("{hostname}.key")),
+    )
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -1,9 +1,7 @@
 //! RFC 8908 Captive Portal API over TLS, and RFC 8910 provisioning output.
 
 use std::{
-    io::{Read, Write},
-    net::{IpAddr, SocketAddr, TcpStream},
-    sync::Arc,
+    net::{IpAddr, SocketAddr},
     time::Duration,
 };
 
@@ -23,41 +21,14 @@ fn https_get(
     let accept = accept
         .map(|a| format!("Accept: {a}\r\n"))
         .unwrap_or_default();
-    https(
+    http::https(
+        HOSTNAME,
         addr,
         &format!(
             "GET {path} HTTP/1.1\r\nHost: {HOSTNAME}:{API_PORT}\r\n{accept}Connection: close\r\n\r\n"
         ),
         ca_pem,
     )
-}
-
-/// One request over TLS, trusting exactly the lab's self-signed certificate.
-fn https(addr: SocketAddr, request: &str, ca_pem: &[u8]) -> std::io::Result<http::Response> {
-    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem) {
-        roots
-            .add(c.map_err(std::io::Error::other)?)
-            .map_err(std::io::Error::other)?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(std::io::Error::other)?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = ServerName::try_from(HOSTNAME).map_err(std::io::Error::other)?;
-    let mut conn =
-        rustls::ClientConnection::new(Arc::new(config), name).map_err(std::io::Error::other)?;
-    let mut sock = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
-    sock.set_read_timeout(Some(Duration::from_secs(3)))?;
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    tls.write_all(request.as_bytes())?;
-    let mut buf = Vec::new();
-    let _ = tls.read_to_end(&mut buf);
-    http::parse(&buf).ok_or_else(|| std::io::Error::other("not an HTTP response"))
 }
 
 /// Signs in over HTTPS as a browser would: the form from `GET /login`, posted back with
@@ -70,7 +41,8 @@ fn https_login(c: &Client, form: &str, pem: &[u8]) -> http::Response {
         let token = http::form_token(&page.body)
             .ok_or_else(|| std::io::Error::other(format!("no form token: {page:?}")))?;
         let body = format!("token={token}&{form}");
-        https(
+        http::https(
+            HOSTNAME,
             addr,
             &format!(
                 "POST /login HTTP/1.1\r\nHost: {HOSTNAME}:{API_PORT}\r\nOrigin: https://{HOSTNAME}:{API_PORT}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -86,21 +58,7 @@ fn https_login(c: &Client, form: &str, pem: &[u8]) -> http::Response {
 /// A lab of three clients; the third is a trusted MAC (always online, no limits).
 fn setup(extra: &[&str]) -> (Lab, Vec<u8>) {
     let mut lab = Lab::new(3).unwrap();
-    let out = std::process::Command::new(netauth_lab::netauth_bin())
-        .args([
-            "cert",
-            "--hostname",
-            HOSTNAME,
-            "--ip",
-            "192.0.2.1",
-            "--out-dir",
-        ])
-        .arg(&lab.dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let cert = lab.dir.join(format!("{HOSTNAME}.crt"));
-    let key = lab.dir.join(format!("{HOSTNAME}.key"));
+    let (cert, key) = netauth_lab::make_cert(&lab.dir, HOSTNAME, "192.0.2.1");
     let mut args = vec![
         "--api-tls-cert".to_string(),
         cert.to_string_lossy().into_owned(),

@@ -69,31 +69,41 @@ fn csrf_of(page: &str) -> String {
     page[at..].split('"').next().unwrap().to_string()
 }
 
-fn post(lab: &Lab, path: &str, cookie: Option<&str>, form: &str) -> http::Response {
+/// A request to the console with the login cookie (if any) and a form body (if any).
+fn request(
+    lab: &Lab,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> http::Response {
     let cookie = cookie
         .map(|c| format!("Cookie: netauth_console={c}\r\n"))
+        .unwrap_or_default();
+    let body = form
+        .map(|f| {
+            format!(
+                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+                f.len()
+            )
+        })
         .unwrap_or_default();
     raw(
         lab,
         format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\n{cookie}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{cookie}{body}Connection: close\r\n\r\n{}",
             console(),
-            form.len()
+            form.unwrap_or("")
         ),
     )
 }
 
+fn post(lab: &Lab, path: &str, cookie: Option<&str>, form: &str) -> http::Response {
+    request(lab, "POST", path, cookie, Some(form))
+}
+
 fn get(lab: &Lab, path: &str, cookie: Option<&str>) -> http::Response {
-    let cookie = cookie
-        .map(|c| format!("Cookie: netauth_console={c}\r\n"))
-        .unwrap_or_default();
-    raw(
-        lab,
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n{cookie}Connection: close\r\n\r\n",
-            console()
-        ),
-    )
+    request(lab, "GET", path, cookie, None)
 }
 
 /// Signs in over raw HTTP; the session cookie's value.
@@ -382,4 +392,67 @@ fn lan_devices_cannot_reach_the_console() {
     }
     // The management side does.
     assert_eq!(get(&lab, "/login", None).status, 200);
+}
+
+#[test]
+fn with_a_certificate_the_console_is_https_only_and_its_cookie_secure() {
+    const NAME: &str = "console.lab.example";
+    let mut lab = Lab::new(1).unwrap();
+    let (cert, key) = netauth_lab::make_cert(&lab.dir, NAME, "198.51.100.1");
+    std::fs::create_dir_all(lab.state_dir()).unwrap();
+    add_admin(&lab.state_dir(), "desk");
+    let addr = console().to_string();
+    lab.start_netauth(&[
+        "--admin-web",
+        &addr,
+        "--api-tls-cert",
+        cert.to_str().unwrap(),
+        "--api-tls-key",
+        key.to_str().unwrap(),
+    ])
+    .unwrap();
+    let pem = std::fs::read(&cert).unwrap();
+
+    // Plain HTTP gets no page.
+    let plain = lab
+        .up
+        .run(move || {
+            http::raw(
+                console(),
+                b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                Duration::from_secs(3),
+            )
+        })
+        .unwrap();
+    assert!(
+        plain.as_ref().map_or(true, |r| r.status != 200),
+        "{plain:?}"
+    );
+    // HTTPS: the login form, and a cookie marked Secure.
+    let tls = |req: String| {
+        let pem = pem.clone();
+        lab.up
+            .run(move || http::https(NAME, console(), &req, &pem))
+            .unwrap()
+            .expect("an HTTPS answer")
+    };
+    let page = tls(format!(
+        "GET /login HTTP/1.1\r\nHost: {NAME}:{CONSOLE_PORT}\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(page.status, 200, "{page:?}");
+    let form = format!(
+        "user=desk&password={}&csrf={}",
+        PASSWORD.replace(' ', "+"),
+        csrf_of(&page.body)
+    );
+    let r = tls(format!(
+        "POST /login HTTP/1.1\r\nHost: {NAME}:{CONSOLE_PORT}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    ));
+    assert_eq!(r.status, 303, "{r:?}");
+    let cookie = r.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 }

@@ -7,28 +7,14 @@ use std::{
     time::Duration,
 };
 
-use netauth_lab::{GW_LAN_V4, Lab, PORTAL_PORT, http, netauth_bin};
+use netauth_lab::{GW_LAN_V4, Lab, PORTAL_PORT, http};
 
 /// The gateway's address on the uplink.
 const GW_UP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const API_PORT: u16 = 8443;
 
 fn start_with_tls(lab: &mut Lab) {
-    let out = std::process::Command::new(netauth_bin())
-        .args([
-            "cert",
-            "--hostname",
-            "portal.lab.example",
-            "--ip",
-            "192.0.2.1",
-            "--out-dir",
-        ])
-        .arg(&lab.dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let cert = lab.dir.join("portal.lab.example.crt");
-    let key = lab.dir.join("portal.lab.example.key");
+    let (cert, key) = netauth_lab::make_cert(&lab.dir, "portal.lab.example", "192.0.2.1");
     lab.start_netauth(&[
         "--api-tls-cert",
         cert.to_str().unwrap(),

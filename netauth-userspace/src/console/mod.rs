@@ -188,6 +188,49 @@ fn api_error(v: &Value, status: StatusCode) -> String {
         .unwrap_or_else(|| status.to_string())
 }
 
+/// A change through the API: the token checked, the call made, the outcome logged with
+/// the console user, and the browser sent back to `page` with a note saying what happened.
+struct Change<'a> {
+    page: &'a str,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    /// What the note says on success.
+    done: String,
+}
+
+impl Console {
+    async fn change(&self, headers: &HeaderMap, csrf: &str, ch: Change<'_>) -> Response {
+        let (user, _) = match change(self, headers, csrf) {
+            Ok(u) => u,
+            Err(r) => return r.into_response(),
+        };
+        let (status, v) = self.call(ch.method, &ch.path, ch.body).await;
+        if status.is_success() {
+            info!(%user, "console: {}", ch.done);
+            back(ch.page, &ch.done)
+        } else {
+            back(ch.page, &api_error(&v, status))
+        }
+    }
+
+    /// A page's data from the API for the signed-in user: (user, their forms' token, JSON),
+    /// or the answer instead (the login page, or the API's error).
+    async fn read(
+        &self,
+        headers: &HeaderMap,
+        title: &str,
+        path: &str,
+    ) -> Result<(String, String, Value), Response> {
+        let (user, token) = signed_in(self, headers).map_err(IntoResponse::into_response)?;
+        let (status, v) = self.call(Method::GET, path, None).await;
+        if !status.is_success() {
+            return Err(Html(pages::message(title, &api_error(&v, status))).into_response());
+        }
+        Ok((user, self.csrf.token(&token), v))
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct Note {
     #[serde(default)]
@@ -197,23 +240,21 @@ struct Note {
 }
 
 async fn sessions(State(c): State<St>, headers: HeaderMap, Query(n): Query<Note>) -> Response {
-    let (user, token) = match signed_in(&c, &headers) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
+    let (user, csrf, v) = match c.read(&headers, "Sessions", "/v1/sessions").await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let (status, v) = c.call(Method::GET, "/v1/sessions", None).await;
-    if !status.is_success() {
-        return Html(pages::message("Sessions", &api_error(&v, status))).into_response();
-    }
-    let list = v["sessions"].as_array().cloned().unwrap_or_default();
     let q = n.q.unwrap_or_default();
-    let shown: Vec<Value> = list
+    let shown: Vec<Value> = v["sessions"]
+        .as_array()
         .into_iter()
+        .flatten()
         .filter(|s| q.is_empty() || pages::matches(s, &q))
+        .cloned()
         .collect();
     let ctx = pages::Ctx {
         user: &user,
-        csrf: &c.csrf.token(&token),
+        csrf: &csrf,
         note: n.note.as_deref(),
     };
     Html(pages::sessions(&ctx, &shown, &q)).into_response()
@@ -230,63 +271,43 @@ struct MacForm {
 }
 
 async fn revoke(State(c): State<St>, headers: HeaderMap, Form(f): Form<MacForm>) -> Response {
-    let (user, _) = match change(&c, &headers, &f.csrf) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let Ok(mac) = f.mac.parse::<crate::model::Mac>() else {
         return back("/sessions", &format!("'{}' is not a MAC address", f.mac));
     };
-    let (status, v) = c
-        .call(Method::DELETE, &format!("/v1/sessions/{mac}"), None)
-        .await;
-    if status.is_success() {
-        info!(%user, %mac, "console: session revoked");
-        back("/sessions", &format!("{mac} revoked: captive again"))
-    } else {
-        back("/sessions", &api_error(&v, status))
-    }
+    let ch = Change {
+        page: "/sessions",
+        method: Method::DELETE,
+        path: format!("/v1/sessions/{mac}"),
+        body: None,
+        done: format!("{mac} revoked: captive again"),
+    };
+    c.change(&headers, &f.csrf, ch).await
 }
 
 async fn extend(State(c): State<St>, headers: HeaderMap, Form(f): Form<MacForm>) -> Response {
-    let (user, _) = match change(&c, &headers, &f.csrf) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let Ok(mac) = f.mac.parse::<crate::model::Mac>() else {
         return back("/sessions", &format!("'{}' is not a MAC address", f.mac));
     };
-    let (status, v) = c
-        .call(
-            Method::POST,
-            &format!("/v1/sessions/{mac}/extend"),
-            Some(json!({ "duration": f.duration.trim() })),
-        )
-        .await;
-    if status.is_success() {
-        info!(%user, %mac, by = %f.duration, "console: session extended");
-        back(
-            "/sessions",
-            &format!("{mac} extended by {}", f.duration.trim()),
-        )
-    } else {
-        back("/sessions", &api_error(&v, status))
-    }
+    let by = f.duration.trim();
+    let ch = Change {
+        page: "/sessions",
+        method: Method::POST,
+        path: format!("/v1/sessions/{mac}/extend"),
+        body: Some(json!({ "duration": by })),
+        done: format!("{mac} extended by {by}"),
+    };
+    c.change(&headers, &f.csrf, ch).await
 }
 
 async fn vouchers(State(c): State<St>, headers: HeaderMap, Query(n): Query<Note>) -> Response {
-    let (user, token) = match signed_in(&c, &headers) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
+    let (user, csrf, v) = match c.read(&headers, "Vouchers", "/v1/vouchers").await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let (status, v) = c.call(Method::GET, "/v1/vouchers", None).await;
-    if !status.is_success() {
-        return Html(pages::message("Vouchers", &api_error(&v, status))).into_response();
-    }
     let list = v["vouchers"].as_array().cloned().unwrap_or_default();
     let ctx = pages::Ctx {
         user: &user,
-        csrf: &c.csrf.token(&token),
+        csrf: &csrf,
         note: n.note.as_deref(),
     };
     Html(pages::vouchers(&ctx, &list)).into_response()
@@ -380,36 +401,27 @@ async fn revoke_voucher(
     headers: HeaderMap,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let (user, _) = match change(&c, &headers, &f.csrf) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let Some(code) = crate::vouchers::normalize(&f.code) else {
         return back("/vouchers", &format!("'{}' is not a voucher code", f.code));
     };
-    let (status, v) = c
-        .call(Method::DELETE, &format!("/v1/vouchers/{code}"), None)
-        .await;
-    if status.is_success() {
-        info!(%user, %code, "console: voucher revoked");
-        back("/vouchers", &format!("{code} revoked"))
-    } else {
-        back("/vouchers", &api_error(&v, status))
-    }
+    let ch = Change {
+        page: "/vouchers",
+        method: Method::DELETE,
+        path: format!("/v1/vouchers/{code}"),
+        body: None,
+        done: format!("{code} revoked"),
+    };
+    c.change(&headers, &f.csrf, ch).await
 }
 
 async fn walled(State(c): State<St>, headers: HeaderMap, Query(n): Query<Note>) -> Response {
-    let (user, token) = match signed_in(&c, &headers) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
+    let (user, csrf, v) = match c.read(&headers, "Walled garden", "/v1/walled-garden").await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let (status, v) = c.call(Method::GET, "/v1/walled-garden", None).await;
-    if !status.is_success() {
-        return Html(pages::message("Walled garden", &api_error(&v, status))).into_response();
-    }
     let ctx = pages::Ctx {
         user: &user,
-        csrf: &c.csrf.token(&token),
+        csrf: &csrf,
         note: n.note.as_deref(),
     };
     Html(pages::walled(&ctx, &v)).into_response()
@@ -424,24 +436,15 @@ struct EntryForm {
 }
 
 async fn walled_add(State(c): State<St>, headers: HeaderMap, Form(f): Form<EntryForm>) -> Response {
-    let (user, _) = match change(&c, &headers, &f.csrf) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let entry = f.entry.trim();
-    let (status, v) = c
-        .call(
-            Method::POST,
-            "/v1/walled-garden",
-            Some(json!({ "entry": entry })),
-        )
-        .await;
-    if status.is_success() {
-        info!(%user, %entry, "console: walled-garden entry added");
-        back("/walled-garden", &format!("{entry} added"))
-    } else {
-        back("/walled-garden", &api_error(&v, status))
-    }
+    let ch = Change {
+        page: "/walled-garden",
+        method: Method::POST,
+        path: "/v1/walled-garden".into(),
+        body: Some(json!({ "entry": entry })),
+        done: format!("{entry} added to the walled garden"),
+    };
+    c.change(&headers, &f.csrf, ch).await
 }
 
 async fn walled_remove(
@@ -449,35 +452,22 @@ async fn walled_remove(
     headers: HeaderMap,
     Form(f): Form<EntryForm>,
 ) -> Response {
-    let (user, _) = match change(&c, &headers, &f.csrf) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
-    };
     let entry = f.entry.trim();
-    let (status, v) = c
-        .call(
-            Method::DELETE,
-            &format!("/v1/walled-garden/{}", pages::url_encode(entry)),
-            None,
-        )
-        .await;
-    if status.is_success() {
-        info!(%user, %entry, "console: walled-garden entry removed");
-        back("/walled-garden", &format!("{entry} removed"))
-    } else {
-        back("/walled-garden", &api_error(&v, status))
-    }
+    let ch = Change {
+        page: "/walled-garden",
+        method: Method::DELETE,
+        path: format!("/v1/walled-garden/{}", pages::url_encode(entry)),
+        body: None,
+        done: format!("{entry} removed from the walled garden"),
+    };
+    c.change(&headers, &f.csrf, ch).await
 }
 
 async fn status(State(c): State<St>, headers: HeaderMap) -> Response {
-    let (user, token) = match signed_in(&c, &headers) {
-        Ok(u) => u,
-        Err(r) => return r.into_response(),
+    let (user, csrf, v) = match c.read(&headers, "Status", "/v1/status").await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let (code, v) = c.call(Method::GET, "/v1/status", None).await;
-    if !code.is_success() {
-        return Html(pages::message("Status", &api_error(&v, code))).into_response();
-    }
     // RADIUS health and the accounting queue, as the metrics report them.
     let (_, m) = c.call(Method::GET, "/metrics", None).await;
     let health: Vec<(String, String)> = m
@@ -490,7 +480,7 @@ async fn status(State(c): State<St>, headers: HeaderMap) -> Response {
         .collect();
     let ctx = pages::Ctx {
         user: &user,
-        csrf: &c.csrf.token(&token),
+        csrf: &csrf,
         note: None,
     };
     Html(pages::status(&ctx, &v, &health, &c.history.samples())).into_response()

@@ -402,13 +402,7 @@ async fn serve_connection<I>(
         Some(c) => {
             let site = site.clone();
             let service = service_fn(move |req: Request<Incoming>| {
-                let (site, share, c) = (site.clone(), share.clone(), c.clone());
-                async move {
-                    Ok::<_, Infallible>(match share.admit(req).await {
-                        Ok(req) => site.answers.answer(&c, &req.into_parts().0),
-                        Err(refused) => refused,
-                    })
-                }
+                answer_intercepted(site.clone(), share.clone(), c.clone(), req)
             });
             builder.serve_connection(io, service).await
         }
@@ -487,13 +481,7 @@ async fn serve_h2c(
     let remote = share.remote;
     let site = site.clone();
     let service = service_fn(move |req: Request<Incoming>| {
-        let (site, share, c) = (site.clone(), share.clone(), c.clone());
-        async move {
-            Ok::<_, Infallible>(match share.admit(req).await {
-                Ok(req) => site.answers.answer(&c, &req.into_parts().0),
-                Err(refused) => refused,
-            })
-        }
+        answer_intercepted(site.clone(), share.clone(), c.clone(), req)
     });
     if let Err(e) = builder
         .serve_connection(TokioIo::new(stream), service)
@@ -501,6 +489,20 @@ async fn serve_h2c(
     {
         debug!(%remote, "h2c portal connection ended: {e}");
     }
+}
+
+/// One request on an intercepted connection (HTTP/1 or h2c): within the device's share,
+/// the intercept answer.
+async fn answer_intercepted(
+    site: Arc<Site>,
+    share: Share,
+    c: Arc<Intercepted>,
+    req: Request<Incoming>,
+) -> Result<Response<http_body_util::Full<Bytes>>, Infallible> {
+    Ok(match share.admit(req).await {
+        Ok(req) => site.answers.answer(&c, &req.into_parts().0),
+        Err(refused) => refused,
+    })
 }
 
 fn too_many_requests<B: From<Bytes>>() -> Response<B> {
