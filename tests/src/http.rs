@@ -117,7 +117,13 @@ pub fn post_form(addr: SocketAddr, path: &str, form: &str) -> std::io::Result<Re
 
 /// The anti-forgery token of the form in a portal page, if it has one.
 pub fn form_token(page: &str) -> Option<String> {
-    let at = page.find("name=\"token\" value=\"")? + "name=\"token\" value=\"".len();
+    form_field(page, "token")
+}
+
+/// The value of the first `<input name="NAME" value="...">` in `page`.
+pub fn form_field(page: &str, name: &str) -> Option<String> {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = page.find(&key)? + key.len();
     let end = page[at..].find('"')?;
     Some(page[at..at + end].to_string())
 }

@@ -62,11 +62,7 @@ fn raw(lab: &Lab, req: String) -> http::Response {
 
 /// The `csrf` value of the first form in `page`.
 fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .expect("a token in the form")
-        + 19;
-    page[at..].split('"').next().unwrap().to_string()
+    http::form_field(page, "csrf").expect("a token in the form")
 }
 
 /// A request to the console with the login cookie (if any) and a form body (if any).
@@ -455,4 +451,6 @@ fn with_a_certificate_the_console_is_https_only_and_its_cookie_secure() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
+    // The LAN device that never signed in is still captive.
+    assert_eq!(lab.clients[0].status_of(), Some(511));
 }

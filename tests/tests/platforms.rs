@@ -777,6 +777,8 @@ fn every_builds_probe_url_shows_the_sign_in_page() {
                 page.body
             );
         }
+        // A probe's 302 opens nothing: the device is captive until it signs in.
+        assert_eq!(c.status_of(), Some(511), "{url}");
     }
 }
 

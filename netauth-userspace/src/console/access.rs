@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::{COOKIE, Console, FAILURE_WINDOW, LOGIN_LIFETIME, Login, Peer, St, pages};
-use crate::auth::UsersFile;
+use crate::{auth::UsersFile, portal::csrf::same_origin};
 
 /// A cookie's value from the request's Cookie headers.
 pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -82,20 +82,6 @@ pub(super) fn change(
         return Err(Denied::Forged);
     }
     Ok((user, token))
-}
-
-/// `Origin`, when sent, names this console (its Host).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    origin
-        .split_once("://")
-        .is_some_and(|(_, h)| !host.is_empty() && h.eq_ignore_ascii_case(host))
 }
 
 pub(super) async fn login_page(

@@ -65,17 +65,9 @@ fn csrf_field(token: &str) -> String {
     )
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986).
+/// Percent-encodes `s` for a query value or a path segment (the crate the portal uses).
 pub fn url_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub fn message(title: &str, msg: &str) -> String {
