@@ -913,3 +913,50 @@ fn pipelined_requests_on_an_intercepted_connection_get_one_answer_each() {
     }
     assert!(answers[1].1.is_empty(), "HEAD got no body");
 }
+
+/// Requests the intercept path does not keep a connection for: one with a body (answered,
+/// then closed, so no body can be mistaken for a next request), HTTP/1.0 without
+/// keep-alive, and a head that HTTP forbids (two Host headers: 400). Each gets its answer
+/// before the end of the connection, and nothing it sends signs the device in.
+#[test]
+fn bodies_http10_and_forbidden_heads_end_an_intercepted_connection_after_the_answer() {
+    let mut lab = Lab::new(1).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let c = lab.clients[0].clone();
+    let target = web_addr(false, 80);
+    let cases: [(&[u8], &str); 3] = [
+        (
+            b"POST /form HTTP/1.1\r\nHost: a.example\r\nContent-Length: 11\r\n\r\naccept=1&x=GET /second HTTP/1.1\r\nHost: b.example\r\n\r\n",
+            "http/1.1 511",
+        ),
+        (b"GET /old HTTP/1.0\r\nHost: c.example\r\n\r\n", "http/1.1 511"),
+        (
+            b"GET / HTTP/1.1\r\nHost: d.example\r\nHost: e.example\r\n\r\n",
+            "http/1.1 400",
+        ),
+    ];
+    for (request, want) in cases {
+        let text =
+            c.ns.run(move || -> std::io::Result<Vec<u8>> {
+                use std::io::{Read as _, Write as _};
+                let mut s =
+                    std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+                s.set_read_timeout(Some(Duration::from_secs(3)))?;
+                s.write_all(request)?;
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf)?;
+                Ok(buf)
+            })
+            .unwrap()
+            .expect("an answer, then the end of the connection");
+        let text = String::from_utf8_lossy(&text).to_ascii_lowercase();
+        assert!(text.starts_with(want), "{want}: {text}");
+        assert_eq!(
+            text.matches("http/1.1 ").count(),
+            1,
+            "exactly one answer: {text}"
+        );
+        assert!(text.contains("connection: close"), "{text}");
+    }
+    assert_captive(&c);
+}

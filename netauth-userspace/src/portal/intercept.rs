@@ -15,7 +15,6 @@ use axum::{
     body::Bytes,
     http::{HeaderMap, HeaderValue, Response, StatusCode, Uri, header, request::Parts},
 };
-use http_body_util::Full;
 use tracing::debug;
 
 use super::{MAX_REDIRECT, Portal, header_value, pages::Template, probes};
@@ -71,7 +70,7 @@ impl Answers {
 
     /// The answer to one request on an intercepted connection: 307 back to where it was
     /// going if the device has signed in since, else 302 for an OS probe, else 511.
-    pub fn answer(&self, c: &Intercepted, req: &Parts) -> Response<Full<Bytes>> {
+    pub fn answer(&self, c: &Intercepted, req: &Parts) -> Response<Bytes> {
         let portal = &self.portal;
         let host = request_host(&req.uri, &req.headers);
         let original = original_url(host.as_deref().unwrap_or(&c.destination), &req.uri);
@@ -140,15 +139,15 @@ impl Answers {
     }
 }
 
-fn response(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body));
+fn response(status: StatusCode, body: Bytes) -> Response<Bytes> {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
-fn html(mut r: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+fn html(mut r: Response<Bytes>) -> Response<Bytes> {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),

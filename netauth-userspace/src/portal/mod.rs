@@ -6,6 +6,7 @@
 pub mod api;
 pub mod csrf;
 pub mod error;
+pub mod http1;
 pub mod intercept;
 pub mod login;
 pub mod pages;

@@ -150,7 +150,7 @@ impl Fairness {
     }
 
     /// Takes one request from the client's bucket; false: over its rate.
-    fn take_request(&self, key: ClientKey) -> bool {
+    pub(super) fn take_request(&self, key: ClientKey) -> bool {
         let rate = f64::from(self.limits.per_client_rate);
         let mut clients = self.lock();
         let Some(c) = clients.get_mut(&key) else {
@@ -307,7 +307,7 @@ pub async fn serve(
                         Some(c) => match opening(&stream, limits.header_read_timeout).await {
                             Opening::H2 => serve_h2c(stream, &site, c.clone(), share).await,
                             Opening::Http1 => {
-                                serve_connection(stream, &site, conn, intercepted, share).await
+                                super::http1::serve(stream, &site, c.clone(), share).await
                             }
                             // Nothing within the time for a request's header: closed, as
                             // HTTP/1's header timeout would.
@@ -344,11 +344,11 @@ pub async fn serve(
 
 /// What a connection may take of the portal: its client's share, and the limits.
 #[derive(Clone)]
-struct Share {
-    fairness: Arc<Fairness>,
-    key: ClientKey,
-    limits: Limits,
-    remote: SocketAddr,
+pub(super) struct Share {
+    pub(super) fairness: Arc<Fairness>,
+    pub(super) key: ClientKey,
+    pub(super) limits: Limits,
+    pub(super) remote: SocketAddr,
 }
 
 impl Share {
@@ -500,12 +500,15 @@ async fn answer_intercepted(
     req: Request<Incoming>,
 ) -> Result<Response<http_body_util::Full<Bytes>>, Infallible> {
     Ok(match share.admit(req).await {
-        Ok(req) => site.answers.answer(&c, &req.into_parts().0),
+        Ok(req) => site
+            .answers
+            .answer(&c, &req.into_parts().0)
+            .map(http_body_util::Full::new),
         Err(refused) => refused,
     })
 }
 
-fn too_many_requests<B: From<Bytes>>() -> Response<B> {
+pub(super) fn too_many_requests<B: From<Bytes>>() -> Response<B> {
     let mut r = Response::new(B::from(Bytes::from_static(
         b"Too many requests from this device; try again in a second.\n",
     )));
@@ -521,7 +524,7 @@ fn too_many_requests<B: From<Bytes>>() -> Response<B> {
     r
 }
 
-fn status_only<B: From<Bytes>>(code: StatusCode) -> Response<B> {
+pub(super) fn status_only<B: From<Bytes>>(code: StatusCode) -> Response<B> {
     let mut r = Response::new(B::from(Bytes::new()));
     *r.status_mut() = code;
     r.headers_mut()
