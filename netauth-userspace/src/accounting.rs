@@ -50,6 +50,10 @@ pub fn record(
             s.usage.minus(acct.base)
         },
         cause,
+        // Counted from the accounting session's Start, in every request, so a server
+        // sees a CoA's change in the next Interim-Update.
+        session_timeout_s: Some(s.ends_ms.saturating_sub(acct.started_ms) / 1000),
+        quota: Some(s.quota.left_after(&acct.base)).filter(|q| q.is_limited()),
         event_ms: crate::clock::to_wall_ms(now_ms),
     }
 }

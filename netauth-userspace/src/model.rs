@@ -94,7 +94,7 @@ impl Usage {
 }
 
 /// A byte allowance; any limit that is set applies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quota {
     pub up: Option<u64>,
     pub down: Option<u64>,
@@ -172,6 +172,15 @@ pub struct AcctRecord {
     /// Counted since the Start.
     pub usage: Usage,
     pub cause: Option<u32>,
+    /// The session's limits counted from this accounting session's Start: seconds from
+    /// the Start to the session's end (Session-Timeout), and what was left of the data
+    /// allowance at the Start (ChilliSpot attributes). A RADIUS server that keeps them
+    /// can tell another gateway what remains (see examples/freeradius). Missing in
+    /// requests queued by older daemons.
+    #[serde(default)]
+    pub session_timeout_s: Option<u64>,
+    #[serde(default)]
+    pub quota: Option<Quota>,
     /// When it happened (wall-clock Unix ms): Event-Timestamp, and Acct-Delay-Time at
     /// sending.
     pub event_ms: u64,
@@ -299,6 +308,12 @@ pub struct Grant {
     /// and `--on-new-mac transfer` lets the new device take over one of their sessions
     /// (see [`crate::sessions::Sessions::authorize`]). Empty: an ordinary grant.
     pub moves_from: Vec<Mac>,
+    /// How many devices the credential may have sessions on at once (a RADIUS
+    /// Access-Accept's Port-Limit); `None`: any number.
+    pub devices: Option<u32>,
+    /// A login beyond [`Grant::devices`] takes over the session of one of the
+    /// credential's devices (`--on-new-mac transfer`) instead of being refused.
+    pub transfer: bool,
 }
 
 impl Grant {
@@ -313,6 +328,8 @@ impl Grant {
             acct: None,
             voucher: None,
             moves_from: Vec::new(),
+            devices: None,
+            transfer: false,
         }
     }
 }

@@ -290,6 +290,31 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 impl Client {
+    /// Gives the client's interface the MAC `mac` and the lab addresses of host `host`
+    /// (192.0.2.host, 2001:db8:1::host): a device with another address, or one that
+    /// joined another LAN (a new lease). Its routes point at the lab gateway again and it
+    /// forgets its neighbours.
+    pub fn readdress(&self, mac: &str, host: u8) -> anyhow::Result<Client> {
+        let ns = &self.ns;
+        let v4 = Ipv4Addr::new(192, 0, 2, host);
+        let v6 = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, host as u16);
+        ns.ip(&["link", "set", "eth0", "down"])?;
+        ns.ip(&["link", "set", "eth0", "address", mac])?;
+        ns.ip(&["addr", "flush", "dev", "eth0", "scope", "global"])?;
+        ns.ip(&["link", "set", "eth0", "up"])?;
+        ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"])?;
+        ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"])?;
+        ns.ip(&["route", "replace", "default", "via", "192.0.2.1"])?;
+        ns.ip(&["-6", "route", "replace", "default", "via", "2001:db8:1::1"])?;
+        ns.ip(&["neigh", "flush", "all"])?;
+        Ok(Client {
+            ns: ns.clone(),
+            mac: mac.to_string(),
+            v4,
+            v6,
+        })
+    }
+
     /// GET from inside this client's namespace.
     pub fn get(
         &self,
@@ -648,6 +673,26 @@ impl Lab {
         let daemon = Daemon::start_opts(&self.gw, &self.dir, extra, opts)?;
         self.daemon = Some(daemon);
         Ok(self.daemon.as_mut().expect("just set"))
+    }
+
+    /// Unplugs client `i` from this lab's LAN and plugs it into `to`'s: the device
+    /// walked to another gateway. Returns the name of its switch port in `to` (for
+    /// [`Lab::move_port`] back). Its interface keeps its MAC and addresses; see
+    /// [`Client::readdress`] for a new lease. The client's namespace stays this lab's.
+    pub fn hand_over(&self, i: usize, to: &Lab) -> anyhow::Result<String> {
+        self.move_port(&format!("p-c{i}"), to)
+    }
+
+    /// Moves the switch port `port` from this lab's bridge to `to`'s, under a new name;
+    /// returns that name.
+    pub fn move_port(&self, port: &str, to: &Lab) -> anyhow::Result<String> {
+        let moved = format!("mv{}", COUNTER.fetch_add(1, Ordering::SeqCst));
+        self.sw.ip(&["link", "set", port, "nomaster"])?;
+        self.sw.ip(&["link", "set", port, "down"])?;
+        self.sw.ip(&["link", "set", port, "name", &moved])?;
+        self.sw.ip(&["link", "set", &moved, "netns", &to.sw.name])?;
+        to.sw.ip(&["link", "set", &moved, "master", "br0", "up"])?;
+        Ok(moved)
     }
 
     pub fn daemon(&mut self) -> &mut Daemon {

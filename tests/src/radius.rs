@@ -15,6 +15,14 @@
 //! Users come from a raw `users` file; `Simultaneous-Use` is enforced with `radutmp`
 //! (fed by accounting Start/Stop, keyed by NAS-IP-Address + NAS-Port, `check_with_nas =
 //! no`). [`radclient`] plays a NAS (or a CoA client) from any namespace.
+//!
+//! With [`FreeRadiusConfig::shipped`], the virtual server, policy, sql module, schema and
+//! dictionary are netauth's shipped `examples/freeradius/` files themselves, included
+//! from where they are: the harness writes only what an installation already has (the
+//! global settings, clients, and the stock modules those files use: `files`, `pap`,
+//! `detail`, `radutmp`, `attr_filter.access_reject`, `always ok/reject`), so a test
+//! proves the configuration operators install. The roaming sessions are then in
+//! [`FreeRadius::roaming_db`]; `auth_requests` and `replies` stay empty.
 
 use std::{
     fmt::Write as _,
@@ -72,6 +80,8 @@ pub struct FreeRadiusConfig {
     /// The raw `users` file (the `files` module's syntax): check items on the first line
     /// of an entry, reply items on tab-indented continuation lines, separated by commas.
     pub users: String,
+    /// Run netauth's shipped `examples/freeradius/` site instead of the harness's own.
+    pub shipped: bool,
 }
 
 impl Default for FreeRadiusConfig {
@@ -83,6 +93,7 @@ impl Default for FreeRadiusConfig {
             acct_port: 1813,
             clients: Vec::new(),
             users: String::new(),
+            shipped: false,
         }
     }
 }
@@ -187,6 +198,30 @@ impl FreeRadius {
     /// Every Accounting-Request FreeRADIUS received, from its `detail` file, in order.
     pub fn accounting(&self) -> Vec<DetailRecord> {
         read_detail(&self.dir.join("radacct/detail"))
+    }
+
+    /// The shipped configuration's session database (`netauth_sql`).
+    pub fn roaming_db(&self) -> PathBuf {
+        self.dir.join("netauth-sessions.sqlite")
+    }
+
+    /// Rows of the shipped configuration's `netauth_sessions` table, `columns` of each
+    /// joined by `|`, in the order they started (empty before the first Start).
+    pub fn roaming_sessions(&self, columns: &str) -> Vec<String> {
+        let out = std::process::Command::new("sqlite3")
+            .arg("-readonly")
+            .arg(self.roaming_db())
+            .arg(format!(
+                "SELECT {columns} FROM netauth_sessions ORDER BY started, rowid"
+            ))
+            .output();
+        match out {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Every Access-Request it received (User-Password suppressed), in order.
@@ -311,6 +346,8 @@ fn write_config(dir: &Path, cfg: &FreeRadiusConfig) -> anyhow::Result<()> {
         bail!("unsupported characters in the FreeRADIUS directory {prefix:?}");
     }
 
+    let modconfdir = shipped_dir().join("mods-config");
+    let modconfdir = modconfdir.display();
     let mut clients = String::new();
     for c in &cfg.clients {
         if c.name.is_empty()
@@ -341,50 +378,11 @@ fn write_config(dir: &Path, cfg: &FreeRadiusConfig) -> anyhow::Result<()> {
         }
     }
 
-    let conf = format!(
-        r#"# Written by netauth_lab::radius; a minimal, self-contained FreeRADIUS 3 config.
-prefix = {prefix}
-confdir = ${{prefix}}
-raddbdir = ${{prefix}}
-logdir = ${{prefix}}/log
-radacctdir = ${{prefix}}/radacct
-run_dir = ${{prefix}}/run
-libdir = {LIB_DIR}
-pidfile = ${{run_dir}}/radiusd.pid
-name = radiusd
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 16384
-hostname_lookups = no
-proxy_requests = no
-
-log {{
-	destination = files
-	file = ${{prefix}}/radius.log
-	auth = yes
-	auth_badpass = no
-	auth_goodpass = no
-}}
-
-# No user/group: runs as whoever starts it (root in the tests).
-security {{
-	max_attributes = 200
-	reject_delay = 0
-	status_server = yes
-	allow_core_dumps = no
-}}
-
-thread pool {{
-	start_servers = 4
-	max_servers = 32
-	min_spare_servers = 2
-	max_spare_servers = 16
-	max_requests_per_server = 0
-	auto_limit_acct = no
-}}
-
-{clients}
-modules {{
+    let rest = if cfg.shipped {
+        shipped_server(dir)?
+    } else {
+        format!(
+            r#"modules {{
 	pap {{
 		normalise = yes
 	}}
@@ -457,6 +455,54 @@ server default {{
 	}}
 }}
 "#
+        )
+    };
+    let conf = format!(
+        r#"# Written by netauth_lab::radius; a minimal, self-contained FreeRADIUS 3 config.
+prefix = {prefix}
+confdir = ${{prefix}}
+raddbdir = ${{prefix}}
+logdir = ${{prefix}}/log
+radacctdir = ${{prefix}}/radacct
+run_dir = ${{prefix}}/run
+db_dir = ${{prefix}}
+modconfdir = {modconfdir}
+libdir = {LIB_DIR}
+pidfile = ${{run_dir}}/radiusd.pid
+name = radiusd
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 16384
+hostname_lookups = no
+proxy_requests = no
+
+log {{
+	destination = files
+	file = ${{prefix}}/radius.log
+	auth = yes
+	auth_badpass = no
+	auth_goodpass = no
+}}
+
+# No user/group: runs as whoever starts it (root in the tests).
+security {{
+	max_attributes = 200
+	reject_delay = 0
+	status_server = yes
+	allow_core_dumps = no
+}}
+
+thread pool {{
+	start_servers = 4
+	max_servers = 32
+	min_spare_servers = 2
+	max_spare_servers = 16
+	max_requests_per_server = 0
+	auto_limit_acct = no
+}}
+
+{clients}
+{rest}"#
     );
     std::fs::write(dir.join("radiusd.conf"), conf)?;
     std::fs::write(
@@ -469,6 +515,71 @@ server default {{
     }
     std::fs::write(dir.join("users"), users)?;
     Ok(())
+}
+
+/// Where netauth's shipped FreeRADIUS configuration is.
+pub fn shipped_dir() -> PathBuf {
+    crate::workspace_root().join("examples/freeradius")
+}
+
+/// The stock modules the shipped site uses, as a Debian install defines them (with the
+/// harness's file locations), and the shipped module, policy and site themselves,
+/// included from `examples/freeradius/`; the shipped dictionary through `dir`'s local
+/// `dictionary`, as an install includes it from /etc/freeradius/3.0/dictionary.
+fn shipped_server(dir: &Path) -> anyhow::Result<String> {
+    let ex = shipped_dir();
+    let ex = ex
+        .to_str()
+        .context("the workspace path must be valid UTF-8")?;
+    if ex.contains(['"', '\\', '$', ' ', '{', '}']) {
+        bail!("unsupported characters in the workspace path {ex:?}");
+    }
+    std::fs::write(
+        dir.join("dictionary"),
+        format!("$INCLUDE {ex}/dictionary.netauth\n"),
+    )?;
+    Ok(format!(
+        r#"modules {{
+	pap {{
+		normalise = yes
+	}}
+	files {{
+		filename = ${{confdir}}/users
+	}}
+	detail {{
+		filename = ${{radacctdir}}/detail
+		escape_filenames = no
+		permissions = 0600
+		header = "%t"
+	}}
+	attr_filter attr_filter.access_reject {{
+		key = "%{{User-Name}}"
+		filename = ${{confdir}}/attrs.access_reject
+	}}
+	radutmp {{
+		filename = ${{logdir}}/radutmp
+		username = %{{User-Name}}
+		case_sensitive = yes
+		check_with_nas = no
+		permissions = 0600
+		caller_id = yes
+	}}
+	always ok {{
+		rcode = ok
+	}}
+	always reject {{
+		rcode = reject
+	}}
+	$INCLUDE {ex}/mods-available/netauth_sql
+}}
+
+policy {{
+	$INCLUDE {ex}/policy.d/netauth
+}}
+
+$INCLUDE {ex}/sites-available/netauth
+"#
+    ))
 }
 
 /// One record of a FreeRADIUS `detail` file.

@@ -52,6 +52,7 @@ fn server_in_upstream(lab: &Lab, users: &str, ports: (u16, u16), name: &str) -> 
             acct_port: ports.1,
             clients: vec![RadiusClientDef::new("gw", GW_WAN, SECRET)],
             users: users.into(),
+            shipped: false,
         },
     )
     .unwrap()

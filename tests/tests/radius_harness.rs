@@ -75,6 +75,7 @@ fn freeradius_auth_accounting_and_simultaneous_use() {
         acct_port: 1813,
         clients: vec![RadiusClientDef::new("gw0", gw_addr, SECRET)],
         users: USERS.to_string(),
+        shipped: false,
     };
     let server = FreeRadius::start(&aaa, dir.path(), &cfg).unwrap();
     let auth = SocketAddr::new(aaa_addr.into(), 1812);
@@ -305,6 +306,7 @@ fn freeradius_on_loopback_other_ports_and_restart() {
         acct_port: 11813,
         clients: vec![RadiusClientDef::new("self", listen, "s3cret \"quoted\"")],
         users: "bob Cleartext-Password := \"b b\"\n\tReply-Message = \"hi bob\"".into(),
+        shipped: false,
     };
     let mut server = FreeRadius::start(&ns, dir.path(), &cfg).unwrap();
     assert_eq!(server.auth_addr(), SocketAddr::new(listen, 11812));

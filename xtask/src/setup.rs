@@ -23,6 +23,10 @@ const PACKAGES: &[(&str, &str)] = &[
     // RADIUS tests (tests/tests/radius.rs) run a real FreeRADIUS and its radclient.
     ("freeradius", "freeradius"),
     ("freeradius-utils", "radclient"),
+    // Tests read SQLite files with the sqlite3 shell: the daemon's store
+    // (tests/tests/roaming.rs) and the shipped FreeRADIUS sessions
+    // (tests/tests/radius_roaming.rs).
+    ("sqlite3", "sqlite3"),
     // The hostile-client tests (tests/tests/hostile.rs) try an IP-over-DNS tunnel.
     ("iodine", "iodined"),
     // The clock tests (tests/tests/clock.rs) give the daemon a shifted wall clock.

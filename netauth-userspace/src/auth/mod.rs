@@ -162,7 +162,10 @@ impl Authenticator {
                     .authenticate(user, Some(pass.as_bytes()), mac, Some(ip))
                     .await
                 {
-                    Ok(Decision::Accept(g)) => Ok(*g),
+                    Ok(Decision::Accept(g)) => Ok(Grant {
+                        transfer: self.on_new_mac == OnNewMac::Transfer,
+                        ..*g
+                    }),
                     Ok(Decision::Reject) => Err(AuthError::Invalid),
                     Err(e) => {
                         tracing::warn!(%mac, "RADIUS login not decided: {e}");

@@ -26,14 +26,15 @@ pub enum Method {
 pub const DEFAULT_AUTH_METHOD: Method = Method::ClickThrough;
 
 /// What a login from a new device address does when its credential has no device slot
-/// left (`--on-new-mac`). Only vouchers have a device limit; accounts have none.
+/// left (`--on-new-mac`). Vouchers have a device limit (`--devices`), and RADIUS accounts
+/// whose Access-Accept carries Port-Limit; local accounts have none.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize, serde::Serialize,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum OnNewMac {
-    /// The new address continues one of the voucher's sessions (its remaining time and
-    /// data); the old address's session ends ("moved").
+    /// The new address continues one of the credential's sessions (its remaining time
+    /// and data); the old address's session ends ("moved").
     #[default]
     Transfer,
     /// The login is refused, as for any voucher without a device slot.
@@ -55,8 +56,9 @@ pub struct AuthArgs {
         long,
         value_enum,
         help = with_default(
-            "A voucher signed in again from a new device address (a phone's randomised MAC) \
-             when its device limit is reached: transfer its session there, or refuse",
+            "A voucher or RADIUS account (Port-Limit) signed in again from a new device \
+             address (a phone's randomised MAC) when its device limit is reached: transfer \
+             its session there, or refuse",
             value_name(OnNewMac::default())
         )
     )]

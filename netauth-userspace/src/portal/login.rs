@@ -99,6 +99,14 @@ pub(super) async fn submit(
         Err(PortalError::Session(SessionError::VoucherSpent)) => {
             return Ok(portal.refuse(mac, ip, redirect).await);
         }
+        // The credentials were right: say what stands in the way, without a delay.
+        Err(PortalError::Session(SessionError::DeviceLimit)) => {
+            return Ok(portal.login_again(
+                mac,
+                redirect,
+                "This account is signed in on as many devices as it may be.",
+            ));
+        }
         r => r?,
     }
     portal.auth.forget_failures(ip);

@@ -131,7 +131,18 @@ impl Radius {
             Some(v) if v > 0 => v.max(MIN_SERVER_INTERIM),
             _ => self.settings.interim.as_secs().max(1),
         };
+        // Port-Limit (RFC 2865 §5.42, "the maximum number of ports to be provided to the
+        // user by the NAS"): here the devices the account may have sessions on at once.
+        let devices = match a.get(attr::PORT_LIMIT) {
+            None => None,
+            Some(_) => match a.get_u32(attr::PORT_LIMIT) {
+                Some(0) => return Err(LimitError::Zero("Port-Limit")),
+                Some(n) => Some(n),
+                None => return Err(LimitError::Malformed("Port-Limit")),
+            },
+        };
         Ok(Grant {
+            devices,
             duration: secs(limits.session_timeout_s),
             idle: secs(limits.idle_timeout_s),
             quota: limits.quota.unwrap_or_default(),

@@ -9,7 +9,7 @@ use tracing::{debug, warn};
 
 use super::{
     Radius,
-    packet::{self, Packet, attr},
+    packet::{self, Packet, attr, chilli},
 };
 use crate::{
     model::{AcctRecord, AcctStatus, unix_ms},
@@ -60,6 +60,33 @@ impl Radius {
                 attr::ACCT_OUTPUT_PACKETS,
                 u.down_packets.min(u32::MAX as u64) as u32,
             );
+        }
+        // RFC 2866 §4.1: any Access-Accept attribute but a few may be in an
+        // Accounting-Request. Session-Timeout and the allowance, counted from the Start,
+        // let a server tell another gateway what is left (examples/freeradius); the allowance
+        // goes in the ChilliSpot attributes that granted it, split into gigawords.
+        if let Some(t) = r.session_timeout_s {
+            p.add_u32(attr::SESSION_TIMEOUT, t.min(u32::MAX as u64) as u32);
+        }
+        if let Some(q) = &r.quota {
+            for (v, lo, hi) in [
+                (q.up, chilli::MAX_INPUT_OCTETS, chilli::MAX_INPUT_GIGAWORDS),
+                (
+                    q.down,
+                    chilli::MAX_OUTPUT_OCTETS,
+                    chilli::MAX_OUTPUT_GIGAWORDS,
+                ),
+                (
+                    q.total,
+                    chilli::MAX_TOTAL_OCTETS,
+                    chilli::MAX_TOTAL_GIGAWORDS,
+                ),
+            ] {
+                if let Some(v) = v {
+                    p.add_vendor_u32(chilli::VENDOR, lo, v as u32);
+                    p.add_vendor_u32(chilli::VENDOR, hi, (v >> 32) as u32);
+                }
+            }
         }
         if let Some(c) = r.cause {
             p.add_u32(attr::ACCT_TERMINATE_CAUSE, c);

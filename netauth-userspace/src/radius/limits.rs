@@ -22,6 +22,8 @@ pub struct Limits {
 pub enum LimitError {
     #[error("{0} is not a 32-bit number")]
     Malformed(&'static str),
+    #[error("{0} of 0 allows nothing")]
+    Zero(&'static str),
     #[error("{0} of {1} s is longer than 10 years")]
     TooLong(&'static str, u64),
     #[error("{0} of {1} bytes is more than {max} bytes", max = MAX_BYTES)]

@@ -50,6 +50,11 @@ fn accounting_splits_octets_into_gigawords_and_carries_the_cause() {
             down_packets: 3,
         },
         cause: Some(crate::model::EndReason::Idle.terminate_cause()),
+        session_timeout_s: Some(600),
+        quota: Some(crate::model::Quota {
+            total: Some((3u64 << 32) + 9),
+            ..crate::model::Quota::default()
+        }),
         event_ms: 1_000_000,
     };
     let raw = r.accounting_packet(&rec, 9, 4_000_000);
@@ -66,6 +71,17 @@ fn accounting_splits_octets_into_gigawords_and_carries_the_cause() {
     assert_eq!(p.get_u32(attr::EVENT_TIMESTAMP), Some(1000));
     assert_eq!(p.get_u32(attr::NAS_PORT), Some(7));
     assert_eq!(p.get(attr::CLASS), Some(&b"plan"[..]));
+    // The limits as counted from the Start, for a server that tells other gateways.
+    assert_eq!(p.get_u32(attr::SESSION_TIMEOUT), Some(600));
+    assert_eq!(
+        p.vendor_u32(chilli::VENDOR, chilli::MAX_TOTAL_OCTETS),
+        Some(9)
+    );
+    assert_eq!(
+        p.vendor_u32(chilli::VENDOR, chilli::MAX_TOTAL_GIGAWORDS),
+        Some(3)
+    );
+    assert_eq!(p.vendor_u32(chilli::VENDOR, chilli::MAX_INPUT_OCTETS), None);
     assert_eq!(
         p.get_str(attr::CALLING_STATION_ID).unwrap(),
         "02-00-5E-10-00-01"

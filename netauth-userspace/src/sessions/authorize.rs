@@ -144,7 +144,34 @@ impl Sessions {
             return self.transfer(mac, ip, grant, now);
         }
         let now_ms = unix_ms(now);
-        let mut t = self.lock();
+        // A device limit is counted under the lock the session is granted under, so two
+        // logins at once cannot both take the last slot; a move that finds its session
+        // gone (another login took it) counts again.
+        let mut tries = 0;
+        let mut t = loop {
+            let t = self.lock();
+            let Some(limit) = grant.devices else {
+                break t;
+            };
+            let holders = account_devices(&t, mac, &grant, now_ms);
+            if holders.len() < limit as usize {
+                break t;
+            }
+            drop(t);
+            tries += 1;
+            if !grant.transfer || tries > 3 {
+                info!(%mac, devices = holders.len(), "login refused: the account's device limit is reached");
+                return Err(SessionError::DeviceLimit);
+            }
+            let moving = Grant {
+                moves_from: holders,
+                ..grant.clone()
+            };
+            match self.transfer(mac, ip, moving, now) {
+                Err(SessionError::NothingToMove) => continue,
+                r => return r,
+            }
+        };
         self.settle_pending_ends(&mut t, |m| m == mac)?;
         let mut g = self.granted(&mut t, mac, ip, &grant, now_ms);
         if let Err(e) = t.clients.authorize(mac, grant.exempt) {
@@ -324,4 +351,27 @@ impl Sessions {
             );
         }
     }
+}
+
+/// Whether `s` is a session RADIUS authenticated for `user`.
+pub(super) fn same_account(s: &Session, user: &str) -> bool {
+    s.acct
+        .as_ref()
+        .is_some_and(|a| a.radius_auth && a.username == user)
+}
+
+/// The other devices with a running session of the account `grant` is for (same RADIUS
+/// User-Name), when `mac` has none itself (a renewal is not a new device).
+fn account_devices(t: &Table, mac: Mac, grant: &Grant, now_ms: u64) -> Vec<Mac> {
+    let Some(user) = grant.acct.as_ref().map(|a| &a.username) else {
+        return Vec::new();
+    };
+    if t.sessions.contains_key(&mac) {
+        return Vec::new();
+    }
+    t.sessions
+        .values()
+        .filter(|s| s.due(now_ms).is_none() && same_account(s, user))
+        .map(|s| s.mac)
+        .collect()
 }

@@ -84,6 +84,14 @@ pub enum SessionError {
     /// it was revoked, or its time ran out since the login was checked).
     #[error("the voucher is no longer valid")]
     VoucherSpent,
+    /// The account has sessions on as many devices as it may (RADIUS Port-Limit), and
+    /// `--on-new-mac refuse` keeps them.
+    #[error("the account is signed in on as many devices as it may be")]
+    DeviceLimit,
+    /// None of the account's other devices has a session left to move (they ended since
+    /// the login was checked): the login is an ordinary one.
+    #[error("no session of the account to move")]
+    NothingToMove,
 }
 
 impl From<rusqlite::Error> for SessionError {

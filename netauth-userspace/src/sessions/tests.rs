@@ -349,3 +349,96 @@ fn a_batch_that_does_not_fit_in_the_map_changes_nothing() {
     ));
     assert!(!s.is_authorized(mac(30)));
 }
+
+#[test]
+fn a_radius_account_at_its_device_limit_moves_its_session_and_accounting() {
+    let (s, store, _dir) = table("radius-move", 16);
+    let now = crate::clock::now();
+    let login = |sid: &str, transfer: bool| Grant {
+        duration: Some(Duration::from_secs(600)),
+        quota: Quota {
+            total: Some(1000),
+            ..Quota::default()
+        },
+        acct: Some(Acct {
+            username: "erin".into(),
+            session_id: sid.into(),
+            class: vec![b"plan-e".to_vec()],
+            interim_s: 60,
+            radius_auth: true,
+            ..Acct::default()
+        }),
+        devices: Some(1),
+        transfer,
+        ..Grant::by(Via::Radius)
+    };
+    s.authorize(mac(1), None, login("S1", true), now).unwrap();
+    s.lock().sessions.get_mut(&mac(1)).unwrap().base.down_bytes = 300;
+    let later = now + Duration::from_secs(10);
+    // With `refuse`, the limit holds and nothing changes.
+    let err = s
+        .authorize(mac(2), None, login("S2", false), later)
+        .unwrap_err();
+    assert!(matches!(err, SessionError::DeviceLimit), "{err}");
+    assert!(s.is_authorized(mac(1)) && !s.is_authorized(mac(2)));
+    // With `transfer`, the new address continues the session: its end, what was left.
+    let mut other = login("S3", true);
+    if let Some(a) = other.acct.as_mut() {
+        a.class = vec![b"another".to_vec()];
+    }
+    let moved = s.authorize(mac(2), None, other, later).unwrap();
+    let old_end = now + Duration::from_secs(600);
+    assert_eq!(moved.expires, unix_ms(old_end).div_ceil(1000));
+    assert_eq!(moved.quota_total, Some(700));
+    assert_eq!(moved.username.as_deref(), Some("erin"));
+    assert!(!s.is_authorized(mac(1)) && s.is_authorized(mac(2)));
+    assert_eq!(s.recent_end_reason(mac(1), later), Some(EndReason::Moved));
+    let q: Vec<_> = store
+        .acct_head(10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| {
+            let class = r.acct.class.first().cloned().unwrap_or_default();
+            let t = r.session_timeout_s;
+            (r.acct.session_id, r.mac, r.status, r.cause, class, t)
+        })
+        .collect();
+    let plan = b"plan-e".to_vec();
+    assert_eq!(
+        q,
+        vec![
+            (
+                "S1".into(),
+                mac(1),
+                AcctStatus::Start,
+                None,
+                plan.clone(),
+                Some(600)
+            ),
+            (
+                "S1".into(),
+                mac(1),
+                AcctStatus::Stop,
+                Some(10),
+                plan.clone(),
+                Some(600)
+            ),
+            // The old session's Class; Session-Timeout counted from this Start.
+            (
+                "S3".into(),
+                mac(2),
+                AcctStatus::Start,
+                None,
+                plan,
+                Some(590)
+            ),
+        ]
+    );
+    // A device of another account is not a holder of erin's slot.
+    let mut bob = login("S4", true);
+    if let Some(a) = bob.acct.as_mut() {
+        a.username = "bob".into();
+    }
+    s.authorize(mac(3), None, bob, later).unwrap();
+    assert!(s.is_authorized(mac(2)) && s.is_authorized(mac(3)));
+}

@@ -1,8 +1,11 @@
-//! A session moved to a new device address (`--on-new-mac transfer`): a voucher without
-//! a device slot left, signed in again from a new MAC (a phone that randomised its
-//! address), continues one of its sessions there with the time and data that session had
-//! left; that session ends "moved". Both in one store transaction, with the voucher's
-//! slot passed from the old address to the new one.
+//! A session moved to a new device address (`--on-new-mac transfer`): a credential
+//! without a device slot left, signed in again from a new MAC (a phone that randomised
+//! its address), continues one of its sessions there with the time and data that session
+//! had left; that session ends "moved". The credential is a voucher (its slot passes from
+//! the old address to the new one in the same store transaction) or a RADIUS account
+//! whose Access-Accept set a device limit (Port-Limit): its old session's accounting gets
+//! a Stop (Acct-Terminate-Cause NAS-Request) and the new one a Start with the same
+//! User-Name and Class, queued in that transaction.
 //!
 //! The order keeps a crash anywhere from putting both addresses online or doubling the
 //! allowance: the old address is cut off in the map first; then the old session's end,
@@ -15,7 +18,10 @@ use std::{net::IpAddr, sync::atomic::Ordering, time::SystemTime};
 
 use tracing::{info, warn};
 
-use super::{RECENT_END_MS, SessionError, Sessions, Table, authorize::Granted};
+use super::{
+    RECENT_END_MS, SessionError, Sessions, Table,
+    authorize::{Granted, same_account},
+};
 use crate::{
     datapath::clients::NewEntry,
     model::{EndReason, Grant, Mac, Session, SessionView, Via, unix_ms},
@@ -23,10 +29,12 @@ use crate::{
 
 impl Sessions {
     /// Moves to `mac` the session of one of the devices `grant.moves_from` names (the
-    /// voucher's holders; the least recently active one that still has a session): same
-    /// end, the data it had left as its allowance, a new accounting session. The voucher
-    /// is refused ([`SessionError::VoucherSpent`]) when none of them has a session, or
-    /// when `mac` already has one (an address the datapath already lets through).
+    /// credential's holders; the least recently active one that still has a session):
+    /// same end, the data it had left as its allowance, a new accounting session under
+    /// the old one's User-Name and Class (the allowance it continues is the one granted
+    /// with them). Refused when none of them has a session, or when `mac` already has
+    /// one (an address the datapath already lets through): a voucher with
+    /// [`SessionError::VoucherSpent`], an account with [`SessionError::NothingToMove`].
     pub(super) fn transfer(
         &self,
         mac: Mac,
@@ -35,26 +43,40 @@ impl Sessions {
         now: SystemTime,
     ) -> Result<SessionView, SessionError> {
         let now_ms = unix_ms(now);
-        let code = grant.voucher.clone().ok_or(SessionError::VoucherSpent)?;
+        let code = grant.voucher.clone();
+        let user = grant.acct.as_ref().map(|a| a.username.clone());
+        let refused = if code.is_some() {
+            SessionError::VoucherSpent
+        } else {
+            SessionError::NothingToMove
+        };
+        // Whose session may be moved: the voucher's, or the account's.
+        let movable = |s: &Session| match (&code, &user) {
+            (Some(_), _) => s.via == Via::Voucher,
+            (None, Some(u)) => same_account(s, u),
+            (None, None) => false,
+        };
         let mut t = self.lock();
         self.settle_pending_ends(&mut t, |m| m == mac || grant.moves_from.contains(&m))?;
         if t.fold(mac, now_ms) || t.unrecorded.contains(&mac) || t.sessions.contains_key(&mac) {
-            return Err(SessionError::VoucherSpent);
+            return Err(refused);
         }
         for m in &grant.moves_from {
             t.fold(*m, now_ms);
         }
-        let old = grant
+        let Some(old) = grant
             .moves_from
             .iter()
             .filter(|m| **m != mac)
             .filter_map(|m| t.sessions.get(m))
-            .filter(|s| s.via == Via::Voucher && s.due(now_ms).is_none())
+            .filter(|s| movable(s) && s.due(now_ms).is_none())
             .min_by_key(|s| (s.last_active_ms, s.mac))
             .cloned()
-            .ok_or(SessionError::VoucherSpent)?;
+        else {
+            return Err(refused);
+        };
         let mut s = Session {
-            via: Via::Voucher,
+            via: grant.via,
             started_ms: now_ms,
             last_active_ms: now_ms,
             ends_ms: old.ends_ms,
@@ -67,6 +89,10 @@ impl Sessions {
         }
         if let Some(mut a) = grant.acct.clone() {
             a.started_ms = now_ms;
+            if let Some(o) = &old.acct {
+                a.username = o.username.clone();
+                a.class = o.class.clone();
+            }
             s.acct = Some(Box::new(a));
         }
         // Cut the old address off first: from here on at most one of them is online.
@@ -79,9 +105,11 @@ impl Sessions {
             replaced: None,
         };
         let recorded = self.store.ack(|tx| {
-            match crate::store::vouchers::transfer(tx, &code, old.mac, mac, now_ms)? {
-                Some(ends) => g.s.ends_ms = g.s.ends_ms.min(ends),
-                None => return Err(SessionError::VoucherSpent),
+            if let Some(code) = &code {
+                match crate::store::vouchers::transfer(tx, code, old.mac, mac, now_ms)? {
+                    Some(ends) => g.s.ends_ms = g.s.ends_ms.min(ends),
+                    None => return Err(SessionError::VoucherSpent),
+                }
             }
             self.record_end_in(tx, &old, now_ms, EndReason::Moved)?;
             self.record_start(tx, &g, now_ms)

@@ -106,6 +106,8 @@ mod tests {
                 ..Usage::default()
             },
             cause: None,
+            session_timeout_s: None,
+            quota: None,
             event_ms: 0,
         }
     }

@@ -54,6 +54,7 @@ pub mod attr {
     pub const ACCT_OUTPUT_GIGAWORDS: u8 = 53;
     pub const EVENT_TIMESTAMP: u8 = 55;
     pub const NAS_PORT_TYPE: u8 = 61;
+    pub const PORT_LIMIT: u8 = 62;
     pub const ACCT_INTERIM_INTERVAL: u8 = 85;
     pub const MESSAGE_AUTHENTICATOR: u8 = 80;
     pub const NAS_IPV6_ADDRESS: u8 = 95;
@@ -134,6 +135,15 @@ impl Packet {
 
     pub fn add_u32(&mut self, t: u8, v: u32) {
         self.add(t, v.to_be_bytes().to_vec());
+    }
+
+    /// Adds a 32-bit vendor attribute (RFC 2865 §5.26 layout, as [`Packet::vendor_u32`]
+    /// reads it).
+    pub fn add_vendor_u32(&mut self, vendor: u32, vtype: u8, v: u32) {
+        let mut b = vendor.to_be_bytes().to_vec();
+        b.extend_from_slice(&[vtype, 6]);
+        b.extend_from_slice(&v.to_be_bytes());
+        self.add(attr::VENDOR_SPECIFIC, b);
     }
 
     /// Adds a text attribute, cut to 253 octets at a character boundary.
