@@ -294,6 +294,14 @@ fn tampered_expired_replayed_and_foreign_grants_are_refused() {
     let (gw, na, nb) = (qa["gw"].clone(), qa["nonce"].clone(), qb["nonce"].clone());
     let exp = now() + 60;
 
+    // The portal's own form is no way around the application.
+    let r =
+        a.ns.run(|| http::post_form(portal_addr(false), "/login", "accept=1"))
+            .unwrap()
+            .unwrap();
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_captive(&a, "the portal's own login form");
+
     // Tampered: a field changed after signing, or signed with another secret.
     assert_refused(
         &mut lab,

@@ -81,6 +81,11 @@ pub(super) async fn submit(
         return to_https;
     }
     let lang = portal.lang(form.lang.as_deref(), &headers);
+    if portal.external.is_some() {
+        // Sign-in happens on the external portal only: its grant is the one way in.
+        info!(client = %conn.remote, "login form posted while sign-in is external: refused");
+        return PortalError::NotFound.page(&portal.theme, lang);
+    }
     portal
         .sign_in(conn, &headers, form, lang)
         .await
