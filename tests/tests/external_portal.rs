@@ -284,78 +284,165 @@ fn chromium_signs_in_through_the_external_portal_and_reaches_the_original_page()
     assert_captive(&never, "never signed in");
 }
 
-#[test]
-fn tampered_expired_replayed_and_foreign_grants_are_refused() {
-    let mut lab = Lab::new(2).unwrap();
-    let _app = start(&mut lab);
-    let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
-    let qa = login_request(&a);
-    let qb = login_request(&b);
-    let (gw, na, nb) = (qa["gw"].clone(), qa["nonce"].clone(), qb["nonce"].clone());
-    let exp = now() + 60;
+/// Two devices sent to the application: A and B, each with its own signed login request.
+struct Refusals {
+    lab: Lab,
+    _app: App,
+    a: Client,
+    b: Client,
+    gw: String,
+    na: String,
+    nb: String,
+}
 
+impl Refusals {
+    fn new() -> Self {
+        let mut lab = Lab::new(2).unwrap();
+        let app = start(&mut lab);
+        let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+        let (qa, qb) = (login_request(&a), login_request(&b));
+        Self {
+            gw: qa["gw"].clone(),
+            na: qa["nonce"].clone(),
+            nb: qb["nonce"].clone(),
+            lab,
+            _app: app,
+            a,
+            b,
+        }
+    }
+
+    /// A's good grant, valid for a minute.
+    fn good(&self) -> String {
+        grant(&self.gw, &self.a.mac, &self.na, now() + 60, None)
+    }
+
+    fn refused(&mut self, by_b: bool, query: &str, reason: &str) {
+        let c = if by_b { self.b.clone() } else { self.a.clone() };
+        assert_refused(&mut self.lab, &c, query, reason);
+    }
+
+    /// After the refusals, A's good grant still works (the nonce was not spent), and B,
+    /// which never signed in, is still captive.
+    fn finish(mut self) {
+        let r = bring(&self.a, &self.good());
+        assert_eq!(r.status, 303, "{r:?}");
+        assert_eq!(r.header("location"), Some("http://203.0.113.80/welcome"));
+        let a = self.a.clone();
+        assert!(wait_until(Duration::from_secs(3), || a.status_of() == Some(200)));
+        assert_captive(&self.b, "B never signed in");
+        self.lab.cleanup();
+    }
+}
+
+#[test]
+fn a_tampered_grant_is_refused() {
+    let mut t = Refusals::new();
+    let (gw, mac, na) = (t.gw.clone(), t.a.mac.clone(), t.na.clone());
+    let exp = now() + 60;
+    // A field changed after signing, a made-up signature, another secret's signature.
+    t.refused(
+        false,
+        &grant(&gw, &mac, &na, exp, Some(("duration", "999999"))),
+        "bad signature",
+    );
+    t.refused(
+        false,
+        &grant(&gw, &mac, &na, exp, Some(("quota", ""))),
+        "bad signature",
+    );
+    t.refused(
+        false,
+        &grant(&gw, &mac, &na, exp, Some(("sig", &"0".repeat(64)))),
+        "bad signature",
+    );
+    t.finish();
+}
+
+#[test]
+fn an_expired_grant_is_refused() {
+    let mut t = Refusals::new();
+    let (gw, mac, na) = (t.gw.clone(), t.a.mac.clone(), t.na.clone());
+    t.refused(
+        false,
+        &grant(&gw, &mac, &na, now() - 5, None),
+        "expired grant",
+    );
+    t.finish();
+}
+
+#[test]
+fn a_replayed_grant_is_refused() {
+    let mut t = Refusals::new();
+    let good = t.good();
+    let r = bring(&t.a, &good);
+    assert_eq!(r.status, 303, "{r:?}");
+    let a = t.a.clone();
+    assert!(wait_until(Duration::from_secs(3), || a.status_of() == Some(200)));
+    // Signed out, the same grant again: refused, and A stays out.
+    assert_eq!(a.logout().unwrap().status, 200);
+    assert!(wait_until(Duration::from_secs(3), || a.status_of() == Some(511)));
+    t.refused(false, &good, "replay");
+    // A nonce the gateway never issued is no better.
+    let (gw, mac) = (t.gw.clone(), a.mac.clone());
+    t.refused(
+        false,
+        &grant(&gw, &mac, &"ab".repeat(16), now() + 60, None),
+        "replay",
+    );
+    assert_captive(&t.b, "B never signed in");
+}
+
+#[test]
+fn a_grant_for_another_device_or_gateway_is_refused() {
+    let mut t = Refusals::new();
+    let (gw, mac, na, nb) = (t.gw.clone(), t.a.mac.clone(), t.na.clone(), t.nb.clone());
+    let exp = now() + 60;
+    // A's grant brought by B; B's nonce granted to A's MAC; another gateway's grant.
+    t.refused(true, &t.good(), "grant for another device");
+    t.refused(
+        false,
+        &grant(&gw, &mac, &nb, exp, None),
+        "grant for another device",
+    );
+    t.refused(
+        false,
+        &grant("other-gw", &mac, &na, exp, None),
+        "grant for another gateway",
+    );
+    t.finish();
+}
+
+#[test]
+fn malformed_grants_and_the_portals_own_form_are_refused() {
+    let mut t = Refusals::new();
     // The portal's own form is no way around the application.
     let r =
-        a.ns.run(|| http::post_form(portal_addr(false), "/login", "accept=1"))
+        t.a.ns
+            .run(|| http::post_form(portal_addr(false), "/login", "accept=1"))
             .unwrap()
             .unwrap();
     assert_eq!(r.status, 404, "{r:?}");
-    assert_captive(&a, "the portal's own login form");
-
-    // Tampered: a field changed after signing, or signed with another secret.
-    assert_refused(
-        &mut lab,
-        &a,
-        &grant(&gw, &a.mac, &na, exp, Some(("duration", "999999"))),
-        "bad signature",
-    );
-    assert_refused(
-        &mut lab,
-        &a,
-        &grant(&gw, &a.mac, &na, exp, Some(("sig", &"0".repeat(64)))),
-        "bad signature",
-    );
-    // Expired.
-    assert_refused(
-        &mut lab,
-        &a,
-        &grant(&gw, &a.mac, &na, now() - 5, None),
-        "expired grant",
-    );
-    // For another device: A's grant brought by B; B's nonce granted to A's MAC.
-    let good_a = grant(&gw, &a.mac, &na, exp, None);
-    assert_refused(&mut lab, &b, &good_a, "grant for another device");
-    assert_refused(
-        &mut lab,
-        &a,
-        &grant(&gw, &a.mac, &nb, exp, None),
-        "grant for another device",
-    );
-    // For another gateway.
-    assert_refused(
-        &mut lab,
-        &a,
-        &grant("other-gw", &a.mac, &na, exp, None),
-        "grant for another gateway",
-    );
-    // Malformed: garbage, a repeated field, a flood.
+    assert_captive(&t.a, "the portal's own login form");
+    let good = t.good();
+    let mac = t.a.mac.clone();
     for bad in [
         "sig=zz".to_string(),
-        format!("{good_a}&mac={}", a.mac),
-        format!("{good_a}&x={}", "y".repeat(5000)),
+        "".to_string(),
+        format!("{good}&mac={mac}"),
+        format!("{good}&x={}", "y".repeat(5000)),
+        good.replace("exp=", "exp=9"),
+        format!("{good}%ZZ"),
     ] {
-        assert_refused(&mut lab, &a, &bad, "malformed grant");
+        t.refused(
+            false,
+            &bad,
+            if bad.contains("exp=9") {
+                "bad signature"
+            } else {
+                "malformed grant"
+            },
+        );
     }
-
-    // The good grant, still usable after all that: A is online, at the original URL.
-    let r = bring(&a, &good_a);
-    assert_eq!(r.status, 303, "{r:?}");
-    assert_eq!(r.header("location"), Some("http://203.0.113.80/welcome"));
-    assert!(wait_until(Duration::from_secs(3), || a.status_of() == Some(200)));
-    // Replayed after signing out: refused, and A stays out.
-    assert_eq!(a.logout().unwrap().status, 200);
-    assert!(wait_until(Duration::from_secs(3), || a.status_of() == Some(511)));
-    assert_refused(&mut lab, &a, &good_a, "replay");
-    // B, which never signed in, stayed captive through all of it.
-    assert_captive(&b, "B never signed in");
+    t.finish();
 }
