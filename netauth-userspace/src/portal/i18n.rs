@@ -179,6 +179,10 @@ impl Catalogues {
     /// descending q, the first we have (by the language's likely script and region, so
     /// zh-CN finds zh-Hans and pt-BR finds pt) wins; q=0 and malformed ranges are skipped.
     pub fn negotiate(&self, header: &str) -> usize {
+        if header.len() > MAX_ACCEPT_LANGUAGE {
+            // Not one a browser sends: English, and not remembered (the cache stays small).
+            return 0;
+        }
         if let Some(&i) = self.lock().get(header) {
             return i;
         }
