@@ -168,8 +168,16 @@ pub struct Login<'a> {
 }
 
 fn login_ctx(theme: &Theme, lang: usize, p: &Login) -> Value {
-    let paragraphs: Vec<String> = p
-        .terms
+    // The built-in notice is shown in the visitor's language; the operator's own terms as
+    // written.
+    let translated;
+    let terms = if p.terms == crate::config::DEFAULT_TERMS {
+        translated = theme.i18n.message(lang, "default-terms", None);
+        translated.as_deref().unwrap_or(p.terms)
+    } else {
+        p.terms
+    };
+    let paragraphs: Vec<String> = terms
         .split("\n\n")
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -426,6 +434,21 @@ mod tests {
         }
         let ar = t.i18n.by_tag("ar").unwrap();
         assert!(t.i18n.langs[ar].rtl);
+        // The built-in terms in the visitor's language, an operator's as written.
+        let de = t.i18n.by_tag("de").unwrap();
+        let page = |terms| Login {
+            venue: "V",
+            terms,
+            method: crate::auth::Method::ClickThrough,
+            redirect: None,
+            error: None,
+            why: None,
+            token: "t",
+        };
+        let html = login(&t, de, &page(crate::config::DEFAULT_TERMS));
+        assert!(html.contains("Mit der Verbindung stimmen Sie zu"), "{html}");
+        let html = login(&t, de, &page("House rules apply."));
+        assert!(html.contains("House rules apply."));
     }
 
     #[test]

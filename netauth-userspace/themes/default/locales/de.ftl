@@ -18,6 +18,7 @@ why-moved = Ihre Sitzung ist auf eine andere Adresse Ihres Geräts umgezogen (de
 
 login-title = Bei { $venue } anmelden
 welcome = Willkommen bei { $venue }
+default-terms = Mit der Verbindung stimmen Sie zu, dieses Netzwerk rechtmäßig und rücksichtsvoll zu nutzen. Der Betreiber kann die Hardwareadresse Ihres Geräts und die Zeit Ihrer Sitzung protokollieren und Sitzungen jederzeit beenden.
 terms-heading = Nutzungsbedingungen
 username = Benutzername
 password = Passwort

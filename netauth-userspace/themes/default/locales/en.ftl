@@ -19,6 +19,7 @@ why-moved = Your session moved to another address of your device (the same vouch
 
 login-title = Sign in to { $venue }
 welcome = Welcome to { $venue }
+default-terms = By connecting you agree to use this network lawfully and considerately. The operator may log the hardware address of your device and the time of your session, and may end sessions at any time.
 terms-heading = Terms of use
 username = User name
 password = Password

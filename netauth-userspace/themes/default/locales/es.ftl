@@ -18,6 +18,7 @@ why-moved = Su sesión pasó a otra dirección de su dispositivo (el mismo cupó
 
 login-title = Iniciar sesión en { $venue }
 welcome = Bienvenido a { $venue }
+default-terms = Al conectarse acepta usar esta red de forma legal y respetuosa. El operador puede registrar la dirección de hardware de su dispositivo y la hora de su sesión, y puede finalizar las sesiones en cualquier momento.
 terms-heading = Condiciones de uso
 username = Nombre de usuario
 password = Contraseña

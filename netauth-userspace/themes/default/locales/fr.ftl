@@ -18,6 +18,7 @@ why-moved = Votre session est passée à une autre adresse de votre appareil (le
 
 login-title = Connexion à { $venue }
 welcome = Bienvenue sur { $venue }
+default-terms = En vous connectant, vous acceptez d'utiliser ce réseau de manière légale et respectueuse. L'opérateur peut enregistrer l'adresse matérielle de votre appareil et l'heure de votre session, et peut mettre fin aux sessions à tout moment.
 terms-heading = Conditions d'utilisation
 username = Nom d'utilisateur
 password = Mot de passe

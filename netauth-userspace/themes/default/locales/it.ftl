@@ -18,6 +18,7 @@ why-moved = La tua sessione è passata a un altro indirizzo del tuo dispositivo 
 
 login-title = Accedi a { $venue }
 welcome = Benvenuto su { $venue }
+default-terms = Connettendoti accetti di usare questa rete in modo lecito e rispettoso. Il gestore può registrare l'indirizzo hardware del tuo dispositivo e l'orario della tua sessione, e può terminare le sessioni in qualsiasi momento.
 terms-heading = Condizioni d'uso
 username = Nome utente
 password = Password

@@ -18,6 +18,7 @@ why-moved = Uw sessie is verhuisd naar een ander adres van uw apparaat (dezelfde
 
 login-title = Aanmelden bij { $venue }
 welcome = Welkom bij { $venue }
+default-terms = Door verbinding te maken gaat u ermee akkoord dit netwerk wettig en met respect voor anderen te gebruiken. De beheerder kan het hardwareadres van uw apparaat en de tijd van uw sessie vastleggen en kan sessies op elk moment beëindigen.
 terms-heading = Gebruiksvoorwaarden
 username = Gebruikersnaam
 password = Wachtwoord

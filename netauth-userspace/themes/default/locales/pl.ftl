@@ -18,6 +18,7 @@ why-moved = Twoja sesja została przeniesiona na inny adres Twojego urządzenia 
 
 login-title = Zaloguj się w { $venue }
 welcome = Witamy w { $venue }
+default-terms = Łącząc się, zgadzasz się korzystać z tej sieci zgodnie z prawem i z poszanowaniem innych. Operator może rejestrować adres sprzętowy Twojego urządzenia i czas Twojej sesji oraz w każdej chwili zakończyć sesję.
 terms-heading = Warunki korzystania
 username = Nazwa użytkownika
 password = Hasło

@@ -18,6 +18,7 @@ why-moved = A sua sessão passou para outro endereço do seu dispositivo (o mesm
 
 login-title = Iniciar sessão em { $venue }
 welcome = Bem-vindo a { $venue }
+default-terms = Ao ligar-se, aceita usar esta rede de forma legal e respeitosa. O operador pode registar o endereço de hardware do seu dispositivo e a hora da sua sessão, e pode terminar sessões a qualquer momento.
 terms-heading = Termos de utilização
 username = Nome de utilizador
 password = Palavra-passe

@@ -18,6 +18,7 @@ why-moved = Oturumunuz cihazınızın başka bir adresine taşındı (aynı kupo
 
 login-title = { $venue } ağına giriş yap
 welcome = { $venue } ağına hoş geldiniz
+default-terms = Bağlanarak bu ağı yasalara uygun ve özenli biçimde kullanmayı kabul edersiniz. Operatör cihazınızın donanım adresini ve oturumunuzun zamanını kaydedebilir ve oturumları istediği zaman sonlandırabilir.
 terms-heading = Kullanım koşulları
 username = Kullanıcı adı
 password = Parola

@@ -18,6 +18,7 @@ why-moved = 您的会话已转移到您设备的另一个地址（同一张上�
 
 login-title = 登录 { $venue }
 welcome = 欢迎使用 { $venue }
+default-terms = 连接即表示您同意合法、文明地使用此网络。运营方可能会记录您设备的硬件地址和会话时间，并可随时结束会话。
 terms-heading = 使用条款
 username = 用户名
 password = 密码
