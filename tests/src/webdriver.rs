@@ -94,6 +94,11 @@ pub fn wd_request(
 
 impl WebDriver {
     pub fn connect(user_data_dir: &Path) -> anyhow::Result<Self> {
+        Self::connect_with(user_data_dir, &[])
+    }
+
+    /// [`WebDriver::connect`] with more Chromium arguments (e.g. `--accept-lang=de`).
+    pub fn connect_with(user_data_dir: &Path, extra_args: &[&str]) -> anyhow::Result<Self> {
         let addr = SocketAddr::from(([127, 0, 0, 1], DRIVER_PORT));
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -103,28 +108,33 @@ impl WebDriver {
                 _ => std::thread::sleep(Duration::from_millis(100)),
             }
         }
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--disable-breakpad",
+            "--disable-crash-reporter",
+            "--window-size=1024,900",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", user_data_dir.display()));
+        args.extend(extra_args.iter().map(|a| a.to_string()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "goog:loggingPrefs": {"performance": "ALL"},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--no-default-browser-check",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--disable-dev-shm-usage",
-                    "--disable-breakpad",
-                    "--disable-crash-reporter",
-                    "--window-size=1024,900",
-                    format!("--user-data-dir={}", user_data_dir.display()),
-                ],
+                "args": args,
             },
         }}});
         let v = wd_request(addr, "POST", "/session", Some(&caps))?;
@@ -239,6 +249,39 @@ impl WebDriver {
         Ok((responses, lines))
     }
 
+    /// The reference of the first element matching a CSS selector.
+    pub fn find(&self, css: &str) -> anyhow::Result<String> {
+        let e = self.cmd(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        )?;
+        Ok(e[ELEMENT]
+            .as_str()
+            .with_context(|| format!("no element reference for {css}"))?
+            .to_string())
+    }
+
+    /// The rendered text of the first element matching `css`.
+    pub fn text(&self, css: &str) -> anyhow::Result<String> {
+        let id = self.find(css)?;
+        let t = self.cmd("GET", &format!("/element/{id}/text"), None)?;
+        Ok(t.as_str().unwrap_or_default().to_string())
+    }
+
+    /// An attribute (or property) of the first element matching `css`.
+    pub fn attribute(&self, css: &str, name: &str) -> anyhow::Result<Value> {
+        let id = self.find(css)?;
+        self.cmd("GET", &format!("/element/{id}/property/{name}"), None)
+    }
+
+    /// Clicks the first element matching `css`.
+    pub fn click(&self, css: &str) -> anyhow::Result<()> {
+        let id = self.find(css)?;
+        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})))?;
+        Ok(())
+    }
+
     pub fn quit(&self) {
         let _ = wd_request(
             self.addr,
@@ -247,4 +290,53 @@ impl WebDriver {
             None,
         );
     }
+}
+
+/// Runs `visit` in a headless Chromium (with `args`) driven from inside `ns`: chromedriver
+/// started there, a fresh profile under `dir`, a screenshot `failure.png` in `shots` and
+/// the browser's URL, network log and page source (and chromedriver's log) in the error
+/// when `visit` fails.
+pub fn in_browser<R: Send + 'static>(
+    ns: &crate::Ns,
+    dir: &Path,
+    args: &[&str],
+    shots: &Path,
+    visit: impl FnOnce(&WebDriver) -> anyhow::Result<R> + Send + 'static,
+) -> anyhow::Result<R> {
+    let tag = shots
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
+    let driver_log = dir.join(format!("chromedriver-{tag}.log"));
+    let profile = dir.join(format!("chromium-{tag}"));
+    std::fs::create_dir_all(&profile)?;
+    std::fs::create_dir_all(shots)?;
+    let _ = std::fs::remove_file(shots.join("failure.png"));
+    let driver = Driver::start(ns, &driver_log)?;
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let shots = shots.to_path_buf();
+    let result = ns.run(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let wd = WebDriver::connect_with(&profile, &args)?;
+        let r = visit(&wd).map_err(|e| {
+            let _ = wd.screenshot(&shots.join("failure.png"));
+            let url = wd.url().unwrap_or_default();
+            let (_, log) = wd.network_log().unwrap_or_default();
+            let source = wd.source().unwrap_or_default();
+            e.context(format!(
+                "browser at {url}\nnetwork log:\n{}\npage source:\n{source}",
+                log.join("\n")
+            ))
+        });
+        wd.quit();
+        r
+    });
+    drop(driver);
+    result.and_then(|r| r).map_err(|e| {
+        e.context(format!(
+            "chromedriver log:\n{}",
+            std::fs::read_to_string(&driver_log).unwrap_or_default()
+        ))
+    })
 }

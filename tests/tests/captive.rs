@@ -939,8 +939,7 @@ fn bodies_http10_and_forbidden_heads_end_an_intercepted_connection_after_the_ans
         let text =
             c.ns.run(move || -> std::io::Result<Vec<u8>> {
                 use std::io::{Read as _, Write as _};
-                let mut s =
-                    std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+                let mut s = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
                 s.set_read_timeout(Some(Duration::from_secs(3)))?;
                 s.write_all(request)?;
                 let mut buf = Vec::new();

@@ -20,6 +20,9 @@ const PACKAGES: &[(&str, &str)] = &[
     // The browser test (tests/tests/browser.rs) drives a real headless Chromium.
     ("chromium", "chromium"),
     ("chromium-driver", "chromedriver"),
+    // The external portal test (tests/tests/external_portal.rs) runs the example
+    // application, examples/external-portal/app.py (standard-library Python).
+    ("python3", "python3"),
     // RADIUS tests (tests/tests/radius.rs) run a real FreeRADIUS and its radclient.
     ("freeradius", "freeradius"),
     ("freeradius-utils", "radclient"),

@@ -30,6 +30,8 @@ pub enum Via {
     RadiusMac,
     /// In the configured list of trusted MACs.
     Trusted,
+    /// A signed grant from the operator's external portal application.
+    External,
 }
 
 impl Via {
@@ -42,6 +44,7 @@ impl Via {
             Self::Radius => "radius",
             Self::RadiusMac => "radius-mac",
             Self::Trusted => "trusted",
+            Self::External => "external",
         }
     }
 
@@ -54,6 +57,7 @@ impl Via {
             "radius" => Self::Radius,
             "radius-mac" => Self::RadiusMac,
             "trusted" => Self::Trusted,
+            "external" => Self::External,
             _ => Self::Admin,
         }
     }

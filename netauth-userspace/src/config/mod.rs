@@ -308,6 +308,10 @@ pub struct Settings {
     pub users_file: PathBuf,
     pub venue_name: String,
     pub terms: String,
+    /// The operator's theme directory, over the built-in theme.
+    pub theme: Option<PathBuf>,
+    /// The external portal application's URL and the file with the shared secret.
+    pub external_portal: Option<(String, PathBuf)>,
     pub radius: Option<RadiusSettings>,
     pub trusted_macs: Vec<crate::model::Mac>,
     /// CoA/Disconnect listener: address, clients, secret file.
@@ -336,6 +340,13 @@ impl Settings {
         let a = cli.with_file()?;
         let (network, portal) = (&a.network, &a.portal);
         let lan = a.lan()?;
+        let external = portal.external_portal()?;
+        let mut walled_garden = a.walled.garden()?;
+        if let Some((_, _, host)) = &external
+            && !walled_garden.contains(host)
+        {
+            walled_garden.push(host.clone());
+        }
         let (fwmark, fwmark_mask) = network.fwmark()?;
         let s = Settings {
             lan,
@@ -353,7 +364,7 @@ impl Settings {
             bind_addresses: network
                 .bind_addresses
                 .unwrap_or(network::DEFAULT_BIND_ADDRESSES),
-            walled_garden: a.walled.garden()?,
+            walled_garden,
             dns_servers: a.walled.dns_servers(),
             dhcp_servers: a.walled.dhcp_servers(),
             ntp_servers: a.walled.ntp_servers(),
@@ -363,6 +374,8 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_VENUE.into()),
             terms: portal.terms()?,
+            theme: portal.theme.clone(),
+            external_portal: external.map(|(u, f, _)| (u, f)),
             portal_client_connections: portal
                 .portal_client_connections
                 .unwrap_or(portal::DEFAULT_PORTAL_CLIENT_CONNECTIONS),

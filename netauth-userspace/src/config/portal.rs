@@ -1,4 +1,4 @@
-//! Portal options: what the pages say (venue, terms), how much one client may ask of the
+//! Portal options: what the pages say (venue, terms) and look like (theme), how much one client may ask of the
 //! portal, and the HTTPS listener with the Captive Portal API (RFC 8908).
 
 use std::path::PathBuf;
@@ -40,6 +40,36 @@ pub struct PortalArgs {
         help = "Read the terms of use from a file instead"
     )]
     pub terms_file: Option<PathBuf>,
+
+    #[arg(
+        long,
+        value_name = "DIR",
+        help = with_default(
+            "Theme directory: templates/ (minijinja) and locales/ (Fluent, per language) \
+             override the built-in pages and strings file by file, static/ is served under \
+             /_netauth/theme/",
+            "the built-in theme",
+        )
+    )]
+    pub theme: Option<PathBuf>,
+
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "external_portal_secret_file",
+        help = "Send captive devices to this web application to sign in, with a signed \
+                request; it grants access with a signed redirect back \
+                (docs/external-portal.md). Its host joins the walled garden"
+    )]
+    pub external_portal: Option<String>,
+
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "external_portal",
+        help = "The secret shared with --external-portal (first line, at least 16 characters)"
+    )]
+    pub external_portal_secret_file: Option<PathBuf>,
 
     #[arg(
         long,
@@ -117,6 +147,9 @@ super::merge_fields!(PortalArgs {
     venue_name,
     terms,
     terms_file,
+    theme,
+    external_portal,
+    external_portal_secret_file,
     portal_client_connections,
     portal_client_rate,
     api_tls_cert,
@@ -144,6 +177,38 @@ impl PortalArgs {
             (None, None) => Ok(None),
             _ => bail!("api-tls-cert and api-tls-key go together"),
         }
+    }
+
+    /// The external portal's URL and secret file, which come in pairs; the URL's host
+    /// (for the walled garden).
+    pub(super) fn external_portal(
+        &self,
+    ) -> anyhow::Result<Option<(String, PathBuf, crate::walled::Entry)>> {
+        let (url, secret) = match (&self.external_portal, &self.external_portal_secret_file) {
+            (Some(u), Some(s)) => (u, s),
+            (None, None) => return Ok(None),
+            _ => bail!("external-portal and external-portal-secret-file go together"),
+        };
+        let parsed = url::Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("external-portal {url:?} is not a URL: {e}"))?;
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) if matches!(parsed.scheme(), "http" | "https") => {
+                d.to_string()
+            }
+            Some(url::Host::Ipv4(a)) if matches!(parsed.scheme(), "http" | "https") => {
+                a.to_string()
+            }
+            Some(url::Host::Ipv6(a)) if matches!(parsed.scheme(), "http" | "https") => {
+                a.to_string()
+            }
+            _ => bail!("external-portal must be an http(s) URL with a host"),
+        };
+        if parsed.fragment().is_some() {
+            bail!("external-portal must not have a #fragment");
+        }
+        let entry = crate::walled::Entry::parse(&host)
+            .map_err(|e| anyhow::anyhow!("external-portal host: {e}"))?;
+        Ok(Some((url.clone(), secret.clone(), entry)))
     }
 
     pub(super) fn venue_info_url(&self) -> anyhow::Result<Option<String>> {

@@ -64,11 +64,15 @@ struct Checked {
     /// The HTTPS certificate's resolver, which reloads a stapled OCSP response.
     stapler: Option<Arc<portal::tls::Stapler>>,
     csrf: portal::csrf::Csrf,
+    theme: Arc<portal::theme::Theme>,
+    external: Option<portal::external::External>,
 }
 
 /// Phase 1: reads and checks everything, changing nothing on the host.
 fn validate(args: RunArgs) -> anyhow::Result<Checked> {
     let cfg = Settings::resolve(args)?;
+    // A theme that does not compile or render stops netauth here, never at a visitor.
+    let theme = Arc::new(portal::theme::Theme::load(cfg.theme.as_deref())?);
     host::check_kernel()?;
     clock::set_trust(cfg.trust_wall_clock);
     info!(
@@ -106,7 +110,27 @@ fn validate(args: RunArgs) -> anyhow::Result<Checked> {
         }
         None => (None, None),
     };
+    let external = match &cfg.external_portal {
+        Some((url, secret_file)) => {
+            let secret =
+                crate::config::read_text_file(secret_file, "the external portal secret file")?;
+            let secret = secret.lines().next().unwrap_or("").trim();
+            if secret.len() < 16 {
+                bail!(
+                    "the external portal secret in {} must be at least 16 characters",
+                    secret_file.display()
+                );
+            }
+            Some(portal::external::External::new(
+                url.clone(),
+                secret.as_bytes().to_vec(),
+                called_station(&cfg),
+            ))
+        }
+        None => None,
+    };
     Ok(Checked {
+        external,
         store,
         radius,
         das_secret,
@@ -114,6 +138,7 @@ fn validate(args: RunArgs) -> anyhow::Result<Checked> {
         tls,
         stapler,
         csrf: portal::csrf::Csrf::new()?,
+        theme,
         cfg,
     })
 }
@@ -137,6 +162,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tls,
         stapler,
         csrf,
+        theme,
+        external,
     } = validate(args)?;
     let handle = netlink::connect()?;
     let lan = netlink::interface(&handle, &cfg.lan).await?;
@@ -265,6 +292,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         csrf,
         auth,
         stats: portal_stats.clone(),
+        theme,
+        external,
         api: tls.as_ref().map(|_| portal::ApiSettings {
             port: cfg.api_port,
             hostname: cfg.api_hostname.clone(),

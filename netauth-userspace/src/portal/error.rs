@@ -9,7 +9,7 @@ use axum::{
 };
 use tracing::warn;
 
-use super::pages;
+use super::{pages, theme::Theme};
 use crate::sessions::SessionError;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,77 +28,65 @@ pub enum PortalError {
     Internal,
     #[error("the login service is unavailable")]
     AuthUnavailable,
+    #[error("the external portal's grant was refused")]
+    GrantRefused,
+    #[error("no such page")]
+    NotFound,
 }
 
-impl IntoResponse for PortalError {
-    fn into_response(self) -> Response {
-        let (status, title, message) = match &self {
-            PortalError::NotOnLan(_) => (
-                StatusCode::FORBIDDEN,
-                "Device not recognised",
-                "This page can only be used from a device connected to the guest network. \
-                 If you are connected, reconnect to the network and try again."
-                    .to_string(),
-            ),
-            PortalError::Ambiguous => (
-                StatusCode::CONFLICT,
-                "Please try again",
-                "We could not tell which device this request came from. Please try again."
-                    .to_string(),
-            ),
-            PortalError::Forged => (
-                StatusCode::FORBIDDEN,
-                "Page expired",
-                "This form has expired or was not sent from this network's sign-in page. \
-                 Please go back, reload the page and try again."
-                    .to_string(),
-            ),
-            PortalError::NotAccepted => (
-                StatusCode::BAD_REQUEST,
-                "Terms not accepted",
-                "Please go back and accept the terms of use to connect.".to_string(),
-            ),
-            PortalError::Session(SessionError::Full) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Network full",
-                "The network cannot take more devices right now. Please try again later."
-                    .to_string(),
-            ),
-            PortalError::AuthUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in unavailable",
-                "The sign-in service is not answering right now. Please try again in a minute."
-                    .to_string(),
-            ),
-            PortalError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Please try again.".to_string(),
-            ),
-            PortalError::Session(SessionError::EndNotRecorded(_)) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Signed out",
-                "Your device is signed out, but the network could not record it yet.".to_string(),
-            ),
-            PortalError::Session(SessionError::Store(_)) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in unavailable",
-                "The network cannot record sign-ins right now. Please try again in a minute."
-                    .to_string(),
-            ),
+/// Every error page's message key, for the theme's check at start.
+pub const KEYS: [&str; 12] = [
+    "error-grant-refused",
+    "error-not-on-lan",
+    "error-ambiguous",
+    "error-forged",
+    "error-not-accepted",
+    "error-full",
+    "error-auth-unavailable",
+    "error-internal",
+    "error-end-not-recorded",
+    "error-store",
+    "error-session",
+    "error-not-found",
+];
+
+impl PortalError {
+    /// The status code and the page's message key (`KEY` and `KEY-title`).
+    fn what(&self) -> (StatusCode, &'static str) {
+        match self {
+            PortalError::NotOnLan(_) => (StatusCode::FORBIDDEN, "error-not-on-lan"),
+            PortalError::Ambiguous => (StatusCode::CONFLICT, "error-ambiguous"),
+            PortalError::Forged => (StatusCode::FORBIDDEN, "error-forged"),
+            PortalError::NotAccepted => (StatusCode::BAD_REQUEST, "error-not-accepted"),
+            PortalError::Session(SessionError::Full) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "error-full")
+            }
+            PortalError::AuthUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "error-auth-unavailable")
+            }
+            PortalError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "error-internal"),
+            PortalError::GrantRefused => (StatusCode::FORBIDDEN, "error-grant-refused"),
+            PortalError::NotFound => (StatusCode::NOT_FOUND, "error-not-found"),
+            PortalError::Session(SessionError::EndNotRecorded(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "error-end-not-recorded")
+            }
+            PortalError::Session(SessionError::Store(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "error-store")
+            }
             PortalError::Session(e) => {
                 warn!("portal request failed: {e}");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "Your device could not be signed in. Please try again.".to_string(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "error-session")
             }
-        };
+        }
+    }
+
+    /// The page that tells the user, in language `lang` of `theme`.
+    pub fn page(self, theme: &Theme, lang: usize) -> Response {
+        let (status, key) = self.what();
         (
             status,
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            Html(pages::error(title, &message)),
+            Html(pages::error(theme, lang, key)),
         )
             .into_response()
     }

@@ -31,7 +31,7 @@ use tracing::debug;
 
 use super::{
     Site,
-    intercept::Intercepted,
+    intercept::{ANSWER_READS, Intercepted},
     serve::{Share, status_only, too_many_requests},
 };
 
@@ -175,6 +175,7 @@ fn head(req: &httparse::Request<'_, '_>) -> Option<Head> {
     };
     let (mut host, mut close, mut keep_alive) = (None, false, false);
     let (mut length, mut chunked, mut expect) = (None::<&[u8]>, false, false);
+    let mut kept = Vec::new();
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
@@ -182,6 +183,14 @@ fn head(req: &httparse::Request<'_, '_>) -> Option<Head> {
                 return None;
             }
             host = Some(HeaderValue::from_bytes(h.value).ok()?);
+        } else if let Some(read) = ANSWER_READS[1..]
+            .iter()
+            .find(|n| n.as_str().eq_ignore_ascii_case(name))
+        {
+            // Another header the answer reads (a value HTTP forbids is left out).
+            if let Ok(v) = HeaderValue::from_bytes(h.value) {
+                kept.push((read.clone(), v));
+            }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
@@ -212,6 +221,9 @@ fn head(req: &httparse::Request<'_, '_>) -> Option<Head> {
     parts.version = version;
     if let Some(host) = host {
         parts.headers.insert(header::HOST, host);
+    }
+    for (name, value) in kept {
+        parts.headers.append(name, value);
     }
     Some(Head {
         parts,
@@ -304,6 +316,15 @@ mod tests {
         assert_eq!(h.parts.uri, "/a?b");
         assert_eq!(h.parts.headers[header::HOST], "Example.COM");
         assert!(!h.close && !h.body);
+        // The headers the answer reads are passed on; others are not.
+        let Parsed::Request(h, _) = parsed(
+            "GET / HTTP/1.1\r\nHost: a\r\nAccept-Language: de\r\nCookie: x\r\nIf-None-Match: \"1\"\r\n\r\n",
+        ) else {
+            panic!("a request");
+        };
+        assert_eq!(h.parts.headers[header::ACCEPT_LANGUAGE], "de");
+        assert_eq!(h.parts.headers[header::IF_NONE_MATCH], "\"1\"");
+        assert!(h.parts.headers.get(header::COOKIE).is_none());
     }
 
     #[test]

@@ -17,8 +17,16 @@ use axum::{
 };
 use tracing::debug;
 
-use super::{MAX_REDIRECT, Portal, header_value, pages::Template, probes};
+use super::{
+    MAX_REDIRECT, Portal, header_value,
+    pages::{Template, Why},
+    probes,
+};
 use crate::{identity::FlowIdentity, model::Mac};
+
+/// The request headers [`Answers::answer`] reads.
+pub const ANSWER_READS: [header::HeaderName; 3] =
+    [header::HOST, header::ACCEPT_LANGUAGE, header::IF_NONE_MATCH];
 
 /// One accepted intercepted connection: where it was going and who sent it, as the
 /// datapath recorded it when the connection was accepted.
@@ -52,24 +60,45 @@ impl Intercepted {
     }
 }
 
-/// The answers to intercepted requests, prepared once.
+/// The answers to intercepted requests, prepared once per language.
 pub struct Answers {
     portal: Arc<Portal>,
-    page_511: Template,
-    page_302: Template,
+    /// Per language: the 511 page without a reason, then one per [`Why`].
+    page_511: Vec<Vec<Template>>,
+    page_302: Vec<Template>,
 }
 
 impl Answers {
     pub fn new(portal: Arc<Portal>) -> Self {
+        let theme = &portal.theme;
+        let langs = 0..theme.i18n.langs.len();
         Self {
-            page_511: Template::authentication_required(&portal.venue),
-            page_302: Template::moved(),
+            page_511: langs
+                .clone()
+                .map(|l| {
+                    std::iter::once(None)
+                        .chain(Why::ALL.map(Some))
+                        .map(|why| Template::authentication_required(theme, l, &portal.venue, why))
+                        .collect()
+                })
+                .collect(),
+            page_302: langs.map(|l| Template::moved(theme, l)).collect(),
             portal,
         }
     }
 
+    /// The prepared 511 page in `lang` for `why`.
+    fn page_511(&self, lang: usize, why: Option<Why>) -> &Template {
+        let i = why.map_or(0, |w| {
+            1 + Why::ALL.iter().position(|x| *x == w).unwrap_or(0)
+        });
+        &self.page_511[lang][i]
+    }
+
     /// The answer to one request on an intercepted connection: 307 back to where it was
     /// going if the device has signed in since, else 302 for an OS probe, else 511.
+    /// Of the request's headers it reads only [`ANSWER_READS`] (the HTTP/1 responder
+    /// passes no others).
     pub fn answer(&self, c: &Intercepted, req: &Parts) -> Response<Bytes> {
         let portal = &self.portal;
         let host = request_host(&req.uri, &req.headers);
@@ -86,6 +115,18 @@ impl Answers {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             return r;
         }
+        // The theme's static files, so that the 511 page can show them on any host.
+        if let Some(path) = req.uri.path().strip_prefix(super::theme::ASSET_PREFIX)
+            && let Some(r) = portal.theme.asset(path, &req.headers)
+        {
+            return r;
+        }
+        let lang = portal.theme.i18n.choose(
+            None,
+            req.headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        );
         let login = c.login_url(&original);
         // A connectivity probe, or plain HTTP to the gateway itself (its port 80 listener
         // is only there to catch SYNs during TIME_WAIT; RFC 6585 says an origin server
@@ -100,7 +141,7 @@ impl Answers {
         if let Some(why) = redirect {
             portal.stats.answered_302.fetch_add(1, Ordering::Relaxed);
             debug!(client = %c.conn.remote, probe = why, "connectivity probe or the gateway itself: 302");
-            let mut r = response(StatusCode::FOUND, self.page_302.render(&login, None).into());
+            let mut r = response(StatusCode::FOUND, self.page_302[lang].render(&login).into());
             r.headers_mut()
                 .insert(header::LOCATION, header_value(&login));
             return html(r);
@@ -111,7 +152,7 @@ impl Answers {
             FlowIdentity::Mac(mac) => portal.why_mac_is_captive(mac),
             _ => portal.why_captive(&c.conn),
         };
-        let body = self.page_511.render(&login, why);
+        let body = self.page_511(lang, why).render(&login);
         html(response(
             StatusCode::NETWORK_AUTHENTICATION_REQUIRED,
             body.into(),

@@ -6,12 +6,15 @@
 pub mod api;
 pub mod csrf;
 pub mod error;
+pub mod external;
 pub mod http1;
+pub mod i18n;
 pub mod intercept;
 pub mod login;
 pub mod pages;
 pub mod probes;
 pub mod serve;
+pub mod theme;
 pub mod tls;
 
 use std::{
@@ -22,6 +25,7 @@ use std::{
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
@@ -29,6 +33,7 @@ use axum::{
 use tracing::warn;
 
 pub use error::PortalError;
+pub use pages::Why;
 
 use crate::{
     datapath::ClientView,
@@ -69,6 +74,10 @@ pub struct Portal {
     /// How users log in.
     pub auth: crate::auth::Authenticator,
     pub stats: Arc<Stats>,
+    /// The pages' templates, languages and static files.
+    pub theme: Arc<theme::Theme>,
+    /// The operator's external portal application, if sign-in happens there.
+    pub external: Option<external::External>,
 }
 
 /// What the portal answered, for metrics.
@@ -114,6 +123,8 @@ fn router(portal: Arc<Portal>) -> Router {
         .route("/status", get(login::status))
         .route("/logout", axum::routing::post(login::logout))
         .route("/api/captive", get(api::captive))
+        .route("/_netauth/theme/{*path}", get(asset))
+        .route("/_netauth/external/grant", get(login::external_grant))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(portal)
@@ -164,20 +175,25 @@ impl Portal {
         }
     }
 
+    /// `path` on the portal as the client reaches it: https on the API host name with TLS
+    /// configured, else plain http on the address of the client's own family.
+    pub fn portal_url(&self, conn: &ConnInfo, path: &str) -> String {
+        if self.api.is_some() {
+            return self.https_portal_url(conn, path);
+        }
+        let port = if self.port == 80 {
+            String::new()
+        } else {
+            format!(":{}", self.port)
+        };
+        format!("http://{}{port}{path}", self.host_for(conn))
+    }
+
     /// The login URL: with TLS configured the https one on the API host name (passwords
     /// and voucher codes never travel in clear), else the plain portal on the address of
     /// the client's own address family.
     pub fn login_url(&self, conn: &ConnInfo, original: Option<&str>) -> String {
-        let base = if self.api.is_some() {
-            self.https_portal_url(conn, "/login")
-        } else {
-            let port = if self.port == 80 {
-                String::new()
-            } else {
-                format!(":{}", self.port)
-            };
-            format!("http://{}{port}/login", self.host_for(conn))
-        };
+        let base = self.portal_url(conn, "/login");
         match original {
             Some(o) => {
                 let q: String = form_urlencoded::Serializer::new(String::new())
@@ -249,31 +265,33 @@ impl Portal {
         csrf::same_origin(headers) && token.is_some_and(|t| self.csrf.verify(&mac.to_string(), t))
     }
 
-    /// A sentence telling a captive user why their last session ended, if it ended
-    /// recently for a reason worth telling.
-    pub fn why_captive(&self, conn: &ConnInfo) -> Option<&'static str> {
+    /// Why a captive user's last session ended, if it ended recently for a reason worth
+    /// telling.
+    pub fn why_captive(&self, conn: &ConnInfo) -> Option<Why> {
         let (mac, _) = self.identify(conn).ok()?;
         self.why_mac_is_captive(mac)
     }
 
     /// [`Self::why_captive`] for a device already identified.
-    pub fn why_mac_is_captive(&self, mac: Mac) -> Option<&'static str> {
+    pub fn why_mac_is_captive(&self, mac: Mac) -> Option<Why> {
         let reason = self.sessions.recent_end_reason(mac, crate::clock::now())?;
         match reason {
-            EndReason::Quota => Some("Your data allowance is used up. Sign in again to continue."),
-            EndReason::Expired => Some("Your session time is up. Sign in again to continue."),
-            EndReason::Idle => Some(
-                "Your session ended because the device was inactive. Sign in again to continue.",
-            ),
-            EndReason::Revoked | EndReason::Disconnected => {
-                Some("Your session was ended by the network operator.")
-            }
-            EndReason::Moved => Some(
-                "Your session moved to another address of your device (the same voucher signed \
-                 in again from a new address). Sign in again to continue here.",
-            ),
+            EndReason::Quota => Some(Why::Quota),
+            EndReason::Expired => Some(Why::Expired),
+            EndReason::Idle => Some(Why::Idle),
+            EndReason::Revoked | EndReason::Disconnected => Some(Why::Operator),
+            EndReason::Moved => Some(Why::Moved),
             EndReason::Logout | EndReason::Replaced => None,
         }
+    }
+
+    /// The language of a page: the one the request names with `?lang=` or the form's
+    /// `lang` field, else the browser's (Accept-Language), else English.
+    pub(crate) fn lang(&self, asked: Option<&str>, headers: &HeaderMap) -> usize {
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        self.theme.i18n.choose(asked, accept)
     }
 }
 
@@ -306,15 +324,26 @@ async fn root() -> Redirect {
     Redirect::to("/login")
 }
 
-async fn not_found() -> Response {
+async fn not_found(State(portal): State<AppState>, headers: HeaderMap) -> Response {
+    let lang = portal.lang(None, &headers);
     (
         StatusCode::NOT_FOUND,
-        Html(pages::error(
-            "Not found",
-            "There is no such page on this portal.",
-        )),
+        Html(pages::error(&portal.theme, lang, "error-not-found")),
     )
         .into_response()
+}
+
+/// A static file of the theme (also answered on intercepted connections, so a 511 page
+/// on any host can show the venue's logo).
+async fn asset(
+    State(portal): State<AppState>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match portal.theme.asset(&path, &headers) {
+        Some(r) => r.map(axum::body::Body::from),
+        None => not_found(State(portal), headers).await,
+    }
 }
 
 #[cfg(test)]

@@ -1,277 +1,303 @@
-//! The HTML the portal shows. Every value that came from a client or the operator is
-//! escaped here, at the one place it enters markup.
+//! The portal's pages, rendered from the theme's templates ([`super::theme`]) in the
+//! visitor's language ([`super::i18n`]). Templates escape every value that came from a
+//! client or the operator; only the 511 and 302 bodies' login URL is put in after
+//! rendering, escaped here.
 
 use html_escape::{encode_double_quoted_attribute as attr, encode_text as text};
+use minijinja::{Value, context};
+use tracing::warn;
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;\
-margin:0;background:#f4f5f7;color:#1c1e21}main{max-width:32rem;margin:0 auto;padding:1.5rem}\
-h1{font-size:1.5rem;margin:.5rem 0 1rem}.card{background:#fff;border-radius:12px;padding:1.25rem;\
-box-shadow:0 1px 3px rgba(0,0,0,.12)}.terms{max-height:40vh;overflow:auto;font-size:.95rem;\
-line-height:1.45}button,.button{display:block;width:100%;box-sizing:border-box;font-size:1.1rem;\
-padding:.9rem;margin-top:1rem;border:0;border-radius:8px;background:#0a66c2;color:#fff;\
-text-align:center;text-decoration:none}.secondary{background:#5f6b7a}.error{color:#b00020;\
-font-weight:600}.muted{color:#5f6b7a;font-size:.9rem}";
+use super::theme::Theme;
 
-fn layout(title: &str, head_extra: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<title>{title}</title>{head_extra}<style>{STYLE}</style></head>\
-<body><main>{body}</main></body></html>\n",
-        title = text(title),
-    )
-}
-
-/// The RFC 6585 511 body: a link and a meta refresh to the login page, no form.
-pub fn authentication_required(venue: &str, login_url: &str, why: Option<&str>) -> String {
-    authentication_required_page(venue, &attr(login_url), &why_html(why))
-}
-
-/// The 511 page around its parts: `url` (already escaped for an attribute) and `why`
-/// (markup).
-fn authentication_required_page(venue: &str, url: &str, why: &str) -> String {
-    layout(
-        "Network Authentication Required",
-        &format!("<meta http-equiv=\"refresh\" content=\"0; url={url}\">"),
-        &format!(
-            "<h1>Network Authentication Required</h1><div class=\"card\">{why}\
-<p>You need to sign in to {venue} before you can use the network.</p>\
-<p><a class=\"button\" href=\"{url}\">Sign in</a></p></div>",
-            venue = text(venue),
-        ),
-    )
-}
-
-/// The markup around the "why" sentence.
-const WHY: (&str, &str) = ("<p class=\"error\">", "</p>");
-
-fn why_html(why: Option<&str>) -> String {
-    why.map(|w| format!("{}{}{}", WHY.0, text(w), WHY.1))
-        .unwrap_or_default()
-}
-
-/// The short body that goes with a 302 to the login page.
-pub fn moved(login_url: &str) -> String {
-    moved_page(&attr(login_url))
-}
-
-fn moved_page(url: &str) -> String {
-    layout(
-        "Sign in required",
-        "",
-        &format!("<p><a href=\"{url}\">Sign in to use this network</a></p>"),
-    )
-}
-
-/// Where a [`Template`] takes a value.
+/// Why a device is captive again, told on the 511 and login pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
-    /// The login URL, escaped for an attribute.
-    Url,
-    /// The "why you are captive" paragraph.
-    Why,
+pub enum Why {
+    Quota,
+    Expired,
+    Idle,
+    Operator,
+    Moved,
 }
 
-impl Slot {
-    /// Stands for the slot while the page is rendered once: it holds a `<`, which no
-    /// escaped value can, so the page is cut exactly where the slot was.
-    const fn mark(self) -> &'static str {
+impl Why {
+    pub const ALL: [Why; 5] = [
+        Why::Quota,
+        Why::Expired,
+        Why::Idle,
+        Why::Operator,
+        Why::Moved,
+    ];
+
+    /// Its message in the catalogues.
+    pub fn key(self) -> &'static str {
         match self {
-            Slot::Url => "<\u{0}url\u{0}>",
-            Slot::Why => "<\u{0}why\u{0}>",
+            Why::Quota => "why-quota",
+            Why::Expired => "why-expired",
+            Why::Idle => "why-idle",
+            Why::Operator => "why-operator",
+            Why::Moved => "why-moved",
         }
     }
 }
 
-/// A page that is the same for every client but for the login URL and the "why"
-/// sentence: rendered once, cut around those, and put together per answer by copying.
+/// The values every page has: its language and direction, and the venue.
+fn base(theme: &Theme, lang: usize, venue: &str) -> Value {
+    let l = &theme.i18n.langs[lang];
+    context! {
+        lang => l.tag.clone(),
+        dir => if l.rtl { "rtl" } else { "ltr" },
+        lang_index => lang,
+        venue => venue.to_string(),
+    }
+}
+
+/// Links to `path` in every language (`?lang=`, and the redirect the page carries).
+fn switcher(theme: &Theme, lang: usize, path: &str, redirect: Option<&str>) -> Value {
+    let list: Vec<Value> = theme
+        .i18n
+        .langs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("lang", &l.tag);
+            if let Some(r) = redirect {
+                q.append_pair("redirect", r);
+            }
+            context! {
+                tag => l.tag.clone(),
+                name => l.name.clone(),
+                href => format!("{path}?{}", q.finish()),
+                current => i == lang,
+            }
+        })
+        .collect();
+    Value::from(list)
+}
+
+/// Renders `name`; a failure (the theme was checked at start, so none is expected) is
+/// logged and answered with a plain page rather than nothing.
+fn render(theme: &Theme, name: &str, ctx: Value) -> String {
+    theme.render(name, ctx).unwrap_or_else(|e| {
+        warn!("rendering the portal page {name} failed: {e:#}");
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Guest network\
+</title></head><body><p><a href=\"/login\">Sign in</a></p></body></html>\n"
+            .to_string()
+    })
+}
+
+/// Stands for the login URL while a page is rendered once: it holds a `<`, which no
+/// escaped value can, so the page is cut exactly where the URL goes.
+const URL_MARK: &str = "<\u{0}url\u{0}>";
+
+/// A page that is the same for every client but for the login URL: rendered once, cut
+/// around it, and put together per answer by copying.
 pub struct Template {
-    /// Literal text, then the slot that follows it; the last piece has none.
-    pieces: Vec<(String, Option<Slot>)>,
+    /// Literal text, each piece but the last followed by the URL.
+    pieces: Vec<String>,
     len: usize,
 }
 
 impl Template {
     fn new(page: &str) -> Self {
-        let mut pieces = Vec::new();
-        let mut rest = page;
-        loop {
-            let next = [Slot::Url, Slot::Why]
-                .into_iter()
-                .filter_map(|s| rest.find(s.mark()).map(|i| (i, s)))
-                .min_by_key(|(i, _)| *i);
-            match next {
-                Some((i, slot)) => {
-                    pieces.push((rest[..i].to_string(), Some(slot)));
-                    rest = &rest[i + slot.mark().len()..];
-                }
-                None => {
-                    pieces.push((rest.to_string(), None));
-                    break;
-                }
-            }
-        }
-        let len = pieces.iter().map(|(p, _)| p.len()).sum();
+        let pieces: Vec<String> = page.split(URL_MARK).map(str::to_string).collect();
+        let len = pieces.iter().map(String::len).sum();
         Self { pieces, len }
     }
 
-    /// The 511 page of `venue`.
-    pub fn authentication_required(venue: &str) -> Self {
-        Self::new(&authentication_required_page(
-            venue,
-            Slot::Url.mark(),
-            Slot::Why.mark(),
+    /// The 511 page in language `lang`, telling `why` if there is a reason.
+    pub fn authentication_required(
+        theme: &Theme,
+        lang: usize,
+        venue: &str,
+        why: Option<Why>,
+    ) -> Self {
+        Self::new(&render(
+            theme,
+            "511.html",
+            page_511(theme, lang, venue, why),
         ))
     }
 
     /// The body of the 302 to the login page.
-    pub fn moved() -> Self {
-        Self::new(&moved_page(Slot::Url.mark()))
+    pub fn moved(theme: &Theme, lang: usize) -> Self {
+        Self::new(&render(theme, "moved.html", page_302(theme, lang)))
     }
 
-    /// The page for `login_url` (escaped here) and `why` (a sentence, escaped here).
-    pub fn render(&self, login_url: &str, why: Option<&str>) -> Vec<u8> {
+    /// The page for `login_url` (escaped here).
+    pub fn render(&self, login_url: &str) -> Vec<u8> {
         let url = attr(login_url);
-        let why = why.map(text);
-        let mut out = Vec::with_capacity(self.len + 2 * url.len() + 128);
-        for (piece, slot) in &self.pieces {
-            out.extend_from_slice(piece.as_bytes());
-            match slot {
-                Some(Slot::Url) => out.extend_from_slice(url.as_bytes()),
-                Some(Slot::Why) => {
-                    if let Some(w) = &why {
-                        out.extend_from_slice(WHY.0.as_bytes());
-                        out.extend_from_slice(w.as_bytes());
-                        out.extend_from_slice(WHY.1.as_bytes());
-                    }
-                }
-                None => {}
+        let mut out = Vec::with_capacity(self.len + 2 * url.len());
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(url.as_bytes());
             }
+            out.extend_from_slice(piece.as_bytes());
         }
         out
     }
 }
 
-/// The hidden form field carrying the anti-forgery token.
-fn token_field(token: &str) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"token\" value=\"{}\">",
-        attr(token)
-    )
+fn page_511(theme: &Theme, lang: usize, venue: &str, why: Option<Why>) -> Value {
+    context! {
+        template => "511.html",
+        login_url => Value::from_safe_string(URL_MARK.into()),
+        why => why.map(Why::key),
+        ..base(theme, lang, venue)
+    }
 }
 
-pub fn login(
-    venue: &str,
-    terms: &str,
-    method: crate::auth::Method,
-    redirect: Option<&str>,
-    error: Option<&str>,
-    token: &str,
-) -> String {
-    let fields = match method {
-        crate::auth::Method::ClickThrough => String::new(),
-        crate::auth::Method::Local | crate::auth::Method::Radius => "<label>User name<br><input name=\"username\" autocomplete=\"username\" \
-required style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label><br>\
-<label>Password<br><input name=\"password\" type=\"password\" autocomplete=\"current-password\" required \
-style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label>"
-            .to_string(),
-        crate::auth::Method::Voucher => "<label>Voucher code<br><input name=\"code\" autocapitalize=\"characters\" \
-autocomplete=\"off\" placeholder=\"XXXX-XXXX-XXXX\" required \
-style=\"width:100%;font-size:1.1rem;padding:.5rem;box-sizing:border-box\"></label>"
-            .to_string(),
+fn page_302(theme: &Theme, lang: usize) -> Value {
+    context! {
+        template => "moved.html",
+        login_url => Value::from_safe_string(URL_MARK.into()),
+        ..base(theme, lang, "")
+    }
+}
+
+/// What the login page shows.
+pub struct Login<'a> {
+    pub venue: &'a str,
+    pub terms: &'a str,
+    pub method: crate::auth::Method,
+    pub redirect: Option<&'a str>,
+    /// A message key: why the last attempt was refused.
+    pub error: Option<&'static str>,
+    pub why: Option<Why>,
+    pub token: &'a str,
+}
+
+fn login_ctx(theme: &Theme, lang: usize, p: &Login) -> Value {
+    // The built-in notice is shown in the visitor's language; the operator's own terms as
+    // written.
+    let translated;
+    let terms = if p.terms == crate::config::DEFAULT_TERMS {
+        translated = theme.i18n.message(lang, "default-terms", None);
+        translated.as_deref().unwrap_or(p.terms)
+    } else {
+        p.terms
     };
-    let paragraphs: String = terms
+    let paragraphs: Vec<String> = terms
         .split("\n\n")
         .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| format!("<p>{}</p>", text(p)))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
         .collect();
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", text(e)))
-        .unwrap_or_default();
-    let redirect = redirect
-        .map(|r| {
-            format!(
-                "<input type=\"hidden\" name=\"redirect\" value=\"{}\">",
-                attr(r)
-            )
-        })
-        .unwrap_or_default();
-    layout(
-        &format!("Sign in to {venue}"),
-        "",
-        &format!(
-            "<h1>Welcome to {venue}</h1><div class=\"card\">{error}\
-<h2>Terms of use</h2><div class=\"terms\">{paragraphs}</div>\
-<form method=\"post\" action=\"/login\">{token}{redirect}{fields}\
-<button type=\"submit\" name=\"accept\" value=\"1\">Accept and connect</button></form>\
-</div>",
-            venue = text(venue),
-            token = token_field(token),
-        ),
-    )
-}
-
-/// The status page's note for a device on a locally administered (randomised) address.
-const RANDOMIZED_NOTE: &str = "<p class=\"note\" id=\"randomized-mac\">Your device uses a private \
-(randomised) address on this network. If you leave and join the network again, it may use a new \
-address and ask you to sign in again.</p>";
-
-pub fn status(venue: &str, session: Option<&crate::model::SessionView>, token: &str) -> String {
-    let body = match session {
-        Some(s) => format!(
-            "<h1>You are online</h1><div class=\"card\"><p>Your device ({mac}) is signed in \
-to {venue}.</p><p>Time left: <strong id=\"time-left\" data-seconds=\"{secs}\">{left}</strong></p>{data}{random}\
-<form method=\"post\" action=\"/logout\">{token}<button class=\"secondary\" type=\"submit\">Log out</button></form></div>",
-            token = token_field(token),
-            mac = text(&s.mac.to_string()),
-            venue = text(venue),
-            secs = s.seconds_remaining,
-            left = human(s.seconds_remaining),
-            data = s
-                .bytes_remaining
-                .map(|b| format!(
-                    "<p>Data left: <strong id=\"data-left\" data-bytes=\"{b}\">{}</strong></p>",
-                    human_bytes(b)
-                ))
-                .unwrap_or_default(),
-            random = if s.randomized_mac {
-                RANDOMIZED_NOTE
-            } else {
-                ""
-            },
-        ),
-        None => format!(
-            "<h1>Not signed in</h1><div class=\"card\"><p>Your device is not signed in to {}.</p>\
-<a class=\"button\" href=\"/login\">Sign in</a></div>",
-            text(venue)
-        ),
+    let method = match p.method {
+        crate::auth::Method::ClickThrough => "click-through",
+        crate::auth::Method::Local => "local",
+        crate::auth::Method::Radius => "radius",
+        crate::auth::Method::Voucher => "voucher",
     };
-    layout("Session status", "", &body)
+    context! {
+        template => "login.html",
+        terms => paragraphs,
+        method => method,
+        redirect => p.redirect.map(str::to_string),
+        error => p.error,
+        why => p.why.map(Why::key),
+        token => p.token.to_string(),
+        languages => switcher(theme, lang, "/login", p.redirect),
+        ..base(theme, lang, p.venue)
+    }
 }
 
-pub fn signed_out(venue: &str) -> String {
-    layout(
-        "Signed out",
-        "",
-        &format!(
-            "<h1>Signed out</h1><div class=\"card\"><p>Your device is no longer signed in to {}.</p>\
-<a class=\"button\" href=\"/login\">Sign in again</a></div>",
-            text(venue)
-        ),
+pub fn login(theme: &Theme, lang: usize, page: &Login) -> String {
+    render(theme, "login.html", login_ctx(theme, lang, page))
+}
+
+fn status_ctx(
+    theme: &Theme,
+    lang: usize,
+    venue: &str,
+    session: Option<&crate::model::SessionView>,
+    token: &str,
+) -> Value {
+    let session = session.map(|s| {
+        context! {
+            mac => s.mac.to_string(),
+            seconds => s.seconds_remaining,
+            time_left => human(s.seconds_remaining),
+            bytes => s.bytes_remaining,
+            data_left => s.bytes_remaining.map(human_bytes),
+            randomized => s.randomized_mac,
+        }
+    });
+    context! {
+        template => "status.html",
+        session => session,
+        token => token.to_string(),
+        languages => switcher(theme, lang, "/status", None),
+        ..base(theme, lang, venue)
+    }
+}
+
+pub fn status(
+    theme: &Theme,
+    lang: usize,
+    venue: &str,
+    session: Option<&crate::model::SessionView>,
+    token: &str,
+) -> String {
+    render(
+        theme,
+        "status.html",
+        status_ctx(theme, lang, venue, session, token),
     )
 }
 
-pub fn error(title: &str, message: &str) -> String {
-    layout(
-        title,
-        "",
-        &format!(
-            "<h1>{}</h1><div class=\"card\"><p>{}</p></div>",
-            text(title),
-            text(message)
-        ),
-    )
+pub fn signed_out(theme: &Theme, lang: usize, venue: &str) -> String {
+    let ctx = context! { template => "signed-out.html", ..base(theme, lang, venue) };
+    render(theme, "signed-out.html", ctx)
+}
+
+/// An error page: `key` and `key-title` in the catalogues.
+pub fn error(theme: &Theme, lang: usize, key: &str) -> String {
+    let ctx = context! { template => "error.html", error => key, ..base(theme, lang, "") };
+    render(theme, "error.html", ctx)
+}
+
+/// Every page with sample values, for the theme's check at start.
+pub(super) fn samples(theme: &Theme, lang: usize) -> Vec<Value> {
+    let session = crate::model::Session {
+        ends_ms: 3_600_000,
+        quota: crate::model::Quota {
+            total: Some(1_000_000),
+            ..Default::default()
+        },
+        ..crate::model::Session::unrecorded("02:00:5e:10:00:01".parse().expect("a MAC"))
+    }
+    .view(0);
+    let mut out = vec![page_302(theme, lang)];
+    for why in std::iter::once(None).chain(Why::ALL.map(Some)) {
+        out.push(page_511(theme, lang, "V", why));
+    }
+    for method in [
+        crate::auth::Method::ClickThrough,
+        crate::auth::Method::Local,
+        crate::auth::Method::Radius,
+        crate::auth::Method::Voucher,
+    ] {
+        for (error, why) in [(None, None), (Some("login-expired"), Some(Why::Quota))] {
+            let page = Login {
+                venue: "V",
+                terms: "a\n\nb",
+                method,
+                redirect: Some("http://example.com/"),
+                error,
+                why,
+                token: "t",
+            };
+            out.push(login_ctx(theme, lang, &page));
+        }
+    }
+    out.push(status_ctx(theme, lang, "V", Some(&session), "t"));
+    out.push(status_ctx(theme, lang, "V", None, "t"));
+    out.push(context! { template => "signed-out.html", ..base(theme, lang, "V") });
+    for key in super::error::KEYS {
+        out.push(context! { template => "error.html", error => key, ..base(theme, lang, "") });
+    }
+    out
 }
 
 /// A printable sheet of voucher codes, one card each.
@@ -347,48 +373,94 @@ pub fn human(seconds: u64) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn page_511_links_and_refreshes_to_login_without_a_form() {
-        let url = "http://192.0.2.1:8080/login?redirect=http%3A%2F%2Fexample.com%2F";
-        let html = authentication_required("Cafe <b>", url, None);
-        assert!(html.contains(&format!("href=\"{url}\"")));
-        assert!(html.contains(&format!("content=\"0; url={url}\"")));
-        assert!(!html.contains("<form"));
-        assert!(html.contains("Cafe &lt;b&gt;"));
+    fn theme() -> Theme {
+        Theme::load(None).unwrap()
     }
 
     #[test]
-    fn templates_render_the_pages_they_were_cut_from() {
-        let venue = "Caf\u{e9} <b> & \"Bar\" <\u{0}url\u{0}>";
-        let urls = [
-            "http://192.0.2.1:8080/login?redirect=http%3A%2F%2Fexample.com%2F",
-            "http://[2001:db8::1]:8080/login?redirect=x\"><script>",
-        ];
-        let page = Template::authentication_required(venue);
-        let probe = Template::moved();
-        for url in urls {
-            for why in [None, Some("Your <session> ended & \"why\"")] {
-                assert_eq!(
-                    String::from_utf8(page.render(url, why)).unwrap(),
-                    authentication_required(venue, url, why)
+    fn page_511_links_and_refreshes_to_login_without_a_form() {
+        let t = theme();
+        let url = "http://192.0.2.1:8080/login?redirect=http%3A%2F%2Fexample.com%2F&x=\"<";
+        let html = String::from_utf8(
+            Template::authentication_required(&t, 0, "Cafe <b>", None).render(url),
+        )
+        .unwrap();
+        let escaped = attr(url);
+        assert!(html.contains(&format!("href=\"{escaped}\"")), "{html}");
+        assert!(html.contains(&format!("content=\"0; url={escaped}\"")));
+        assert!(!html.contains("<form"));
+        assert!(!html.contains("<script"));
+        assert!(html.contains("Cafe &lt;b&gt;"));
+        assert!(html.contains("Network Authentication Required"));
+        assert!(!html.contains("class=\"error\""));
+        let why = String::from_utf8(
+            Template::authentication_required(&t, 0, "V", Some(Why::Quota)).render(url),
+        )
+        .unwrap();
+        assert!(why.contains("Your data allowance is used up."));
+    }
+
+    #[test]
+    fn pages_are_small_and_labelled_in_every_language() {
+        let t = theme();
+        for lang in 0..t.i18n.langs.len() {
+            let l = &t.i18n.langs[lang];
+            for method in [crate::auth::Method::Voucher, crate::auth::Method::Local] {
+                let html = login(
+                    &t,
+                    lang,
+                    &Login {
+                        venue: "V",
+                        terms: crate::config::DEFAULT_TERMS,
+                        method,
+                        redirect: Some("http://example.com/a"),
+                        error: Some("login-invalid-voucher"),
+                        why: None,
+                        token: "tok",
+                    },
                 );
+                assert!(html.len() < 20_000, "{}: {} bytes", l.tag, html.len());
+                let dir = if l.rtl { "rtl" } else { "ltr" };
+                assert!(html.contains(&format!("<html lang=\"{}\" dir=\"{dir}\">", l.tag)));
+                for field in ["username", "password", "code"] {
+                    if html.contains(&format!("name=\"{field}\"")) {
+                        assert!(html.contains(&format!("<label for=\"{field}\">")), "{html}");
+                    }
+                }
+                assert!(html.contains("name=\"token\" value=\"tok\""));
+                assert!(html.contains("name=\"lang\" value=\""));
+                assert!(!html.contains("<script"));
             }
-            assert_eq!(
-                String::from_utf8(probe.render(url, None)).unwrap(),
-                moved(url)
-            );
         }
+        let ar = t.i18n.by_tag("ar").unwrap();
+        assert!(t.i18n.langs[ar].rtl);
+        // The built-in terms in the visitor's language, an operator's as written.
+        let de = t.i18n.by_tag("de").unwrap();
+        let page = |terms| Login {
+            venue: "V",
+            terms,
+            method: crate::auth::Method::ClickThrough,
+            redirect: None,
+            error: None,
+            why: None,
+            token: "t",
+        };
+        let html = login(&t, de, &page(crate::config::DEFAULT_TERMS));
+        assert!(html.contains("Mit der Verbindung stimmen Sie zu"), "{html}");
+        let html = login(&t, de, &page("House rules apply."));
+        assert!(html.contains("House rules apply."));
     }
 
     #[test]
     fn the_status_page_tells_a_randomised_address_it_may_be_asked_again() {
+        let t = theme();
         for (mac, note) in [("02:00:5e:10:00:01", true), ("00:00:5e:00:53:01", false)] {
             let s = crate::model::Session {
                 ends_ms: 60_000,
                 ..crate::model::Session::unrecorded(mac.parse().unwrap())
             }
             .view(0);
-            let html = status("V", Some(&s), "t");
+            let html = status(&t, 0, "V", Some(&s), "t");
             assert_eq!(html.contains("id=\"randomized-mac\""), note, "{mac}");
             assert_eq!(html.contains("ask you to sign in again"), note, "{mac}");
         }
@@ -396,17 +468,26 @@ mod tests {
 
     #[test]
     fn client_values_are_escaped() {
+        let t = theme();
         let html = login(
-            "V",
-            "t",
-            crate::auth::Method::ClickThrough,
-            Some("\"><script>x</script>"),
-            None,
-            "\"><b>",
+            &t,
+            0,
+            &Login {
+                venue: "V",
+                terms: "t",
+                method: crate::auth::Method::ClickThrough,
+                redirect: Some("\"><script>x</script>"),
+                error: None,
+                why: None,
+                token: "\"><b>",
+            },
         );
         assert!(!html.contains("<script>"));
         assert!(!html.contains("<b>"));
-        assert!(html.contains("name=\"token\" value=\"&quot;&gt;&lt;b&gt;\""));
+        assert!(
+            html.contains("name=\"token\" value=\"&quot;&gt;&lt;b&gt;\""),
+            "{html}"
+        );
     }
 
     #[test]
