@@ -5,14 +5,21 @@
 
 use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 
-use aya::maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues};
-use netauth_common::{ClientUsage, MacKey, client_flags};
+use std::sync::Arc;
 
-use super::{batch, counters::CounterReader, monotonic_ns};
-use crate::model::{Mac, Usage};
+use aya::maps::{HashMap, IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues};
+use netauth_common::{ClientRate, ClientUsage, MacKey, client_flags};
+
+use super::{batch, counters::CounterReader, monotonic_ns, shaper::Shaper};
+use crate::model::{Mac, Rate, Usage};
 
 pub struct ClientMap {
     map: PerCpuHashMap<MapData, MacKey, ClientUsage>,
+    /// Rate limits of the limited clients (`NETAUTH_RATES`), beside their counters.
+    rates: HashMap<MapData, MacKey, ClientRate>,
+    /// Puts `fq` on the LAN interface when the first download limit appears (`None`:
+    /// unit tests).
+    shaper: Option<Arc<Shaper>>,
     nr_cpus: usize,
 }
 
@@ -31,8 +38,65 @@ fn dup(map: &PerCpuHashMap<MapData, MacKey, ClientUsage>) -> std::io::Result<Own
 }
 
 impl ClientMap {
-    pub(super) fn new(map: PerCpuHashMap<MapData, MacKey, ClientUsage>, nr_cpus: usize) -> Self {
-        Self { map, nr_cpus }
+    pub(super) fn new(
+        map: PerCpuHashMap<MapData, MacKey, ClientUsage>,
+        rates: HashMap<MapData, MacKey, ClientRate>,
+        nr_cpus: usize,
+    ) -> Self {
+        Self {
+            map,
+            rates,
+            shaper: None,
+            nr_cpus,
+        }
+    }
+
+    /// Who installs `fq` for download limits.
+    pub fn set_shaper(&mut self, shaper: Arc<Shaper>) {
+        self.shaper = Some(shaper);
+    }
+
+    /// Sets (or, unlimited, removes) `mac`'s rate limits in the datapath. Limits equal to
+    /// the entry's are left alone (with the state they built); new ones start afresh.
+    /// A download limit first makes sure `fq` is on the interface; where the kernel has
+    /// none, the download is policed instead. A rate failure never lets a device through
+    /// against the policy: authorization is the client map's alone.
+    pub fn set_rate(&mut self, mac: Mac, rate: Rate) -> Result<(), MapError> {
+        let key = MacKey::new(mac.0);
+        if !rate.is_limited() {
+            return match self.rates.remove(&key) {
+                Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+                Err(MapError::SyscallError(e))
+                    if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+        }
+        // Without fq the download limit is policed (see the kernel side's `rate`).
+        let police_down = rate.down.is_some() && self.shaper.as_ref().is_some_and(|s| !s.ensure());
+        let want = ClientRate::new(rate.down.unwrap_or(0), rate.up.unwrap_or(0), police_down);
+        if let Ok(have) = self.rates.get(&key, 0)
+            && (have.down_bps, have.up_bps, have.flags) == (want.down_bps, want.up_bps, want.flags)
+        {
+            return Ok(());
+        }
+        self.rates.insert(key, want, 0)
+    }
+
+    /// The datapath's limits of `mac` and the packets they dropped (down, up).
+    pub fn rate_state(&self, mac: Mac) -> Option<ClientRate> {
+        self.rates.get(&MacKey::new(mac.0), 0).ok()
+    }
+
+    /// Every limited MAC in the datapath.
+    pub fn rate_keys(&self) -> Vec<Mac> {
+        self.rates
+            .keys()
+            .filter_map(Result::ok)
+            .map(|k| Mac(k.addr))
+            .collect()
     }
 
     /// A reader of the same map on its own descriptor.
@@ -111,8 +175,10 @@ impl ClientMap {
         (added, None)
     }
 
-    /// Make this MAC captive again. Returns whether it was in the map.
+    /// Make this MAC captive again (and forget its rate limits). Returns whether it was
+    /// in the map.
     pub fn revoke(&mut self, mac: Mac) -> Result<bool, MapError> {
+        let _ = self.rates.remove(&MacKey::new(mac.0));
         match self.map.remove(&MacKey::new(mac.0)) {
             Ok(()) => Ok(true),
             Err(MapError::KeyNotFound) => Ok(false),
