@@ -341,11 +341,16 @@ pub(crate) fn parse(
         idle_timeout_s: limits.idle_timeout_s,
         quota: limits.quota,
         interim_s: limits.interim_s.map(|v| v.max(super::MIN_SERVER_INTERIM)),
+        // A CoA sets the limits it names; a direction it leaves out keeps its limit.
+        rate_up: limits.rate_up.map(Some),
+        rate_down: limits.rate_down.map(Some),
     };
     if change.session_timeout_s.is_none()
         && change.idle_timeout_s.is_none()
         && change.quota.is_none()
         && change.interim_s.is_none()
+        && change.rate_up.is_none()
+        && change.rate_down.is_none()
     {
         return Err(cause::MISSING_ATTRIBUTE);
     }

@@ -24,6 +24,7 @@ fn table(name: &str, max_clients: u32) -> (Arc<Sessions>, Store, Dir) {
             session_timeout: Duration::from_secs(3600),
             idle_timeout: None,
             quota: Quota::default(),
+            rate: crate::model::Rate::default(),
         },
         Accounting::new(),
         crate::clock::now(),
@@ -188,6 +189,7 @@ fn a_voucher_session_moves_to_a_new_address_with_what_it_had_left() {
         session_timeout: Duration::from_secs(3600),
         idle_timeout: None,
         quota: Quota::default(),
+        rate: crate::model::Rate::default(),
     };
     let s = Sessions::new(parts, defaults, Accounting::new(), crate::clock::now()).unwrap();
     assert!(s.is_authorized(mac(2)));
@@ -285,6 +287,7 @@ fn sessions_and_their_addresses_survive_a_restart_of_the_table() {
         session_timeout: Duration::from_secs(3600),
         idle_timeout: None,
         quota: Quota::default(),
+        rate: crate::model::Rate::default(),
     };
     let now = crate::clock::now();
     let parts = Parts {

@@ -1,0 +1,371 @@
+//! Per-client rate limits in the datapath, measured with real iperf3 TCP through the lab:
+//! download shaped with earliest departure times and `fq` on the LAN interface, upload
+//! policed at ingress; limits per session from the CLI and the admin API, changed on a
+//! running session, and the LAN interface's own root qdisc put back on detach.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use netauth_common::api::{AdminClient, AllowRequest};
+use netauth_lab::{Client, Lab, Ns, WEB_V4, wait_until, web_addr};
+
+/// iperf3 servers in the upstream namespace, one port per client (a server runs one test
+/// at a time); killed on drop.
+struct Servers(Vec<Child>);
+
+impl Servers {
+    fn start(up: &Ns, ports: &[u16]) -> Self {
+        let servers = Servers(
+            ports
+                .iter()
+                .map(|p| {
+                    up.command("iperf3")
+                        .args(["-s", "-p", &p.to_string()])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .expect("iperf3 (apt install iperf3)")
+                })
+                .collect(),
+        );
+        let listening = wait_until(Duration::from_secs(5), || {
+            let ss = up.sh("ss", &["-ltn"]).unwrap_or_default();
+            ports.iter().all(|p| ss.contains(&format!(":{p} ")))
+        });
+        assert!(listening, "iperf3 servers did not start");
+        servers
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A TCP transfer between a client and the upstream's iperf3 on `port` for `secs`:
+/// download (`reverse`) or upload; the receiver's rate in bit/s. `cap`: iperf3's own
+/// pacing (`-b`), to keep an unlimited client from taking the lab's CPUs.
+fn iperf(c: &Client, port: u16, reverse: bool, secs: u32, cap: Option<&str>) -> f64 {
+    let mut cmd: Command = c.ns.command("iperf3");
+    cmd.args(["-c", &WEB_V4.to_string(), "-p", &port.to_string(), "-J"])
+        .args(["-t", &secs.to_string()]);
+    if reverse {
+        cmd.arg("-R");
+    }
+    if let Some(b) = cap {
+        cmd.args(["-b", b]);
+    }
+    let out = cmd.output().expect("iperf3");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "iperf3 gave no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    json["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no rate in iperf3's answer: {json}"))
+}
+
+/// Runs every transfer at the same time; their rates in order.
+fn together(runs: Vec<Box<dyn FnOnce() -> f64 + Send>>) -> Vec<f64> {
+    let handles: Vec<_> = runs.into_iter().map(std::thread::spawn).collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn assert_near(what: &str, got: f64, limit: f64) {
+    let ratio = got / limit;
+    assert!(
+        (0.9..=1.1).contains(&ratio),
+        "{what}: {:.2} Mbit/s against a limit of {:.2} Mbit/s ({:.0}%)",
+        got / 1e6,
+        limit / 1e6,
+        ratio * 100.0
+    );
+}
+
+fn root_qdisc(lab: &Lab) -> String {
+    lab.gw
+        .sh("tc", &["qdisc", "show", "dev", "lan0", "root"])
+        .unwrap()
+}
+
+#[test]
+fn limited_clients_get_their_own_rates_an_unlimited_one_is_unaffected_and_detach_restores_the_qdisc()
+ {
+    let mut lab = Lab::new(4).unwrap();
+    // The operator's own root qdisc, which netauth must put back as it was.
+    lab.gw
+        .sh(
+            "tc",
+            &[
+                "qdisc", "replace", "dev", "lan0", "root", "handle", "1:", "pfifo", "limit", "77",
+            ],
+        )
+        .unwrap();
+    let before = root_qdisc(&lab);
+    assert!(before.contains("pfifo 1: root"), "{before}");
+    lab.start_netauth(&[]).unwrap();
+    let (a, b, free, captive) = (
+        lab.clients[0].clone(),
+        lab.clients[1].clone(),
+        lab.clients[2].clone(),
+        lab.clients[3].clone(),
+    );
+    assert!(
+        !root_qdisc(&lab).contains("fq 4e41:"),
+        "no limit yet: the interface keeps its qdisc"
+    );
+
+    // A: 10M down / 2M up from the CLI; B: 5M / 1M from the admin API (a number and a
+    // string); the third unlimited; the fourth never signs in.
+    let out = lab
+        .daemon()
+        .cli(&["allow", &a.mac, "--rate-down", "10M", "--rate-up", "2M"]);
+    assert!(out.status.success(), "{out:?}");
+    let admin = lab.daemon().admin();
+    let v = AdminClient::block_on(admin.allow(&AllowRequest {
+        mac: b.mac.clone(),
+        rate_down: Some("5M".into()),
+        rate_up: Some(1_000_000.into()),
+        ..AllowRequest::default()
+    }))
+    .unwrap();
+    assert_eq!(
+        (v.rate_down_bps, v.rate_up_bps),
+        (Some(5_000_000), Some(1_000_000))
+    );
+    assert!(lab.daemon().cli(&["allow", &free.mac]).status.success());
+    // With the kernel's fq, netauth's fq is the root now; a kernel without it (this lab
+    // machine's has CONFIG_NET_SCH_FQ off) keeps the qdisc and polices downloads.
+    let with_fq = lab.daemon().log_text().contains("fq qdisc installed");
+    if with_fq {
+        assert!(
+            root_qdisc(&lab).contains("fq 4e41: root"),
+            "{}",
+            root_qdisc(&lab)
+        );
+    } else {
+        assert!(
+            lab.daemon()
+                .log_text()
+                .contains("download limits are policed")
+        );
+        assert_eq!(root_qdisc(&lab), before);
+    }
+    eprintln!(
+        "download limits {}",
+        if with_fq { "shaped by fq" } else { "policed" }
+    );
+
+    // Bad input changes nothing.
+    let out = lab.daemon().cli(&["limit", &a.mac, "--rate-down", "fast"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a rate"),
+        "{out:?}"
+    );
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert_eq!(
+        (s.rate_down_bps, s.rate_up_bps),
+        (Some(10_000_000), Some(2_000_000))
+    );
+    let list = String::from_utf8(lab.daemon().cli(&["sessions"]).stdout).unwrap();
+    assert!(list.contains("RATE DOWN") && list.contains("10M"), "{list}");
+
+    let _servers = Servers::start(&lab.up, &[5201, 5202, 5203]);
+    let run = |c: &Client, port: u16, reverse: bool, secs: u32, cap: Option<&'static str>| {
+        let c = c.clone();
+        Box::new(move || iperf(&c, port, reverse, secs, cap)) as Box<dyn FnOnce() -> f64 + Send>
+    };
+    let down = together(vec![
+        run(&a, 5201, true, 10, None),
+        run(&b, 5202, true, 10, None),
+        run(&free, 5203, true, 10, Some("200M")),
+    ]);
+    eprintln!(
+        "download Mbit/s: {:?}",
+        down.iter().map(|r| r / 1e6).collect::<Vec<_>>()
+    );
+    assert_near("A's download", down[0], 10e6);
+    assert_near("B's download", down[1], 5e6);
+    assert!(
+        down[2] > 100e6,
+        "the unlimited client: {} Mbit/s",
+        down[2] / 1e6
+    );
+
+    let up = together(vec![
+        run(&a, 5201, false, 10, None),
+        run(&b, 5202, false, 10, None),
+        run(&free, 5203, false, 10, Some("200M")),
+    ]);
+    eprintln!(
+        "upload Mbit/s: {:?}",
+        up.iter().map(|r| r / 1e6).collect::<Vec<_>>()
+    );
+    assert_near("A's upload", up[0], 2e6);
+    assert_near("B's upload", up[1], 1e6);
+    assert!(
+        up[2] > 100e6,
+        "the unlimited client: {} Mbit/s",
+        up[2] / 1e6
+    );
+    assert!(
+        !captive.connects(web_addr(false, 443)),
+        "a never-signed-in client stays captive"
+    );
+
+    // A running session's limits change without ending it: the next 5 s follow them.
+    let started = lab.daemon().session(&a.mac).unwrap().started;
+    let out = lab.daemon().cli(&["limit", &a.mac, "--rate-down", "4M"]);
+    assert!(out.status.success(), "{out:?}");
+    let (code, _) = AdminClient::block_on(admin.raw(
+        "PATCH",
+        &format!("/v1/sessions/{}", a.mac),
+        Some(br#"{"rate_up":"1.5M"}"#.to_vec()),
+    ))
+    .unwrap();
+    assert_eq!(code, 200);
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert_eq!(s.started, started, "the same session");
+    assert_eq!(
+        (s.rate_down_bps, s.rate_up_bps),
+        (Some(4_000_000), Some(1_500_000))
+    );
+    let down = iperf(&a, 5201, true, 5, None);
+    assert_near("A's download after the change", down, 4e6);
+    let up = iperf(&a, 5201, false, 5, None);
+    assert_near("A's upload after the change", up, 1.5e6);
+    // Garbage through the API: refused, nothing changed.
+    let (code, _) = AdminClient::block_on(admin.raw(
+        "PATCH",
+        &format!("/v1/sessions/{}", a.mac),
+        Some(br#"{"rate_down":"-1"}"#.to_vec()),
+    ))
+    .unwrap();
+    assert_eq!(code, 400);
+    assert_eq!(
+        lab.daemon().session(&a.mac).unwrap().rate_down_bps,
+        Some(4_000_000)
+    );
+    let metrics = lab.daemon().metrics().unwrap();
+    assert!(
+        metrics.contains("netauth_rate_limited_sessions 2"),
+        "{metrics}"
+    );
+    assert!(
+        !captive.connects(web_addr(false, 443)),
+        "a never-signed-in client stays captive"
+    );
+
+    // Detach puts the operator's qdisc back.
+    let out = lab.daemon().cli(&["stop", "--detach"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(wait_until(Duration::from_secs(10), || !lab
+        .daemon()
+        .is_running()));
+    let after = root_qdisc(&lab);
+    assert_eq!(after, before, "the operator's qdisc, options and all");
+}
+
+#[test]
+fn a_voucher_batch_limits_each_device_that_redeems_it_and_limits_survive_a_restart() {
+    let mut lab = Lab::new(4).unwrap();
+    // A default for sessions that set none of their own.
+    let args = ["--auth-method", "voucher", "--rate-down", "3M"];
+    lab.start_netauth(&args).unwrap();
+    let (a, b, admin_allowed, captive) = (
+        lab.clients[0].clone(),
+        lab.clients[1].clone(),
+        lab.clients[2].clone(),
+        lab.clients[3].clone(),
+    );
+    let out = lab.daemon().cli(&[
+        "voucher",
+        "create",
+        "--duration",
+        "1h",
+        "--devices",
+        "2",
+        "--rate-down",
+        "6M",
+        "--rate-up",
+        "1500k",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = lab.daemon().cli(&[
+        "voucher",
+        "create",
+        "--duration",
+        "1h",
+        "--rate-down",
+        "lots",
+    ]);
+    assert!(!out.status.success(), "garbage refused: {out:?}");
+    for c in [&a, &b] {
+        let r = c.login(&format!("accept=1&code={code}")).unwrap();
+        assert_eq!(r.status, 303, "{r:?}");
+        let s = lab.daemon().session(&c.mac).unwrap();
+        assert_eq!(
+            (s.rate_down_bps, s.rate_up_bps),
+            (Some(6_000_000), Some(1_500_000))
+        );
+    }
+    assert!(
+        lab.daemon()
+            .cli(&["allow", &admin_allowed.mac])
+            .status
+            .success()
+    );
+    let s = lab.daemon().session(&admin_allowed.mac).unwrap();
+    assert_eq!(
+        (s.rate_down_bps, s.rate_up_bps),
+        (Some(3_000_000), None),
+        "the default"
+    );
+
+    let _servers = Servers::start(&lab.up, &[5201, 5202, 5203]);
+    let run = |c: &Client, port: u16| {
+        let c = c.clone();
+        Box::new(move || iperf(&c, port, true, 10, None)) as Box<dyn FnOnce() -> f64 + Send>
+    };
+    let down = together(vec![
+        run(&a, 5201),
+        run(&b, 5202),
+        run(&admin_allowed, 5203),
+    ]);
+    eprintln!(
+        "download Mbit/s: {:?}",
+        down.iter().map(|r| r / 1e6).collect::<Vec<_>>()
+    );
+    assert_near("voucher device A", down[0], 6e6);
+    assert_near("voucher device B", down[1], 6e6);
+    assert_near("the default limit", down[2], 3e6);
+    assert!(
+        !captive.connects(web_addr(false, 443)),
+        "never signed in: captive"
+    );
+
+    // A restart (pins and store) keeps every limit.
+    lab.daemon().stop().unwrap();
+    lab.start_netauth(&args).unwrap();
+    let s = lab.daemon().session(&a.mac).unwrap();
+    assert_eq!(
+        (s.rate_down_bps, s.rate_up_bps),
+        (Some(6_000_000), Some(1_500_000))
+    );
+    let up = iperf(&a, 5201, false, 5, None);
+    assert_near("voucher device A's upload after a restart", up, 1.5e6);
+    assert!(
+        !captive.connects(web_addr(false, 443)),
+        "never signed in: captive"
+    );
+}
