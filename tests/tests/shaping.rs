@@ -9,7 +9,13 @@ use std::{
 };
 
 use netauth_common::api::{AdminClient, AllowRequest};
-use netauth_lab::{Client, Lab, Ns, WEB_V4, wait_until, web_addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use netauth_lab::{
+    Client, Lab, Ns, WEB_V4,
+    radius::{self, FreeRadius, FreeRadiusConfig, RadiusClientDef},
+    wait_until, web_addr,
+};
 
 /// iperf3 servers in the upstream namespace, one port per client (a server runs one test
 /// at a time); killed on drop.
@@ -364,6 +370,123 @@ fn a_voucher_batch_limits_each_device_that_redeems_it_and_limits_survive_a_resta
     );
     let up = iperf(&a, 5201, false, 5, None);
     assert_near("voucher device A's upload after a restart", up, 1.5e6);
+    assert!(
+        !captive.connects(web_addr(false, 443)),
+        "never signed in: captive"
+    );
+}
+
+const SECRET: &str = "t0p-s3cret-shared";
+const GW_WAN: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+#[test]
+fn radius_bandwidth_attributes_apply_at_login_and_a_coa_changes_them() {
+    let mut lab = Lab::new(3).unwrap();
+    // WISPr in bit/s for carol, ChilliSpot in kbit/s for dave.
+    let users = "carol Cleartext-Password := \"c4rol\"\n\
+\tWISPr-Bandwidth-Max-Down = 8000000, WISPr-Bandwidth-Max-Up = 1500000\n\
+\n\
+dave Cleartext-Password := \"d4ve\"\n\
+\tChilliSpot-Bandwidth-Max-Down = 4000, ChilliSpot-Bandwidth-Max-Up = 1000\n";
+    let _fr = FreeRadius::start(
+        &lab.up,
+        &lab.dir.join("radius"),
+        &FreeRadiusConfig {
+            listen: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)),
+            clients: vec![RadiusClientDef::new("gw", GW_WAN, SECRET)],
+            users: users.into(),
+            ..FreeRadiusConfig::default()
+        },
+    )
+    .unwrap();
+    let secret = lab.dir.join("radius.secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    lab.start_netauth(&[
+        "--auth-method",
+        "radius",
+        "--radius-server",
+        "198.51.100.2",
+        "--radius-secret-file",
+        &secret.to_string_lossy(),
+        "--das-client",
+        "198.51.100.2",
+    ])
+    .unwrap();
+    let (c, d, captive) = (
+        lab.clients[0].clone(),
+        lab.clients[1].clone(),
+        lab.clients[2].clone(),
+    );
+    for (client, form) in [
+        (&c, "username=carol&password=c4rol"),
+        (&d, "username=dave&password=d4ve"),
+    ] {
+        let r = client.login(&format!("accept=1&{form}")).unwrap();
+        assert_eq!(r.status, 303, "{r:?}");
+    }
+    let s = lab.daemon().session(&c.mac).unwrap();
+    assert_eq!(
+        (s.rate_down_bps, s.rate_up_bps),
+        (Some(8_000_000), Some(1_500_000))
+    );
+    let s = lab.daemon().session(&d.mac).unwrap();
+    assert_eq!(
+        (s.rate_down_bps, s.rate_up_bps),
+        (Some(4_000_000), Some(1_000_000))
+    );
+
+    let _servers = Servers::start(&lab.up, &[5201, 5202]);
+    let run = |cl: &Client, port: u16| {
+        let cl = cl.clone();
+        Box::new(move || iperf(&cl, port, true, 10, None)) as Box<dyn FnOnce() -> f64 + Send>
+    };
+    let down = together(vec![run(&c, 5201), run(&d, 5202)]);
+    eprintln!(
+        "download Mbit/s: {:?}",
+        down.iter().map(|r| r / 1e6).collect::<Vec<_>>()
+    );
+    assert_near("carol (WISPr)", down[0], 8e6);
+    assert_near("dave (ChilliSpot)", down[1], 4e6);
+
+    // A CoA-Request from radclient: carol's download limit to 3 Mbit/s, her upload kept.
+    let das = SocketAddr::new(IpAddr::V4(GW_WAN), 3799);
+    let carol = c.mac.replace(':', "-").to_uppercase();
+    let (code, _) = radius::radclient(
+        &lab.up,
+        das,
+        "coa",
+        SECRET,
+        &[
+            ("Calling-Station-Id", &carol),
+            ("ChilliSpot-Bandwidth-Max-Down", "3000"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, "CoA-ACK");
+    let s = lab.daemon().session(&c.mac).unwrap();
+    assert_eq!(
+        (s.rate_down_bps, s.rate_up_bps),
+        (Some(3_000_000), Some(1_500_000))
+    );
+    let down = iperf(&c, 5201, true, 5, None);
+    assert_near("carol after the CoA", down, 3e6);
+    // A CoA with an unusable rate: NAK, nothing changed.
+    let (code, _) = radius::radclient(
+        &lab.up,
+        das,
+        "coa",
+        SECRET,
+        &[
+            ("Calling-Station-Id", &carol),
+            ("WISPr-Bandwidth-Max-Down", "10"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, "CoA-NAK");
+    assert_eq!(
+        lab.daemon().session(&c.mac).unwrap().rate_down_bps,
+        Some(3_000_000)
+    );
     assert!(
         !captive.connects(web_addr(false, 443)),
         "never signed in: captive"

@@ -244,6 +244,42 @@ pub fn run(
             );
         }
     }
+    // A rate-limited client (netauth's NETAUTH_RATES entry, limits far above what the
+    // test sends so the frame passes): the cost of the policer on top of the hit above,
+    // at the largest client count. The hit rows above are unlimited clients, which pay
+    // one failed lookup in that map.
+    if let Some(Map::HashMap(d)) = ebpf.map("NETAUTH_RATES") {
+        let rates = d.fd().as_fd().as_raw_fd();
+        let key = [
+            client[0], client[1], client[2], client[3], client[4], client[5], 0, 0,
+        ];
+        // ClientRate: down_bps, up_bps, down_burst_ns, up_burst_ns, flags, 4 x state.
+        let mut value = Vec::new();
+        for v in [1u64 << 40, 1 << 40, 1 << 40, 1 << 40, 1, 0, 0, 0, 0] {
+            value.extend_from_slice(&v.to_ne_bytes());
+        }
+        bpf::map_update(rates, &key, &value)?;
+        let (mut h, mut th) = (Vec::new(), Vec::new());
+        for _ in 0..trials {
+            let (r, ns) = bpf::test_run(prog_fd, &hit, repeat)?;
+            if r != XDP_PASS {
+                bail!("a limited client's frame did not pass XDP ({r})");
+            }
+            h.push(ns);
+            let (r, ns) = bpf::test_run(tc_fd, &hit, repeat)?;
+            if r != TC_ACT_OK {
+                bail!("a limited client's frame did not pass TC ({r})");
+            }
+            th.push(ns);
+        }
+        eprintln!(
+            "bench: program cost of a rate-limited client at {} clients: XDP hit {:.1} ns, \
+             TC hit {:.1} ns",
+            counts.last().copied().unwrap_or(0),
+            median(&h),
+            median(&th)
+        );
+    }
     drop(ebpf);
     drop(pins);
     Ok(CostResult {
