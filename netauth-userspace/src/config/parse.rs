@@ -149,7 +149,7 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
 /// A rate as text, in the largest unit that keeps it whole (`10M`, `512k`, `1500`).
 pub fn format_rate(bps: u64) -> String {
     for (unit, m) in [("G", 1_000_000_000), ("M", 1_000_000), ("k", 1_000)] {
-        if bps >= m && bps % m == 0 {
+        if bps >= m && bps.is_multiple_of(m) {
             return format!("{}{unit}", bps / m);
         }
     }
