@@ -37,6 +37,10 @@ pub enum LimitError {
     BadRate(&'static str, u64),
 }
 
+pub(crate) const CHILLI_RATE_TYPES: [u8; 2] =
+    [chilli::BANDWIDTH_MAX_UP, chilli::BANDWIDTH_MAX_DOWN];
+pub(crate) const WISPR_RATE_TYPES: [u8; 2] = [wispr::BANDWIDTH_MAX_UP, wispr::BANDWIDTH_MAX_DOWN];
+
 pub(crate) const QUOTA_TYPES: [u8; 6] = [
     chilli::MAX_INPUT_OCTETS,
     chilli::MAX_OUTPUT_OCTETS,
@@ -64,10 +68,8 @@ pub fn limits_from(p: &Packet) -> Result<Limits, LimitError> {
             return Err(LimitError::Malformed("a ChilliSpot data allowance"));
         }
         let rate = v.len() >= 5
-            && ((v[0..4] == chilli::VENDOR.to_be_bytes()
-                && [chilli::BANDWIDTH_MAX_UP, chilli::BANDWIDTH_MAX_DOWN].contains(&v[4]))
-                || (v[0..4] == wispr::VENDOR.to_be_bytes()
-                    && [wispr::BANDWIDTH_MAX_UP, wispr::BANDWIDTH_MAX_DOWN].contains(&v[4])));
+            && ((v[0..4] == chilli::VENDOR.to_be_bytes() && CHILLI_RATE_TYPES.contains(&v[4]))
+                || (v[0..4] == wispr::VENDOR.to_be_bytes() && WISPR_RATE_TYPES.contains(&v[4])));
         if rate && (v.len() != 10 || v[5] != 6) {
             return Err(LimitError::Malformed("a bandwidth limit"));
         }
