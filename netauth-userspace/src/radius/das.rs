@@ -453,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_coa_asking_for_an_unsupported_chillispot_attribute_is_refused() {
-        // ChilliSpot-Bandwidth-Min-Up (6): netauth cannot apply it, so it must not ACK.
+        // ChilliSpot-Config (6): netauth cannot apply it, so it must not ACK.
         let r = parse_coa(&[
             user(),
             (attr::SESSION_TIMEOUT, 60u32.to_be_bytes().to_vec()),
