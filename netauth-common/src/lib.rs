@@ -87,6 +87,11 @@ pub mod client_flags {
 /// (key [`MacKey`], value [`ClientRate`]). Only limited clients have an entry: an
 /// unlimited one costs the datapath one failed lookup per packet.
 pub const MAP_RATES: &str = "NETAUTH_RATES";
+/// Name of the one-element array (u32) the daemon sets non-zero while `NETAUTH_RATES`
+/// holds any entry: on a gateway without limits the programs skip the rate lookup (an
+/// array element is a load, a hash lookup ~10 ns). Set after an entry is added and
+/// cleared after the last one goes, by the map's single writer.
+pub const MAP_RATES_ANY: &str = "NETAUTH_RATES_ANY";
 /// How far ahead of now a download packet may be scheduled (earliest departure time)
 /// before it is dropped instead: bounds the queue a limited client can build in `fq`
 /// (fq's own default horizon is 10 s; 2 s is what Cilium's bandwidth manager uses).

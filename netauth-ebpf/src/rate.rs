@@ -25,12 +25,30 @@
 //! shared times are moved with BPF's own atomic instructions through inline assembly
 //! (`atomic_fetch_add`, kernel >= 5.12). Only the re-anchoring of an idle client's time to
 //! "now" is a plain store: two CPUs racing there let one packet through early, once.
-use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::map, maps::HashMap};
+use aya_ebpf::{
+    helpers::bpf_ktime_get_ns,
+    macros::map,
+    maps::{Array, HashMap},
+};
 use netauth_common::{ClientRate, MAX_CLIENTS, MacKey, RATE_HORIZON_NS, rate_flags};
 
 #[map(name = "NETAUTH_RATES")]
 static RATES: HashMap<MacKey, ClientRate> =
     HashMap::pinned(MAX_CLIENTS, aya_ebpf::bindings::BPF_F_NO_PREALLOC as u32);
+
+// Non-zero while RATES has entries (see `netauth_common::MAP_RATES_ANY`).
+#[map(name = "NETAUTH_RATES_ANY")]
+static RATES_ANY: Array<u32> = Array::with_max_entries(1, 0);
+
+/// `mac`'s rate state, if the gateway limits anyone and `mac` is limited.
+#[inline(always)]
+fn state(mac: [u8; 6]) -> Option<*mut ClientRate> {
+    // SAFETY: copied out at once.
+    if RATES_ANY.get_ptr(0).map(|v| unsafe { *v }).unwrap_or(0) == 0 {
+        return None;
+    }
+    RATES.get_ptr_mut(&MacKey::new(mac))
+}
 
 /// `*p += v` atomically; returns the old value.
 #[inline(always)]
@@ -82,7 +100,7 @@ pub enum Down {
 /// like the upload instead: a departure time nothing honours would shape nothing.
 #[inline(always)]
 pub fn down(mac: [u8; 6], bytes: u64) -> Down {
-    let Some(r) = RATES.get_ptr_mut(&MacKey::new(mac)) else {
+    let Some(r) = state(mac) else {
         return Down::Free;
     };
     // SAFETY: map value pointer from the lookup just above.
@@ -111,7 +129,7 @@ pub fn down(mac: [u8; 6], bytes: u64) -> Down {
 /// Whether an upload packet of `bytes` from `mac` is within the client's limit.
 #[inline(always)]
 pub fn up_allowed(mac: [u8; 6], bytes: u64) -> bool {
-    let Some(r) = RATES.get_ptr_mut(&MacKey::new(mac)) else {
+    let Some(r) = state(mac) else {
         return true;
     };
     // SAFETY: map value pointer from the lookup just above.

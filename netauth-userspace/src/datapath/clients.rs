@@ -7,7 +7,9 @@ use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 
 use std::sync::Arc;
 
-use aya::maps::{HashMap, IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues};
+use aya::maps::{
+    Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues,
+};
 use netauth_common::{ClientRate, ClientUsage, MacKey, client_flags};
 
 use super::{batch, counters::CounterReader, monotonic_ns, shaper::Shaper};
@@ -17,6 +19,8 @@ pub struct ClientMap {
     map: PerCpuHashMap<MapData, MacKey, ClientUsage>,
     /// Rate limits of the limited clients (`NETAUTH_RATES`), beside their counters.
     rates: HashMap<MapData, MacKey, ClientRate>,
+    /// Whether the programs look at `rates` at all (`NETAUTH_RATES_ANY`; `None`: tests).
+    rates_any: Option<Array<MapData, u32>>,
     /// Puts `fq` on the LAN interface when the first download limit appears (`None`:
     /// unit tests).
     shaper: Option<Arc<Shaper>>,
@@ -41,13 +45,27 @@ impl ClientMap {
     pub(super) fn new(
         map: PerCpuHashMap<MapData, MacKey, ClientUsage>,
         rates: HashMap<MapData, MacKey, ClientRate>,
+        rates_any: Option<Array<MapData, u32>>,
         nr_cpus: usize,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, MapError> {
+        let mut me = Self {
             map,
             rates,
+            rates_any,
             shaper: None,
             nr_cpus,
+        };
+        // The pinned limits of a previous daemon are in force from the first packet.
+        me.mark_rates()?;
+        Ok(me)
+    }
+
+    /// Tells the programs whether any client is limited.
+    fn mark_rates(&mut self) -> Result<(), MapError> {
+        let any = u32::from(self.rates.keys().next().is_some());
+        match &mut self.rates_any {
+            Some(a) => a.set(0, any, 0),
+            None => Ok(()),
         }
     }
 
@@ -65,7 +83,8 @@ impl ClientMap {
         let key = MacKey::new(mac.0);
         if !rate.is_limited() {
             return match self.rates.remove(&key) {
-                Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+                Ok(()) => self.mark_rates(),
+                Err(MapError::KeyNotFound) => Ok(()),
                 Err(MapError::SyscallError(e))
                     if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
                 {
@@ -82,7 +101,10 @@ impl ClientMap {
         {
             return Ok(());
         }
-        self.rates.insert(key, want, 0)
+        // The entry first, then the flag: the programs never look for an entry in vain
+        // for long, and never skip one that is there.
+        self.rates.insert(key, want, 0)?;
+        self.mark_rates()
     }
 
     /// The datapath's limits of `mac` and the packets they dropped (down, up).
@@ -178,7 +200,9 @@ impl ClientMap {
     /// Make this MAC captive again (and forget its rate limits). Returns whether it was
     /// in the map.
     pub fn revoke(&mut self, mac: Mac) -> Result<bool, MapError> {
-        let _ = self.rates.remove(&MacKey::new(mac.0));
+        if self.rates.remove(&MacKey::new(mac.0)).is_ok() {
+            let _ = self.mark_rates();
+        }
         match self.map.remove(&MacKey::new(mac.0)) {
             Ok(()) => Ok(true),
             Err(MapError::KeyNotFound) => Ok(false),

@@ -179,6 +179,7 @@ impl Datapath {
         };
         let clients = PerCpuHashMap::try_from(take(MAP_CLIENTS)?)?;
         let rates = HashMap::try_from(take(MAP_RATES)?)?;
+        let rates_any = aya::maps::Array::try_from(take(netauth_common::MAP_RATES_ANY)?)?;
         let bindings = Bindings::new(
             HashMap::try_from(take(MAP_BINDINGS)?)?,
             aya::maps::Array::try_from(take(MAP_BIND_EPOCH)?)?,
@@ -204,7 +205,7 @@ impl Datapath {
                 unpinned: Vec::new(),
                 logger,
             },
-            clients: ClientMap::new(clients, rates, nr_cpus),
+            clients: ClientMap::new(clients, rates, Some(rates_any), nr_cpus)?,
             bindings,
             counters,
             network,

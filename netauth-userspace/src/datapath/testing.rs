@@ -95,7 +95,7 @@ pub fn parts(max_clients: u32) -> (ClientMap, Bindings) {
     let epoch =
         Array::try_from(Map::Array(MapData::from_fd(epoch).expect("map data"))).expect("epoch");
     (
-        ClientMap::new(clients, rates, nr_cpus),
+        ClientMap::new(clients, rates, None, nr_cpus).expect("client map"),
         Bindings::new(bindings, epoch).expect("bindings"),
     )
 }
