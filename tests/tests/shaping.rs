@@ -505,3 +505,109 @@ dave Cleartext-Password := \"d4ve\"\n\
         "never signed in: captive"
     );
 }
+
+/// The download's departure-time path (the lab machine's kernel has no `fq`, so the lab
+/// tests above exercise the policer): netauth's own TC egress program, run with
+/// BPF_PROG_TEST_RUN, gives a limited client's packets consecutive departure times one
+/// packet's duration apart, leaves an unlimited client's alone, and drops beyond the 2 s
+/// horizon.
+#[test]
+fn the_egress_program_gives_a_limited_clients_packets_departure_times() {
+    use aya::{
+        EbpfLoader,
+        maps::{Array, HashMap, PerCpuHashMap, PerCpuValues},
+        programs::{SchedClassifier, TestRun as _, TestRunOptions},
+    };
+    use netauth_common::{ClientRate, ClientUsage, MacKey};
+
+    let bin = std::env::var_os("NETAUTH_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| netauth_lab::workspace_root().join("target/release/netauth"));
+    let object = std::fs::read(netauth_lab::bpf::object_path(&bin).unwrap()).unwrap();
+    let pins = netauth_lab::Bpffs::mount(
+        std::env::temp_dir().join(format!("netauth-edt-{}", std::process::id())),
+    )
+    .unwrap();
+    let mut ebpf = EbpfLoader::new()
+        .default_map_pin_directory(&pins.path)
+        .load(&object)
+        .unwrap();
+    let tc: &mut SchedClassifier = ebpf
+        .program_mut("netauth_tc_egress")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    tc.load().unwrap();
+    let (limited, free) = ([2, 0, 0, 0, 1, 0x0a], [2, 0, 0, 0, 1, 0x0b]);
+    let nr_cpus = aya::util::nr_cpus().unwrap();
+    let mut clients: PerCpuHashMap<_, MacKey, ClientUsage> =
+        PerCpuHashMap::try_from(ebpf.map_mut("NETAUTH_CLIENTS").unwrap()).unwrap();
+    for mac in [limited, free] {
+        let v = PerCpuValues::try_from(vec![ClientUsage::default(); nr_cpus]).unwrap();
+        clients.insert(MacKey::new(mac), v, 0).unwrap();
+    }
+    let mut rates: HashMap<_, MacKey, ClientRate> =
+        HashMap::try_from(ebpf.map_mut("NETAUTH_RATES").unwrap()).unwrap();
+    rates
+        .insert(
+            MacKey::new(limited),
+            ClientRate::new(8_000_000, 0, false),
+            0,
+        )
+        .unwrap();
+    let mut any: Array<_, u32> =
+        Array::try_from(ebpf.map_mut("NETAUTH_RATES_ANY").unwrap()).unwrap();
+    any.set(0, 1, 0).unwrap();
+
+    // An IPv4/UDP frame of 1028 layer-3 bytes to `dst`: 1.028 ms at 8 Mbit/s.
+    let frame = |dst: [u8; 6]| {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        let mut ip = vec![0x45, 0, 0x04, 0x04, 0, 0, 0x40, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&[203, 0, 113, 80, 192, 0, 2, 10]);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0x01, 0xbb, 0x30, 0x39, 0x03, 0xf0, 0, 0]);
+        f.resize(14 + 1028, 0x5a);
+        f
+    };
+    let tc: &SchedClassifier = ebpf
+        .program("netauth_tc_egress")
+        .unwrap()
+        .try_into()
+        .unwrap();
+    // `struct __sk_buff` (192 bytes); `tstamp` is the u64 at offset 152.
+    let run = |dst: [u8; 6], repeat: u32| {
+        let data = frame(dst);
+        let ctx_in = [0u8; 192];
+        let mut ctx_out = [0u8; 192];
+        let r = tc
+            .test_run(TestRunOptions {
+                data_in: Some(&data),
+                ctx_in: Some(&ctx_in),
+                ctx_out: Some(&mut ctx_out),
+                repeat,
+                ..Default::default()
+            })
+            .unwrap();
+        let tstamp = u64::from_ne_bytes(ctx_out[152..160].try_into().unwrap());
+        (r.return_value, tstamp)
+    };
+    let (r0, t0) = run(limited, 1);
+    let (r1, t1) = run(limited, 1);
+    let (r2, t2) = run(limited, 1);
+    assert_eq!((r0, r1, r2), (0, 0, 0), "TC_ACT_OK");
+    assert!(t0 > 0, "a departure time is set");
+    assert_eq!(t1 - t0, 1_028_000, "one packet's duration at 8 Mbit/s");
+    assert_eq!(t2 - t1, 1_028_000);
+    let (r, t) = run(free, 1);
+    assert_eq!(
+        (r, t),
+        (0, 0),
+        "an unlimited client's packets are left alone"
+    );
+    // ~1950 packets fill the 2 s horizon: the rest are dropped (TC_ACT_SHOT).
+    let (r, _) = run(limited, 3000);
+    assert_eq!(r, 2, "beyond the horizon: dropped");
+    drop(ebpf);
+    drop(pins);
+}
