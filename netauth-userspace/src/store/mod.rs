@@ -483,3 +483,45 @@ pub(crate) mod tempdir {
         }
     }
 }
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_sessions() {
+        let dir = tempdir::Dir::new("migrate");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        {
+            // A store as netauth wrote it before rate limits (schema 1).
+            let conn = Connection::open(dir.0.join("sessions.db")).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta(key, value) VALUES ('schema', '1');
+                 INSERT INTO sessions (mac, via, started_ms, ends_ms, last_active_ms)
+                    VALUES ('02:00:00:00:01:0a', 'admin', 1, 4102444800000, 1);
+                 INSERT INTO vouchers(code, duration_s, devices, created_ms)
+                    VALUES ('ACDEFGHJKMNP', 3600, 1, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&dir.0).expect("migrated");
+        let s = store.active().unwrap();
+        assert_eq!(s.len(), 1, "the session is kept");
+        assert_eq!(s[0].rate, crate::model::Rate::default());
+        let v = store.vouchers().unwrap();
+        assert_eq!((v[0].rate_up_bps, v[0].rate_down_bps), (None, None));
+        drop(store);
+        // And a second start finds version 2 and changes nothing.
+        let store = Store::open(&dir.0).expect("reopened");
+        assert_eq!(store.active().unwrap().len(), 1);
+        let version: String = store
+            .read(|c| {
+                c.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap();
+        assert_eq!(version, "2");
+    }
+}
