@@ -21,6 +21,9 @@ pub struct ClientMap {
     rates: HashMap<MapData, MacKey, ClientRate>,
     /// Whether the programs look at `rates` at all (`NETAUTH_RATES_ANY`; `None`: tests).
     rates_any: Option<Array<MapData, u32>>,
+    /// What `rates_any` was last set to, so adding the 100 000th limited client costs no
+    /// more syscalls than the first.
+    any_marked: Option<bool>,
     /// Puts `fq` on the LAN interface when the first download limit appears (`None`:
     /// unit tests).
     shaper: Option<Arc<Shaper>>,
@@ -52,6 +55,7 @@ impl ClientMap {
             map,
             rates,
             rates_any,
+            any_marked: None,
             shaper: None,
             nr_cpus,
         };
@@ -62,11 +66,19 @@ impl ClientMap {
 
     /// Tells the programs whether any client is limited.
     fn mark_rates(&mut self) -> Result<(), MapError> {
-        let any = u32::from(self.rates.keys().next().is_some());
-        match &mut self.rates_any {
-            Some(a) => a.set(0, any, 0),
-            None => Ok(()),
+        let any = self.rates.keys().next().is_some();
+        self.mark(any)
+    }
+
+    fn mark(&mut self, any: bool) -> Result<(), MapError> {
+        if self.any_marked == Some(any) {
+            return Ok(());
         }
+        if let Some(a) = &mut self.rates_any {
+            a.set(0, u32::from(any), 0)?;
+        }
+        self.any_marked = Some(any);
+        Ok(())
     }
 
     /// Who installs `fq` for download limits.
@@ -82,6 +94,11 @@ impl ClientMap {
     pub fn set_rate(&mut self, mac: Mac, rate: Rate) -> Result<(), MapError> {
         let key = MacKey::new(mac.0);
         if !rate.is_limited() {
+            if self.any_marked == Some(false) {
+                // Nobody is limited: nothing to remove (a batch of 100k unlimited
+                // sessions costs no syscall here).
+                return Ok(());
+            }
             return match self.rates.remove(&key) {
                 Ok(()) => self.mark_rates(),
                 Err(MapError::KeyNotFound) => Ok(()),
@@ -104,7 +121,7 @@ impl ClientMap {
         // The entry first, then the flag: the programs never look for an entry in vain
         // for long, and never skip one that is there.
         self.rates.insert(key, want, 0)?;
-        self.mark_rates()
+        self.mark(true)
     }
 
     /// The datapath's limits of `mac` and the packets they dropped (down, up).
@@ -200,7 +217,7 @@ impl ClientMap {
     /// Make this MAC captive again (and forget its rate limits). Returns whether it was
     /// in the map.
     pub fn revoke(&mut self, mac: Mac) -> Result<bool, MapError> {
-        if self.rates.remove(&MacKey::new(mac.0)).is_ok() {
+        if self.any_marked != Some(false) && self.rates.remove(&MacKey::new(mac.0)).is_ok() {
             let _ = self.mark_rates();
         }
         match self.map.remove(&MacKey::new(mac.0)) {
