@@ -83,6 +83,34 @@ pub mod client_flags {
     pub const EXEMPT_BINDING: u32 = 1 << 0;
 }
 
+/// Name of the (shared, not per-CPU) hash map of per-client rate limits and their state
+/// (key [`MacKey`], value [`ClientRate`]). Only limited clients have an entry: an
+/// unlimited one costs the datapath one failed lookup per packet.
+pub const MAP_RATES: &str = "NETAUTH_RATES";
+/// Name of the one-element array (u32) the daemon sets non-zero while `NETAUTH_RATES`
+/// holds any entry: on a gateway without limits the programs skip the rate lookup (an
+/// array element is a load, a hash lookup ~10 ns). Set after an entry is added and
+/// cleared after the last one goes, by the map's single writer.
+pub const MAP_RATES_ANY: &str = "NETAUTH_RATES_ANY";
+/// How far ahead of now a download packet may be scheduled (earliest departure time)
+/// before it is dropped instead: bounds the queue a limited client can build in `fq`
+/// (fq's own default horizon is 10 s; 2 s is what Cilium's bandwidth manager uses).
+pub const RATE_HORIZON_NS: u64 = 2_000_000_000;
+/// Policing burst: a client may send this much time's worth of its rate at once (with
+/// at least [`RATE_MIN_BURST_BYTES`]) before packets are dropped.
+pub const RATE_BURST_NS: u64 = 250_000_000;
+/// The smallest policing burst in bytes (a few GSO/GRO aggregates), so TCP at a low rate
+/// still reaches it.
+pub const RATE_MIN_BURST_BYTES: u64 = 64 * 1024;
+
+/// Bits of [`ClientRate::flags`].
+pub mod rate_flags {
+    /// Police the download limit (drop beyond the burst) instead of giving packets a
+    /// departure time: the interface has no `fq` to honour it (a kernel without
+    /// `CONFIG_NET_SCH_FQ`).
+    pub const POLICE_DOWN: u64 = 1 << 0;
+}
+
 /// How long an address belongs to the MAC that last sent from it, in the eyes of the
 /// address record: another MAC cannot take it over before this much quiet time.
 pub const ADDR_OWNER_FRESH_NS: u64 = 60_000_000_000;
@@ -162,6 +190,58 @@ pub struct ClientUsage {
     /// it whenever it takes an address from a device, and older caches are not trusted.
     pub bound_epoch_v4: u32,
     pub bound_epoch_v6: u32,
+}
+
+/// A client's rate limits and the datapath's state for them ([`MAP_RATES`] value).
+/// The daemon writes the limits (and zeroes the state); the kernel programs update the
+/// `*_next_ns` times with atomic instructions, from every CPU at once.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ClientRate {
+    /// Download (LAN egress) limit in bit/s; 0: none.
+    pub down_bps: u64,
+    /// Upload (LAN ingress) limit in bit/s; 0: none.
+    pub up_bps: u64,
+    /// Download burst tolerance in ns of the download rate (when policed).
+    pub down_burst_ns: u64,
+    /// Upload burst tolerance in ns of the upload rate.
+    pub up_burst_ns: u64,
+    /// [`rate_flags`].
+    pub flags: u64,
+    /// Earliest departure time (CLOCK_MONOTONIC ns) of the client's next download byte.
+    pub down_next_ns: u64,
+    /// Theoretical arrival time (CLOCK_MONOTONIC ns) of the next upload byte (GCRA).
+    pub up_next_ns: u64,
+    /// Download packets dropped because their departure was beyond the horizon.
+    pub down_dropped: u64,
+    /// Upload packets dropped by the policer.
+    pub up_dropped: u64,
+}
+
+impl ClientRate {
+    /// Limits with fresh state; 0 means "no limit" in that direction. `police_down`: see
+    /// [`rate_flags::POLICE_DOWN`].
+    pub fn new(down_bps: u64, up_bps: u64, police_down: bool) -> Self {
+        let burst = |bps: u64| {
+            let for_min = (RATE_MIN_BURST_BYTES * 8)
+                .saturating_mul(1_000_000_000)
+                .checked_div(bps)
+                .unwrap_or(0);
+            RATE_BURST_NS.max(for_min)
+        };
+        Self {
+            down_bps,
+            up_bps,
+            down_burst_ns: burst(down_bps),
+            up_burst_ns: burst(up_bps),
+            flags: if police_down {
+                rate_flags::POLICE_DOWN
+            } else {
+                0
+            },
+            ..Self::default()
+        }
+    }
 }
 
 /// An IP address as a map key: IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`), so one map
@@ -312,4 +392,5 @@ mod user {
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowOwner {}
     unsafe impl aya::Pod for super::GatewayPort {}
+    unsafe impl aya::Pod for super::ClientRate {}
 }

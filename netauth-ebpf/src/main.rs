@@ -7,16 +7,20 @@
 //!   is off), plus steering of unauthenticated TCP/80 to the portal's transparent listener
 //!   with `bpf_sk_assign` and a fwmark, and the records the portal identifies clients by
 //!   ([`identity`]). Every failure drops: the gate fails closed.
-//! * `netauth_tc_egress` (TC egress): download accounting for authenticated clients.
+//! * `netauth_tc_egress` (TC egress): download accounting for authenticated clients, and
+//!   their download limits (an earliest departure time for `fq`, see [`rate`]).
 //!
 //! The client and counter maps are pinned, and so are the links, so a daemon restart (or
 //! crash) neither opens nor closes the network.
 #![no_std]
 #![no_main]
+// BPF atomic instructions (see `rate`): inline assembly for the bpf arch is unstable.
+#![feature(asm_experimental_arch)]
 
 mod identity;
 mod maps;
 mod packet;
+mod rate;
 mod reset;
 mod verdict;
 
@@ -122,12 +126,11 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
         if !source_bound(data, data_end, &link, usage, maps::bind_strict()) {
             return xdp_action::XDP_DROP;
         }
-        count_up(
-            usage,
-            1,
-            (data_end - data).saturating_sub(link.l3) as u64,
-            is_activity(data, data_end, &link),
-        );
+        let bytes = (data_end - data).saturating_sub(link.l3) as u64;
+        if !rate::up_allowed(link.src_mac, bytes) {
+            return xdp_action::XDP_DROP;
+        }
+        count_up(usage, 1, bytes, is_activity(data, data_end, &link));
         count(Counter::XDP_PASS_AUTHENTICATED);
         mark_authenticated(&ctx);
         return xdp_action::XDP_PASS;
@@ -269,6 +272,9 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
             return TC_ACT_SHOT;
         }
         let (packets, bytes) = skb_l3_size(ctx, data, data_end, link);
+        if !rate::up_allowed(link.src_mac, bytes) {
+            return TC_ACT_SHOT;
+        }
         count_up(usage, packets, bytes, is_activity(data, data_end, link));
     }
     record_portal_flow(ctx, link);
@@ -398,6 +404,13 @@ pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
     if let Some(link) = parse_link(data, data_end) {
         let (packets, bytes) = skb_l3_size(&ctx, data, data_end, &link);
+        match rate::down(dst, bytes) {
+            rate::Down::Free => {}
+            // SAFETY: writing the departure time of the skb this program runs on (fq
+            // holds it until then).
+            rate::Down::At(t) => unsafe { (*ctx.skb.skb).tstamp = t },
+            rate::Down::Drop => return TC_ACT_SHOT,
+        }
         // SAFETY: per-CPU slot; only this CPU writes it.
         unsafe {
             (*usage).down_packets += packets;

@@ -76,6 +76,23 @@ fn render(m: &Metrics) -> String {
          they may come back with another address and be asked to sign in again.",
         &[("", sessions.count_randomized() as u64)],
     );
+    let (limited, down_dropped, up_dropped) = sessions.rate_stats();
+    metric(
+        "netauth_rate_limited_sessions",
+        "gauge",
+        "Active sessions with an upload or download rate limit.",
+        &[("", limited as u64)],
+    );
+    metric(
+        "netauth_rate_dropped_packets",
+        "gauge",
+        "Packets of rate-limited clients the datapath dropped since their limits were last \
+         set: download beyond the 2 s horizon, upload beyond the policer's burst.",
+        &[
+            ("direction=\"down\"", down_dropped),
+            ("direction=\"up\"", up_dropped),
+        ],
+    );
     metric(
         "netauth_clients_captive",
         "gauge",

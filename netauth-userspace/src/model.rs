@@ -131,6 +131,27 @@ impl Quota {
     }
 }
 
+/// Rate limits in bit/s; `None`: unlimited in that direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    pub up: Option<u64>,
+    pub down: Option<u64>,
+}
+
+impl Rate {
+    pub fn is_limited(&self) -> bool {
+        self.up.is_some() || self.down.is_some()
+    }
+
+    /// These limits where set, `other`'s elsewhere.
+    pub fn or(self, other: Rate) -> Rate {
+        Rate {
+            up: self.up.or(other.up),
+            down: self.down.or(other.down),
+        }
+    }
+}
+
 /// RADIUS accounting state of a session (stored with it, so accounting continues across
 /// restarts with the same Acct-Session-Id).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +220,8 @@ pub struct Session {
     pub ends_ms: u64,
     pub idle_limit_s: Option<u64>,
     pub quota: Quota,
+    /// Rate limits, applied in the datapath.
+    pub rate: Rate,
     /// Totals: `base` plus what the kernel entry counted.
     pub usage: Usage,
     /// Totals carried over from before the current kernel entry existed (a reboot).
@@ -220,6 +243,7 @@ impl Session {
             ends_ms: 0,
             idle_limit_s: None,
             quota: Quota::default(),
+            rate: Rate::default(),
             usage: Usage::default(),
             base: Usage::default(),
             last_active_ms: 0,
@@ -274,6 +298,8 @@ impl Session {
             username: self.acct.as_ref().map(|a| a.username.clone()),
             acct_session_id: self.acct.as_ref().map(|a| a.session_id.clone()),
             randomized_mac: self.mac.is_locally_administered(),
+            rate_up_bps: self.rate.up,
+            rate_down_bps: self.rate.down,
         }
     }
 
@@ -296,6 +322,9 @@ pub struct Grant {
     pub duration: Option<Duration>,
     pub idle: Option<Duration>,
     pub quota: Quota,
+    /// Rate limits; a direction left `None` takes the daemon's default (not for exempt
+    /// grants).
+    pub rate: Rate,
     /// No default idle timeout or allowance, and not held to its addresses (trusted
     /// devices).
     pub exempt: bool,
@@ -324,6 +353,7 @@ impl Grant {
             duration: None,
             idle: None,
             quota: Quota::default(),
+            rate: Rate::default(),
             exempt: false,
             acct: None,
             voucher: None,
@@ -340,6 +370,7 @@ pub struct Defaults {
     pub session_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub quota: Quota,
+    pub rate: Rate,
 }
 
 /// Which sessions a RADIUS Disconnect/CoA request means: every given field must match,
@@ -375,13 +406,17 @@ impl Selector {
     }
 }
 
-/// New limits for a session (a RADIUS CoA-Request).
+/// New limits for a session (a RADIUS CoA-Request, `netauth limit`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Change {
     /// Seconds of service counted from the session's start (RADIUS Session-Timeout).
     pub session_timeout_s: Option<u64>,
     pub idle_timeout_s: Option<u64>,
     pub quota: Option<Quota>,
+    /// New upload rate limit (`Some(None)`: remove it; `None`: keep the session's).
+    pub rate_up: Option<Option<u64>>,
+    /// New download rate limit, likewise.
+    pub rate_down: Option<Option<u64>>,
     /// New Acct-Interim-Interval.
     pub interim_s: Option<u64>,
 }

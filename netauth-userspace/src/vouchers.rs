@@ -25,6 +25,8 @@ pub struct Terms {
     pub duration: Duration,
     pub quota: Option<u64>,
     pub devices: u32,
+    /// Rate limits of each redeeming device's session.
+    pub rate: crate::model::Rate,
 }
 
 /// Creates `count` vouchers; returns them.
@@ -46,6 +48,8 @@ pub fn create(
             first_used_ms: None,
             revoked: false,
             devices_used: 0,
+            rate_up_bps: terms.rate.up,
+            rate_down_bps: terms.rate.down,
         });
     }
     store.voucher_create(&v)?;
@@ -86,6 +90,10 @@ pub fn check(
         quota: Quota {
             total: v.quota,
             ..Quota::default()
+        },
+        rate: crate::model::Rate {
+            up: v.rate_up_bps,
+            down: v.rate_down_bps,
         },
         voucher: Some(code),
         moves_from,
@@ -183,6 +191,10 @@ mod tests {
                 duration: Duration::from_secs(3600),
                 quota: Some(1000),
                 devices: 1,
+                rate: crate::model::Rate {
+                    up: None,
+                    down: Some(10_000_000),
+                },
             },
             now,
         )
@@ -194,6 +206,11 @@ mod tests {
             .unwrap();
         assert_eq!(g.via, Via::Voucher);
         assert_eq!(g.quota.total, Some(1000));
+        assert_eq!(
+            g.rate.down,
+            Some(10_000_000),
+            "the batch's limit goes with each grant"
+        );
         assert_eq!(g.voucher.as_deref(), Some(v[0].code.as_str()));
         // Checking spends nothing: another device may still take the one slot.
         assert!(check(&store, &v[0].code, b, now, false).unwrap().is_some());

@@ -105,6 +105,8 @@ fn session_json(mac: &str) -> String {
         username: None,
         acct_session_id: None,
         randomized_mac: false,
+        rate_up_bps: None,
+        rate_down_bps: None,
     };
     serde_json::to_string(&s).unwrap()
 }

@@ -310,8 +310,8 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     .unwrap();
     assert_eq!(code, "Disconnect-NAK");
     assert_eq!(error_cause(&reply).as_deref(), Some("Missing-Attribute"));
-    // A value netauth cannot hold (Session-Timeout past 10 years), or a ChilliSpot
-    // attribute it cannot apply, is refused and changes nothing.
+    // A value netauth cannot hold (Session-Timeout past 10 years), or a vendor attribute
+    // it cannot apply, is refused and changes nothing.
     let (code, reply) = send(
         "coa",
         SECRET,
@@ -333,7 +333,8 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
         &[
             ("Calling-Station-Id", &alice),
             ("Idle-Timeout", "30"),
-            ("ChilliSpot-Bandwidth-Max-Up", "1000"),
+            // A minimum bandwidth: netauth applies maximums only (see shaping.rs).
+            ("WISPr-Bandwidth-Min-Up", "1000"),
         ],
     )
     .unwrap();

@@ -34,6 +34,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iodine", "iodined"),
     // The clock tests (tests/tests/clock.rs) give the daemon a shifted wall clock.
     ("faketime", "faketime"),
+    // The rate-limit tests (tests/tests/shaping.rs) measure real TCP with iperf3.
+    ("iperf3", "iperf3"),
     // `cargo xtask package` and its test (tests/tests/package.rs).
     ("dpkg-dev", "dpkg-shlibdeps"),
     ("binutils", "strip"),

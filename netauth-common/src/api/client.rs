@@ -13,8 +13,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::UnixStream;
 
 use super::{
-    AllowRequest, BatchSummary, ErrorBody, ExtendRequest, Mac, NDJSON, SessionList, SessionView,
-    ShutdownRequest, Voucher, VoucherList, VoucherRequest, WalledEntry, WalledList, WalledRequest,
+    AllowRequest, BatchSummary, ErrorBody, ExtendRequest, LimitRequest, Mac, NDJSON, SessionList,
+    SessionView, ShutdownRequest, Voucher, VoucherList, VoucherRequest, WalledEntry, WalledList,
+    WalledRequest,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +193,12 @@ impl AdminClient {
             duration: duration.to_string(),
         };
         self.call("POST", &format!("/v1/sessions/{mac}/extend"), Some(&req))
+            .await
+    }
+
+    /// Changes the rate limits of `mac`'s running session.
+    pub async fn limit(&self, mac: Mac, req: &LimitRequest) -> Result<SessionView, ClientError> {
+        self.call("PATCH", &format!("/v1/sessions/{mac}"), Some(req))
             .await
     }
 

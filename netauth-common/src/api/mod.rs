@@ -95,6 +95,11 @@ pub struct SessionView {
     /// may change when it joins again. Absent from older daemons' answers: `false`.
     #[serde(default)]
     pub randomized_mac: bool,
+    /// Rate limits in bit/s (absent: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_up_bps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_down_bps: Option<u64>,
 }
 
 /// `GET /v1/sessions`.
@@ -119,6 +124,22 @@ pub struct AllowRequest {
     pub quota_up: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_down: Option<serde_json::Value>,
+    /// Rate limits in bit/s, as numbers or text (`"10M"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_up: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_down: Option<serde_json::Value>,
+}
+
+/// `PATCH /v1/sessions/MAC`: new rate limits for a running session, in bit/s as numbers
+/// or text (`"10M"`); `"none"` removes a limit, an absent field keeps it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_up: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_down: Option<serde_json::Value>,
 }
 
 /// Content type of a batch given as NDJSON: one [`AllowRequest`] per line (blank lines
@@ -169,6 +190,11 @@ pub struct Voucher {
     pub first_used_ms: Option<u64>,
     pub revoked: bool,
     pub devices_used: u32,
+    /// Rate limits in bit/s of each device's session (absent: the daemon's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_up_bps: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_down_bps: Option<u64>,
 }
 
 /// `GET /v1/vouchers`, and the answer to `POST /v1/vouchers`.
@@ -187,6 +213,11 @@ pub struct VoucherRequest {
     pub quota: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<u32>,
+    /// Rate limits in bit/s for each device that redeems a voucher (numbers or `"10M"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_up: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_down: Option<serde_json::Value>,
 }
 
 /// One walled-garden entry as listed.

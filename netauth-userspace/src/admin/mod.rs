@@ -10,6 +10,7 @@
 //! | POST   | /v1/sessions              | `{"mac","duration","idle","quota",...}`| 201 + the session    |
 //! | POST   | /v1/sessions              | `[{...},...]` or NDJSON (a batch)      | 201 + `{"authorized","new","renewed"}` |
 //! | POST   | /v1/sessions/{mac}/extend | `{"duration":"1h"}`                    | the session          |
+//! | PATCH  | /v1/sessions/{mac}        | `{"rate_up":"2M","rate_down":"none"}`  | the session          |
 //! | DELETE | /v1/sessions/{mac}        |                                        | 200 + ended session  |
 //! | GET    | /v1/status                |                                        | daemon facts         |
 //! | POST   | /v1/shutdown              | `{"detach":true}`                      | 202                  |
@@ -103,7 +104,9 @@ pub fn router(state: Arc<AdminState>) -> Router {
         )
         .route(
             "/v1/sessions/{mac}",
-            delete(sessions::revoke).get(sessions::show),
+            delete(sessions::revoke)
+                .get(sessions::show)
+                .patch(sessions::limit),
         )
         .route("/v1/sessions/{mac}/extend", post(sessions::extend))
         .route("/v1/status", get(daemon::status))
@@ -227,6 +230,25 @@ fn bytes_field(name: &str, v: Option<&Value>) -> Result<Option<u64>, ApiError> {
             .map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))),
         Some(other) => Err(ApiError::BadRequest(format!(
             "{name} must be a number or a string like \"500M\", not {other}"
+        ))),
+    }
+}
+
+/// A rate limit in bit/s, as a number or a string ("10M"). `Ok(None)`: not given;
+/// `Ok(Some(None))`: `"none"` (no limit).
+pub(super) fn rate_field(name: &str, v: Option<&Value>) -> Result<Option<Option<u64>>, ApiError> {
+    let bad = |e: String| ApiError::BadRequest(format!("{name}: {e}"));
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if matches!(s.trim(), "none" | "unlimited") => Ok(Some(None)),
+        Some(Value::String(s)) => crate::config::parse_rate(s)
+            .map(|r| Some(Some(r)))
+            .map_err(bad),
+        Some(Value::Number(n)) if n.as_u64().is_some() => crate::config::parse_rate(&n.to_string())
+            .map(|r| Some(Some(r)))
+            .map_err(bad),
+        Some(other) => Err(bad(format!(
+            "must be a number of bit/s or a string like \"10M\", not {other}"
         ))),
     }
 }

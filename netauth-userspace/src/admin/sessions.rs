@@ -1,4 +1,4 @@
-//! `/v1/sessions`: list, show, allow (one session or a batch), extend, revoke.
+//! `/v1/sessions`: list, show, allow (one session or a batch), extend, limit, revoke.
 
 use std::sync::Arc;
 
@@ -13,10 +13,10 @@ use axum::{
 };
 use hyper::body::Bytes;
 
-use super::{AdminState, ApiError, bytes_field, duration_field, parse_mac};
+use super::{AdminState, ApiError, bytes_field, duration_field, parse_mac, rate_field};
 use crate::{
     config::parse_duration,
-    model::{EndReason, Grant, Mac, Quota, SessionView, Via},
+    model::{Change, EndReason, Grant, Mac, Quota, Rate, SessionView, Via},
 };
 
 /// Durations are strings ("2h"); byte counts are numbers or strings ("500M").
@@ -64,6 +64,11 @@ pub(super) fn grant_of(body: &AllowBody) -> Result<(Mac, Grant), ApiError> {
             total: bytes_field("quota", body.quota.as_ref())?,
             up: bytes_field("quota_up", body.quota_up.as_ref())?,
             down: bytes_field("quota_down", body.quota_down.as_ref())?,
+        },
+        // `"none"` at allow: no limit of its own, so the daemon's default applies.
+        rate: Rate {
+            up: rate_field("rate_up", body.rate_up.as_ref())?.flatten(),
+            down: rate_field("rate_down", body.rate_down.as_ref())?.flatten(),
         },
         ..Grant::by(Via::Admin)
     };
@@ -139,6 +144,33 @@ pub(super) async fn extend(
         .map_err(|e| ApiError::BadRequest(format!("duration: {e}")))?;
     let sessions = st.sessions.clone();
     let v = tokio::task::spawn_blocking(move || sessions.extend(mac, by, crate::clock::now()))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(v))
+}
+
+type LimitBody = netauth_common::api::LimitRequest;
+
+/// New rate limits for a running session; it goes on (counters, time and all).
+pub(super) async fn limit(
+    State(st): State<Arc<AdminState>>,
+    UrlPath(mac): UrlPath<String>,
+    body: Result<Json<LimitBody>, JsonRejection>,
+) -> Result<Json<SessionView>, ApiError> {
+    let mac = parse_mac(&mac)?;
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let change = Change {
+        rate_up: rate_field("rate_up", body.rate_up.as_ref())?,
+        rate_down: rate_field("rate_down", body.rate_down.as_ref())?,
+        ..Change::default()
+    };
+    if change.rate_up.is_none() && change.rate_down.is_none() {
+        return Err(ApiError::BadRequest(
+            "give rate_up and/or rate_down (bit/s, or \"none\")".into(),
+        ));
+    }
+    let sessions = st.sessions.clone();
+    let v = tokio::task::spawn_blocking(move || sessions.change(mac, change, crate::clock::now()))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(v))

@@ -31,10 +31,15 @@ pub(super) async fn voucher_create(
         return Err(ApiError::BadRequest("devices must be 1..=1000".into()));
     }
     let store = st.store.clone();
+    let rate = crate::model::Rate {
+        up: super::rate_field("rate_up", body.rate_up.as_ref())?.flatten(),
+        down: super::rate_field("rate_down", body.rate_down.as_ref())?.flatten(),
+    };
     let terms = vouchers::Terms {
         duration,
         quota,
         devices,
+        rate,
     };
     let v = tokio::task::spawn_blocking(move || {
         vouchers::create(&store, body.count as usize, terms, crate::clock::now())

@@ -260,6 +260,7 @@ mod tests {
                 duration: Duration::from_secs(60),
                 quota: None,
                 devices: 1,
+                rate: Default::default(),
             },
             crate::clock::now(),
         )

@@ -80,6 +80,13 @@ pub enum Command {
         #[command(flatten)]
         run: Box<RunArgs>,
     },
+    /// Change the rate limits of a running session (it is not ended).
+    Limit {
+        #[command(flatten)]
+        args: sessions::LimitArgs,
+        #[command(flatten)]
+        socket: SocketArg,
+    },
     /// End a MAC address's session: the client is captive again.
     Revoke {
         mac: crate::model::Mac,
@@ -245,6 +252,7 @@ async fn dispatch(command: Command) -> Outcome {
             socket,
         } => sessions::extend(&socket.client(), mac, duration).await,
         Command::Revoke { mac, socket } => sessions::revoke(&socket.client(), mac).await,
+        Command::Limit { args, socket } => sessions::limit(&socket.client(), args).await,
         Command::Stop { detach, run } => control::stop(*run, detach).await,
         Command::Status { json, socket } => control::status(&socket.client(), json).await,
         Command::Cert {

@@ -1,13 +1,13 @@
 //! The session verbs: `sessions`, `allow` (one device; many with `--from`, see
-//! [`super::bulk`]), `extend`, `revoke`.
+//! [`super::bulk`]), `extend`, `limit`, `revoke`.
 
 use std::{path::PathBuf, time::Duration};
 
-use netauth_common::api::{AdminClient, AllowRequest, SessionList, SessionView};
+use netauth_common::api::{AdminClient, AllowRequest, LimitRequest, SessionList, SessionView};
 
 use super::{Failure, Outcome, print_json};
 use crate::{
-    config::{parse_bytes, parse_duration},
+    config::{format_rate, parse_bytes, parse_duration, parse_rate},
     model::Mac,
     portal::pages::{human, human_bytes},
 };
@@ -46,6 +46,43 @@ pub(super) struct GrantArgs {
     /// Download allowance.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub quota_down: Option<u64>,
+    /// Upload rate limit in bit/s (e.g. 5M) [default: the daemon's --rate-up].
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate_up: Option<u64>,
+    /// Download rate limit in bit/s (e.g. 20M) [default: the daemon's --rate-down].
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub rate_down: Option<u64>,
+}
+
+/// What `netauth limit` changes of a running session.
+#[derive(clap::Args)]
+pub struct LimitArgs {
+    /// The device whose session changes.
+    mac: Mac,
+    /// New upload rate limit in bit/s (e.g. 2M), or `none` to remove it.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_or_none)]
+    rate_up: Option<RateArg>,
+    /// New download rate limit in bit/s (e.g. 10M), or `none` to remove it.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_or_none)]
+    rate_down: Option<RateArg>,
+}
+
+/// A rate or `none`.
+#[derive(Clone, Copy, Debug)]
+pub struct RateArg(Option<u64>);
+
+fn parse_rate_or_none(s: &str) -> Result<RateArg, String> {
+    match s.trim() {
+        "none" | "unlimited" => Ok(RateArg(None)),
+        _ => parse_rate(s).map(|r| RateArg(Some(r))),
+    }
+}
+
+fn rate_json(r: RateArg) -> serde_json::Value {
+    match r.0 {
+        Some(bps) => bps.into(),
+        None => "none".into(),
+    }
 }
 
 impl GrantArgs {
@@ -58,6 +95,8 @@ impl GrantArgs {
             quota: self.quota.map(Into::into),
             quota_up: self.quota_up.map(Into::into),
             quota_down: self.quota_down.map(Into::into),
+            rate_up: self.rate_up.map(Into::into),
+            rate_down: self.rate_down.map(Into::into),
         }
     }
 }
@@ -99,6 +138,32 @@ pub async fn extend(admin: &AdminClient, mac: Mac, by: Duration) -> Outcome {
     Ok(())
 }
 
+pub async fn limit(admin: &AdminClient, a: LimitArgs) -> Outcome {
+    if a.rate_up.is_none() && a.rate_down.is_none() {
+        return Err(Failure::BadInput(
+            "limit needs --rate-up and/or --rate-down (a rate or `none`)".into(),
+        ));
+    }
+    let req = LimitRequest {
+        rate_up: a.rate_up.map(rate_json),
+        rate_down: a.rate_down.map(rate_json),
+    };
+    let s = admin.limit(a.mac, &req).await?;
+    println!(
+        "{} now limited to {} down, {} up",
+        a.mac,
+        rate_text(s.rate_down_bps),
+        rate_text(s.rate_up_bps)
+    );
+    Ok(())
+}
+
+/// A rate limit for people: `10M` (bit/s) or `unlimited`.
+fn rate_text(bps: Option<u64>) -> String {
+    bps.map(format_rate)
+        .unwrap_or_else(|| "unlimited".to_string())
+}
+
 pub async fn revoke(admin: &AdminClient, mac: Mac) -> Outcome {
     match admin.revoke(mac).await? {
         Some(_) => {
@@ -119,12 +184,21 @@ fn print_table(sessions: &[SessionView]) {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     println!(
-        "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}  {:<10}",
-        "MAC", "IP", "VIA", "TIME LEFT", "UP", "DOWN", "DATA LEFT", "RANDOMISED"
+        "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}  {:<10}",
+        "MAC",
+        "IP",
+        "VIA",
+        "TIME LEFT",
+        "UP",
+        "DOWN",
+        "DATA LEFT",
+        "RATE UP",
+        "RATE DOWN",
+        "RANDOMISED"
     );
     for s in sessions {
         println!(
-            "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}  {:<10}",
+            "{:<17}  {:<25}  {:<13}  {:>10}  {:>10}  {:>10}  {:>10}  {:>9}  {:>9}  {:<10}",
             s.mac.to_string(),
             s.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "-".into()),
             s.via.as_str(),
@@ -133,6 +207,10 @@ fn print_table(sessions: &[SessionView]) {
             human_bytes(s.down_bytes),
             s.bytes_remaining
                 .map(human_bytes)
+                .unwrap_or_else(|| "-".into()),
+            s.rate_up_bps.map(format_rate).unwrap_or_else(|| "-".into()),
+            s.rate_down_bps
+                .map(format_rate)
                 .unwrap_or_else(|| "-".into()),
             // A locally administered address: the device may come back with another.
             if s.randomized_mac { "yes" } else { "-" },

@@ -22,6 +22,12 @@ pub enum VoucherAction {
         /// Data allowance per device.
         #[arg(long, value_parser = parse_bytes)]
         quota: Option<u64>,
+        /// Upload rate limit in bit/s of each device that redeems one (e.g. 2M).
+        #[arg(long, value_name = "RATE", value_parser = crate::config::parse_rate)]
+        rate_up: Option<u64>,
+        /// Download rate limit in bit/s of each device that redeems one (e.g. 10M).
+        #[arg(long, value_name = "RATE", value_parser = crate::config::parse_rate)]
+        rate_down: Option<u64>,
         /// How many devices may use one voucher.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
         devices: u32,
@@ -45,9 +51,14 @@ pub async fn run(admin: &AdminClient, action: VoucherAction) -> Outcome {
             count,
             duration,
             quota,
+            rate_up,
+            rate_down,
             devices,
             html,
-        } => create(admin, count, duration, quota, devices, html).await,
+        } => {
+            let rate = (rate_up, rate_down);
+            create(admin, count, duration, quota, rate, devices, html).await
+        }
         VoucherAction::List { json } => list(admin, json).await,
         VoucherAction::Revoke { code } => revoke(admin, &code).await,
     }
@@ -58,6 +69,7 @@ async fn create(
     count: u32,
     duration: Duration,
     quota: Option<u64>,
+    (rate_up, rate_down): (Option<u64>, Option<u64>),
     devices: u32,
     html: Option<PathBuf>,
 ) -> Outcome {
@@ -69,6 +81,8 @@ async fn create(
         duration: api_duration(duration),
         quota: quota.map(Into::into),
         devices: Some(devices),
+        rate_up: rate_up.map(Into::into),
+        rate_down: rate_down.map(Into::into),
     };
     let codes: Vec<String> = admin
         .create_vouchers(&req)

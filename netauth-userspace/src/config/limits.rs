@@ -8,11 +8,13 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::{
-    parse::{de_bytes, de_duration, format_duration, parse_bytes, parse_duration},
+    parse::{
+        de_bytes, de_duration, de_rate, format_duration, parse_bytes, parse_duration, parse_rate,
+    },
     value_name, with_default,
 };
 use crate::clock::Trust;
-use crate::model::Quota;
+use crate::model::{Quota, Rate};
 
 pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
@@ -71,6 +73,32 @@ pub struct LimitsArgs {
 
     #[arg(
         long,
+        value_parser = parse_rate,
+        value_name = "RATE",
+        help = with_default(
+            "Default upload rate limit per session in bit/s (e.g. 512k, 2M, 1G), policed per \
+             device in the datapath",
+            "unlimited",
+        )
+    )]
+    #[serde(deserialize_with = "de_rate")]
+    pub rate_up: Option<u64>,
+
+    #[arg(
+        long,
+        value_parser = parse_rate,
+        value_name = "RATE",
+        help = with_default(
+            "Default download rate limit per session in bit/s (e.g. 10M), shaped per device \
+             with earliest departure times and the fq qdisc netauth puts on the LAN interface",
+            "unlimited",
+        )
+    )]
+    #[serde(deserialize_with = "de_rate")]
+    pub rate_down: Option<u64>,
+
+    #[arg(
+        long,
         value_enum,
         value_name = "WHEN",
         help = with_default(
@@ -90,6 +118,8 @@ super::merge_fields!(LimitsArgs {
     quota,
     quota_up,
     quota_down,
+    rate_up,
+    rate_down,
     trust_wall_clock,
 });
 
@@ -99,6 +129,13 @@ impl LimitsArgs {
             up: self.quota_up,
             down: self.quota_down,
             total: self.quota,
+        }
+    }
+
+    pub(super) fn rate(&self) -> Rate {
+        Rate {
+            up: self.rate_up,
+            down: self.rate_down,
         }
     }
 }

@@ -8,7 +8,7 @@
 //! - `network`: portal address and port, XDP mode, marks, routing, bound addresses;
 //! - `walled`: what captive clients may reach before login (walled garden, DNS, DHCP, NTP);
 //! - `portal`: venue, terms, per-client portal limits, the HTTPS listener and API;
-//! - `limits`: session timeout, idle timeout, quotas, trust in the wall clock;
+//! - `limits`: session timeout, idle timeout, quotas, rate limits, trust in the wall clock;
 //! - `auth`: the login method and trusted devices;
 //! - `radius` and `das`: the RADIUS client and the CoA/Disconnect listener;
 //! - [`RunArgs`] itself: the LAN interface, the daemon's files and sockets, which other
@@ -84,8 +84,9 @@ pub use network::{
     DEFAULT_RULE_PRIORITY, NetworkArgs, XdpMode,
 };
 pub use parse::{
-    MAX_BYTES, MAX_DURATION, MAX_FILE_BYTES, MIN_DURATION, bytes_in_range, duration_in_range,
-    parse_bytes, parse_duration, parse_gateway_service, parse_server, parse_timeout, parse_u32,
+    MAX_BYTES, MAX_DURATION, MAX_FILE_BYTES, MAX_RATE, MIN_DURATION, MIN_RATE, bytes_in_range,
+    duration_in_range, format_rate, parse_bytes, parse_duration, parse_gateway_service, parse_rate,
+    parse_server, parse_timeout, parse_u32,
 };
 pub use portal::{DEFAULT_API_PORT, DEFAULT_TERMS, DEFAULT_VENUE, PortalArgs};
 pub use radius::{RadiusArgs, RadiusSettings};
@@ -290,6 +291,8 @@ pub struct Settings {
     pub session_timeout: Duration,
     pub idle_timeout: Option<Duration>,
     pub quota: crate::model::Quota,
+    /// Default rate limits per session.
+    pub rate: crate::model::Rate,
     pub admin_socket: PathBuf,
     pub state_dir: PathBuf,
     pub bpffs: PathBuf,
@@ -390,6 +393,7 @@ impl Settings {
             session_timeout: a.limits.session_timeout.unwrap_or(DEFAULT_SESSION_TIMEOUT),
             idle_timeout: a.limits.idle_timeout,
             quota: a.limits.quota(),
+            rate: a.limits.rate(),
             auth_method: a.auth.auth_method.unwrap_or(auth::DEFAULT_AUTH_METHOD),
             on_new_mac: a.auth.on_new_mac.unwrap_or_default(),
             trusted_macs: a.auth.trusted_macs()?,

@@ -108,6 +108,54 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
     bytes_in_range(v).map_err(|e| format!("'{s}': {e}"))
 }
 
+/// Smallest and largest rate limit netauth takes, in bit/s.
+pub const MIN_RATE: u64 = 1_000;
+pub const MAX_RATE: u64 = 1_000_000_000_000;
+
+/// A rate limit in bit/s: `10M`, `512k`, `1G`, `2.5M`, `64000` (decimal units; an
+/// optional `bit`, `bps` or `b/s` suffix).
+pub fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = ["bit/s", "bits", "bit", "bps", "b/s"]
+        .iter()
+        .find_map(|suffix| t.strip_suffix(suffix))
+        .unwrap_or(t)
+        .trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim() {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" | "m" => 1_000_000,
+        "G" | "g" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "'{s}' is not a rate in bit/s (e.g. 512k, 10M, 1G, 64000)"
+            ));
+        }
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a rate in bit/s (e.g. 512k, 10M, 1G, 64000)"))?;
+    let bps = (v * mult as f64).round();
+    if !(MIN_RATE as f64..=MAX_RATE as f64).contains(&bps) {
+        return Err(format!("'{s}': a rate must be between 1k and 1000G bit/s"));
+    }
+    Ok(bps as u64)
+}
+
+/// A rate as text, in the largest unit that keeps it whole (`10M`, `512k`, `1500`).
+pub fn format_rate(bps: u64) -> String {
+    for (unit, m) in [("G", 1_000_000_000), ("M", 1_000_000), ("k", 1_000)] {
+        if bps >= m && bps.is_multiple_of(m) {
+            return format!("{}{unit}", bps / m);
+        }
+    }
+    bps.to_string()
+}
+
 pub fn parse_u32(s: &str) -> Result<u32, String> {
     let t = s.trim();
     let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -181,6 +229,15 @@ pub(super) fn de_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D
     }
 }
 
+pub(super) fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match NumOrStr::deserialize(d)? {
+        NumOrStr::Num(n) => parse_rate(&n.to_string())
+            .map(Some)
+            .map_err(D::Error::custom),
+        NumOrStr::Str(s) => parse_rate(&s).map(Some).map_err(D::Error::custom),
+    }
+}
+
 pub(super) fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     match NumOrStr::deserialize(d)? {
         NumOrStr::Num(n) => u32::try_from(n)
@@ -193,6 +250,25 @@ pub(super) fn de_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_parse_in_bits_per_second_and_refuse_garbage() {
+        assert_eq!(parse_rate("10M"), Ok(10_000_000));
+        assert_eq!(parse_rate("512k"), Ok(512_000));
+        assert_eq!(parse_rate("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_rate("2.5M"), Ok(2_500_000));
+        assert_eq!(parse_rate("64000"), Ok(64_000));
+        assert_eq!(parse_rate("20Mbit"), Ok(20_000_000));
+        for bad in [
+            "", "fast", "10X", "-5M", "0", "10M10", "1.2.3M", "2000G", "999",
+        ] {
+            let e = parse_rate(bad).unwrap_err();
+            assert!(e.contains("rate"), "{bad}: {e}");
+        }
+        assert_eq!(format_rate(10_000_000), "10M");
+        assert_eq!(format_rate(512_000), "512k");
+        assert_eq!(format_rate(1_500), "1500");
+    }
 
     #[test]
     fn durations_parse_and_reject_nonsense() {

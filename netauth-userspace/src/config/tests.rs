@@ -36,6 +36,8 @@ fn config_file_values_beyond_the_limits_name_the_line() {
         ("lan = \"eth1\"\nquota-up = \"10000000T\"\n", "at most"),
         ("lan = \"eth1\"\nquota-down = -1\n", "larger than zero"),
         ("lan = \"eth1\"\nidle-timeout = \"500ms\"\n", "at least 1s"),
+        ("lan = \"eth1\"\nrate-down = \"fast\"\n", "not a rate"),
+        ("lan = \"eth1\"\nrate-up = 10\n", "between 1k and 1000G"),
         (
             "lan = \"eth1\"\nsession-timeout = \"20y\"\n",
             "at most 10 years",
@@ -47,6 +49,11 @@ fn config_file_values_beyond_the_limits_name_the_line() {
     }
     let ok = parse_config("quota = 9007199254740992\n").unwrap();
     assert_eq!(ok.limits.quota, Some(MAX_BYTES));
+    let ok = parse_config("rate-down = \"10M\"\nrate-up = 512000\n").unwrap();
+    assert_eq!(
+        (ok.limits.rate_down, ok.limits.rate_up),
+        (Some(10_000_000), Some(512_000))
+    );
 }
 
 #[test]

@@ -224,7 +224,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .await?;
     let Datapath {
         mut programs,
-        clients,
+        mut clients,
         bindings,
         counters,
         network: mut network_maps,
@@ -244,6 +244,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         bpffs: &cfg.bpffs,
     })?;
     network_maps.fill(&network, &cfg.gateway_allow)?;
+    // `fq` goes on the LAN interface with the first download limit (restored sessions
+    // included), and what was there before comes back on detach.
+    let shaper = Arc::new(crate::datapath::Shaper::new(&lan.name, &cfg.state_dir));
+    clients.set_shaper(shaper.clone());
     let identity = Arc::new(Identity::new(flows, addrs));
     let counters = Arc::new(counters);
     let pin_dir = programs.pin_dir().to_path_buf();
@@ -260,6 +264,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             session_timeout: cfg.session_timeout,
             idle_timeout: cfg.idle_timeout,
             quota: cfg.quota,
+            rate: cfg.rate,
         },
         accounting.clone(),
         clock::now(),
@@ -505,6 +510,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     drop(admin_socket);
     if detach {
+        if let Err(e) = shaper.restore() {
+            error!("restoring the LAN interface's root qdisc: {e:#}");
+        }
         programs.detach()?;
         info!(
             "netauth stopped and detached from {}: the LAN is no longer gated",
@@ -539,6 +547,7 @@ pub async fn detach_offline(args: RunArgs) -> anyhow::Result<()> {
     }
     .remove(&handle)
     .await?;
+    crate::datapath::Shaper::new(&cfg.lan, &cfg.state_dir).restore()?;
     let dir = crate::datapath::pin_dir(&cfg.bpffs, &cfg.lan);
     crate::datapath::remove_pins(&dir)?;
     info!("removed {} and netauth's policy routing", dir.display());

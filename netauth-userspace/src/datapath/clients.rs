@@ -5,14 +5,28 @@
 
 use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd};
 
-use aya::maps::{IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues};
-use netauth_common::{ClientUsage, MacKey, client_flags};
+use std::sync::Arc;
 
-use super::{batch, counters::CounterReader, monotonic_ns};
-use crate::model::{Mac, Usage};
+use aya::maps::{
+    Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues,
+};
+use netauth_common::{ClientRate, ClientUsage, MacKey, client_flags};
+
+use super::{batch, counters::CounterReader, monotonic_ns, shaper::Shaper};
+use crate::model::{Mac, Rate, Usage};
 
 pub struct ClientMap {
     map: PerCpuHashMap<MapData, MacKey, ClientUsage>,
+    /// Rate limits of the limited clients (`NETAUTH_RATES`), beside their counters.
+    rates: HashMap<MapData, MacKey, ClientRate>,
+    /// Whether the programs look at `rates` at all (`NETAUTH_RATES_ANY`; `None`: tests).
+    rates_any: Option<Array<MapData, u32>>,
+    /// What `rates_any` was last set to, so adding the 100 000th limited client costs no
+    /// more syscalls than the first.
+    any_marked: Option<bool>,
+    /// Puts `fq` on the LAN interface when the first download limit appears (`None`:
+    /// unit tests).
+    shaper: Option<Arc<Shaper>>,
     nr_cpus: usize,
 }
 
@@ -31,8 +45,97 @@ fn dup(map: &PerCpuHashMap<MapData, MacKey, ClientUsage>) -> std::io::Result<Own
 }
 
 impl ClientMap {
-    pub(super) fn new(map: PerCpuHashMap<MapData, MacKey, ClientUsage>, nr_cpus: usize) -> Self {
-        Self { map, nr_cpus }
+    pub(super) fn new(
+        map: PerCpuHashMap<MapData, MacKey, ClientUsage>,
+        rates: HashMap<MapData, MacKey, ClientRate>,
+        rates_any: Option<Array<MapData, u32>>,
+        nr_cpus: usize,
+    ) -> Result<Self, MapError> {
+        let mut me = Self {
+            map,
+            rates,
+            rates_any,
+            any_marked: None,
+            shaper: None,
+            nr_cpus,
+        };
+        // The pinned limits of a previous daemon are in force from the first packet.
+        me.mark_rates()?;
+        Ok(me)
+    }
+
+    /// Tells the programs whether any client is limited.
+    fn mark_rates(&mut self) -> Result<(), MapError> {
+        let any = self.rates.keys().next().is_some();
+        self.mark(any)
+    }
+
+    fn mark(&mut self, any: bool) -> Result<(), MapError> {
+        if self.any_marked == Some(any) {
+            return Ok(());
+        }
+        if let Some(a) = &mut self.rates_any {
+            a.set(0, u32::from(any), 0)?;
+        }
+        self.any_marked = Some(any);
+        Ok(())
+    }
+
+    /// Who installs `fq` for download limits.
+    pub fn set_shaper(&mut self, shaper: Arc<Shaper>) {
+        self.shaper = Some(shaper);
+    }
+
+    /// Sets (or, unlimited, removes) `mac`'s rate limits in the datapath. Limits equal to
+    /// the entry's are left alone (with the state they built); new ones start afresh.
+    /// A download limit first makes sure `fq` is on the interface; where the kernel has
+    /// none, the download is policed instead. A rate failure never lets a device through
+    /// against the policy: authorization is the client map's alone.
+    pub fn set_rate(&mut self, mac: Mac, rate: Rate) -> Result<(), MapError> {
+        let key = MacKey::new(mac.0);
+        if !rate.is_limited() {
+            if self.any_marked == Some(false) {
+                // Nobody is limited: nothing to remove (a batch of 100k unlimited
+                // sessions costs no syscall here).
+                return Ok(());
+            }
+            return match self.rates.remove(&key) {
+                Ok(()) => self.mark_rates(),
+                Err(MapError::KeyNotFound) => Ok(()),
+                Err(MapError::SyscallError(e))
+                    if e.io_error.raw_os_error() == Some(libc::ENOENT) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+        }
+        // Without fq the download limit is policed (see the kernel side's `rate`).
+        let police_down = rate.down.is_some() && self.shaper.as_ref().is_some_and(|s| !s.ensure());
+        let want = ClientRate::new(rate.down.unwrap_or(0), rate.up.unwrap_or(0), police_down);
+        if let Ok(have) = self.rates.get(&key, 0)
+            && (have.down_bps, have.up_bps, have.flags) == (want.down_bps, want.up_bps, want.flags)
+        {
+            return Ok(());
+        }
+        // The entry first, then the flag: the programs never look for an entry in vain
+        // for long, and never skip one that is there.
+        self.rates.insert(key, want, 0)?;
+        self.mark(true)
+    }
+
+    /// The datapath's limits of `mac` and the packets they dropped (down, up).
+    pub fn rate_state(&self, mac: Mac) -> Option<ClientRate> {
+        self.rates.get(&MacKey::new(mac.0), 0).ok()
+    }
+
+    /// Every limited MAC in the datapath.
+    pub fn rate_keys(&self) -> Vec<Mac> {
+        self.rates
+            .keys()
+            .filter_map(Result::ok)
+            .map(|k| Mac(k.addr))
+            .collect()
     }
 
     /// A reader of the same map on its own descriptor.
@@ -111,8 +214,12 @@ impl ClientMap {
         (added, None)
     }
 
-    /// Make this MAC captive again. Returns whether it was in the map.
+    /// Make this MAC captive again (and forget its rate limits). Returns whether it was
+    /// in the map.
     pub fn revoke(&mut self, mac: Mac) -> Result<bool, MapError> {
+        if self.any_marked != Some(false) && self.rates.remove(&MacKey::new(mac.0)).is_ok() {
+            let _ = self.mark_rates();
+        }
         match self.map.remove(&MacKey::new(mac.0)) {
             Ok(()) => Ok(true),
             Err(MapError::KeyNotFound) => Ok(false),

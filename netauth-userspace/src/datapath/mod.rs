@@ -19,6 +19,7 @@ pub mod clients;
 pub mod counters;
 pub mod pins;
 pub mod programs;
+pub mod shaper;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -36,7 +37,7 @@ use aya::{
 use netauth_common::{
     AddrOwner, FlowKey, FlowOwner, GatewayPort, IpKey, MAP_BIND_EPOCH, MAP_BINDINGS,
     MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MAP_FLOWS, MAP_GATEWAY_ALLOW, MAP_INFRA,
-    MAP_WALLED_V4, MAP_WALLED_V6, globals, programs as names,
+    MAP_RATES, MAP_WALLED_V4, MAP_WALLED_V6, globals, programs as names,
 };
 use tracing::warn;
 
@@ -45,6 +46,7 @@ pub use clients::{ClientMap, ClientView};
 pub use counters::Counters;
 pub use pins::{check_pins_outlive, pin_dir, remove_pins};
 pub use programs::{Attached, Programs, XdpMode, choose_xdp_mode};
+pub use shaper::Shaper;
 
 /// The compiled kernel programs, built by build.rs.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/netauth"));
@@ -176,6 +178,8 @@ impl Datapath {
                 .ok_or_else(|| anyhow!("map {name} missing from the object"))
         };
         let clients = PerCpuHashMap::try_from(take(MAP_CLIENTS)?)?;
+        let rates = HashMap::try_from(take(MAP_RATES)?)?;
+        let rates_any = aya::maps::Array::try_from(take(netauth_common::MAP_RATES_ANY)?)?;
         let bindings = Bindings::new(
             HashMap::try_from(take(MAP_BINDINGS)?)?,
             aya::maps::Array::try_from(take(MAP_BIND_EPOCH)?)?,
@@ -201,7 +205,7 @@ impl Datapath {
                 unpinned: Vec::new(),
                 logger,
             },
-            clients: ClientMap::new(clients, nr_cpus),
+            clients: ClientMap::new(clients, rates, Some(rates_any), nr_cpus)?,
             bindings,
             counters,
             network,

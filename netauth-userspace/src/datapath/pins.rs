@@ -182,7 +182,7 @@ pub fn check_pins_outlive(bpffs: &Path) -> anyhow::Result<String> {
 
 /// What a pinned map must look like to be reused: (name, type, key size, value size,
 /// max entries, flags).
-fn expected_pins() -> [(&'static str, MapType, u32, u32, u32, u32); 4] {
+fn expected_pins() -> [(&'static str, MapType, u32, u32, u32, u32); 5] {
     [
         (
             MAP_CLIENT_ADDRS,
@@ -207,6 +207,14 @@ fn expected_pins() -> [(&'static str, MapType, u32, u32, u32, u32); 4] {
             size_of::<IpKey>() as u32,
             size_of::<MacKey>() as u32,
             MAX_BINDINGS,
+            1, /* BPF_F_NO_PREALLOC */
+        ),
+        (
+            netauth_common::MAP_RATES,
+            MapType::Hash,
+            size_of::<MacKey>() as u32,
+            size_of::<netauth_common::ClientRate>() as u32,
+            MAX_CLIENTS,
             1, /* BPF_F_NO_PREALLOC */
         ),
     ]

@@ -4,7 +4,7 @@
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuHashMap};
-use netauth_common::{ClientUsage, IpKey, MacKey};
+use netauth_common::{ClientRate, ClientUsage, IpKey, MacKey};
 
 use super::{Bindings, ClientMap};
 
@@ -80,6 +80,14 @@ pub fn parts(max_clients: u32) -> (ClientMap, Bindings) {
         MapData::from_fd(clients).expect("map data"),
     ))
     .expect("client map");
+    let rates = create(
+        HASH,
+        size_of::<MacKey>(),
+        size_of::<ClientRate>(),
+        max_clients,
+    );
+    let rates =
+        HashMap::try_from(Map::HashMap(MapData::from_fd(rates).expect("map data"))).expect("rates");
     let bindings = create(HASH, size_of::<IpKey>(), size_of::<MacKey>(), 1024);
     let bindings = HashMap::try_from(Map::HashMap(MapData::from_fd(bindings).expect("map data")))
         .expect("bindings");
@@ -87,7 +95,7 @@ pub fn parts(max_clients: u32) -> (ClientMap, Bindings) {
     let epoch =
         Array::try_from(Map::Array(MapData::from_fd(epoch).expect("map data"))).expect("epoch");
     (
-        ClientMap::new(clients, nr_cpus),
+        ClientMap::new(clients, rates, None, nr_cpus).expect("client map"),
         Bindings::new(bindings, epoch).expect("bindings"),
     )
 }

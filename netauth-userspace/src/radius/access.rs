@@ -146,6 +146,7 @@ impl Radius {
             duration: secs(limits.session_timeout_s),
             idle: secs(limits.idle_timeout_s),
             quota: limits.quota.unwrap_or_default(),
+            rate: limits.rate(),
             acct: Some(Acct {
                 username: a
                     .get_str(attr::USER_NAME)

@@ -258,12 +258,16 @@ pub(crate) fn parse(
         let known = IDENTIFY.contains(t)
             || (disconnect && *t == attr::ACCT_TERMINATE_CAUSE)
             || (!disconnect && COA_CHANGES.contains(t));
-        // Only the ChilliSpot allowances among vendor attributes: a CoA asking for
-        // anything else (a bandwidth limit, ...) must not be acknowledged unapplied.
+        // Only the ChilliSpot allowances and the ChilliSpot/WISPr maximum bandwidths
+        // among vendor attributes: a CoA asking for anything else (a minimum bandwidth,
+        // ...) must not be acknowledged unapplied.
         let vendor_ok = *t != attr::VENDOR_SPECIFIC
             || (v.len() >= 5
-                && v[0..4] == packet::chilli::VENDOR.to_be_bytes()
-                && super::limits::QUOTA_TYPES.contains(&v[4]));
+                && ((v[0..4] == packet::chilli::VENDOR.to_be_bytes()
+                    && (super::limits::QUOTA_TYPES.contains(&v[4])
+                        || super::limits::CHILLI_RATE_TYPES.contains(&v[4])))
+                    || (v[0..4] == packet::wispr::VENDOR.to_be_bytes()
+                        && super::limits::WISPR_RATE_TYPES.contains(&v[4]))));
         if !known || !vendor_ok {
             info!(
                 attribute = t,
@@ -341,11 +345,16 @@ pub(crate) fn parse(
         idle_timeout_s: limits.idle_timeout_s,
         quota: limits.quota,
         interim_s: limits.interim_s.map(|v| v.max(super::MIN_SERVER_INTERIM)),
+        // A CoA sets the limits it names; a direction it leaves out keeps its limit.
+        rate_up: limits.rate_up.map(Some),
+        rate_down: limits.rate_down.map(Some),
     };
     if change.session_timeout_s.is_none()
         && change.idle_timeout_s.is_none()
         && change.quota.is_none()
         && change.interim_s.is_none()
+        && change.rate_up.is_none()
+        && change.rate_down.is_none()
     {
         return Err(cause::MISSING_ATTRIBUTE);
     }
@@ -444,13 +453,24 @@ mod tests {
 
     #[test]
     fn a_coa_asking_for_an_unsupported_chillispot_attribute_is_refused() {
-        // ChilliSpot-Bandwidth-Max-Up (4): netauth cannot apply it, so it must not ACK.
+        // ChilliSpot-Config (6): netauth cannot apply it, so it must not ACK.
         let r = parse_coa(&[
             user(),
             (attr::SESSION_TIMEOUT, 60u32.to_be_bytes().to_vec()),
-            (attr::VENDOR_SPECIFIC, vsa(4, 1000)),
+            (attr::VENDOR_SPECIFIC, vsa(6, 1000)),
         ]);
         assert_eq!(r.map(|_| ()), Err(cause::UNSUPPORTED_ATTRIBUTE));
+    }
+
+    #[test]
+    fn a_coa_with_a_chillispot_bandwidth_changes_the_rate_limit() {
+        // ChilliSpot-Bandwidth-Max-Up (4) in kbit/s.
+        let r = parse_coa(&[user(), (attr::VENDOR_SPECIFIC, vsa(4, 1000))]);
+        let c = r.unwrap().change.unwrap();
+        assert_eq!((c.rate_up, c.rate_down), (Some(Some(1_000_000)), None));
+        // Below 1 kbit/s: refused, not clamped.
+        let r = parse_coa(&[user(), (attr::VENDOR_SPECIFIC, vsa(5, 0))]);
+        assert!(r.is_err(), "nothing to change");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Session limits in RADIUS attributes (Access-Accept, CoA-Request), held to netauth's
 //! limits.
 
-use super::packet::{Packet, attr, chilli};
-use crate::model::{MAX_BYTES, MAX_DURATION, Quota};
+use super::packet::{Packet, attr, chilli, wispr};
+use crate::{
+    config::{MAX_RATE, MIN_RATE},
+    model::{MAX_BYTES, MAX_DURATION, Quota, Rate},
+};
 
 /// The session limits an Access-Accept or CoA-Request sets, as sent: Session-Timeout,
 /// Idle-Timeout, Acct-Interim-Interval (seconds) and the data allowance (ChilliSpot
@@ -15,6 +18,10 @@ pub struct Limits {
     pub interim_s: Option<u64>,
     /// `None` when no allowance attribute (or only zero ones) is present.
     pub quota: Option<Quota>,
+    /// Rate limits in bit/s (WISPr-Bandwidth-Max-Up/Down in bit/s, else
+    /// ChilliSpot-Bandwidth-Max-Up/Down in kbit/s); a zero one counts as absent.
+    pub rate_up: Option<u64>,
+    pub rate_down: Option<u64>,
 }
 
 /// A limit attribute netauth cannot use.
@@ -28,7 +35,13 @@ pub enum LimitError {
     TooLong(&'static str, u64),
     #[error("{0} of {1} bytes is more than {max} bytes", max = MAX_BYTES)]
     TooLarge(&'static str, u64),
+    #[error("{0} of {1} bit/s is outside {MIN_RATE} to {MAX_RATE} bit/s")]
+    BadRate(&'static str, u64),
 }
+
+pub(crate) const CHILLI_RATE_TYPES: [u8; 2] =
+    [chilli::BANDWIDTH_MAX_UP, chilli::BANDWIDTH_MAX_DOWN];
+pub(crate) const WISPR_RATE_TYPES: [u8; 2] = [wispr::BANDWIDTH_MAX_UP, wispr::BANDWIDTH_MAX_DOWN];
 
 pub(crate) const QUOTA_TYPES: [u8; 6] = [
     chilli::MAX_INPUT_OCTETS,
@@ -56,7 +69,23 @@ pub fn limits_from(p: &Packet) -> Result<Limits, LimitError> {
         if chilli_quota && (v.len() != 10 || v[5] != 6) {
             return Err(LimitError::Malformed("a ChilliSpot data allowance"));
         }
+        let rate = v.len() >= 5
+            && ((v[0..4] == chilli::VENDOR.to_be_bytes() && CHILLI_RATE_TYPES.contains(&v[4]))
+                || (v[0..4] == wispr::VENDOR.to_be_bytes() && WISPR_RATE_TYPES.contains(&v[4])));
+        if rate && (v.len() != 10 || v[5] != 6) {
+            return Err(LimitError::Malformed("a bandwidth limit"));
+        }
     }
+    let rate = |w: u8, c: u8| {
+        p.vendor_u32(wispr::VENDOR, w)
+            .filter(|v| *v > 0)
+            .map(u64::from)
+            .or_else(|| {
+                p.vendor_u32(chilli::VENDOR, c)
+                    .filter(|v| *v > 0)
+                    .map(|k| u64::from(k) * 1000)
+            })
+    };
     let octets = |lo: u8, hi: u8| {
         let l = p.vendor_u32(chilli::VENDOR, lo);
         let h = p.vendor_u32(chilli::VENDOR, hi);
@@ -76,12 +105,21 @@ pub fn limits_from(p: &Packet) -> Result<Limits, LimitError> {
         idle_timeout_s: seconds(attr::IDLE_TIMEOUT, "Idle-Timeout")?,
         interim_s: seconds(attr::ACCT_INTERIM_INTERVAL, "Acct-Interim-Interval")?,
         quota: q.is_limited().then_some(q),
+        rate_up: rate(wispr::BANDWIDTH_MAX_UP, chilli::BANDWIDTH_MAX_UP),
+        rate_down: rate(wispr::BANDWIDTH_MAX_DOWN, chilli::BANDWIDTH_MAX_DOWN),
     })
 }
 
 type TooBig = fn(&'static str, u64) -> LimitError;
 
 impl Limits {
+    pub fn rate(&self) -> Rate {
+        Rate {
+            up: self.rate_up,
+            down: self.rate_down,
+        }
+    }
+
     /// Calls `f` with each value that is set, its name, netauth's limit for it and the
     /// error for exceeding that.
     fn each(&mut self, mut f: impl FnMut(&'static str, &mut u64, u64, TooBig)) {
@@ -107,6 +145,14 @@ impl Limits {
                 }
             }
         }
+        for (name, v) in [
+            ("the upload rate limit", &mut self.rate_up),
+            ("the download rate limit", &mut self.rate_down),
+        ] {
+            if let Some(v) = v {
+                f(name, v, MAX_RATE, LimitError::BadRate);
+            }
+        }
     }
 
     /// Lowers every value beyond netauth's limits to the limit, reporting each.
@@ -117,6 +163,15 @@ impl Limits {
                 *v = max;
             }
         });
+        for v in [&mut self.rate_up, &mut self.rate_down]
+            .into_iter()
+            .flatten()
+        {
+            if *v < MIN_RATE {
+                report(LimitError::BadRate("a rate limit", *v));
+                *v = MIN_RATE;
+            }
+        }
         self
     }
 
@@ -128,6 +183,11 @@ impl Limits {
                 first = Some(too_big(name, *v));
             }
         });
+        for v in [self.rate_up, self.rate_down].into_iter().flatten() {
+            if v < MIN_RATE && first.is_none() {
+                first = Some(LimitError::BadRate("a rate limit", v));
+            }
+        }
         first.map_or(Ok(self), Err)
     }
 }

@@ -75,6 +75,11 @@ impl Sessions {
         s.ends_ms = now_ms.saturating_add(duration.as_millis() as u64);
         s.idle_limit_s = idle.map(|d| d.as_secs().max(1));
         s.quota = quota;
+        s.rate = if grant.exempt {
+            grant.rate
+        } else {
+            grant.rate.or(self.defaults.rate)
+        };
         s.last_active_ms = now_ms;
         if let Some(ip) = ip {
             Table::remember_ip(&mut t.bindings, &mut s, ip);
@@ -207,6 +212,7 @@ impl Sessions {
             warn!(%mac, %ip, "could not bind the address: {e}");
         }
         let s = g.s;
+        t.apply_rate(&s);
         t.sessions.insert(mac, s.clone());
         drop(t);
         self.stats.logins.fetch_add(1, Ordering::Relaxed);
@@ -292,6 +298,7 @@ impl Sessions {
             let mac = g.s.mac;
             t.unrecorded.remove(&mac);
             authorized.push((mac, g.s.via, g.s.ends_ms));
+            t.apply_rate(&g.s);
             t.sessions.insert(mac, g.s);
         }
         drop(t);

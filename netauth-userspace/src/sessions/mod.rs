@@ -31,7 +31,7 @@ use std::{
 };
 
 use serde::Serialize;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 pub use authorize::Authorized;
 pub use events::{Event, Observer};
@@ -174,6 +174,14 @@ impl Table {
         true
     }
 
+    /// Puts the session's rate limits into the datapath (a failure leaves the device
+    /// unlimited, never captive or uncounted: authorization is the client map's alone).
+    fn apply_rate(&mut self, s: &Session) {
+        if let Err(e) = self.clients.set_rate(s.mac, s.rate) {
+            warn!(mac = %s.mac, "could not set the rate limits: {e}");
+        }
+    }
+
     /// Remembers `ip` as the session's latest address, dropping (and unbinding) the
     /// oldest beyond [`MAX_IPS`].
     fn remember_ip(bindings: &mut Bindings, s: &mut Session, ip: IpAddr) {
@@ -230,6 +238,7 @@ impl Sessions {
         f(&mut s);
         self.store
             .ack(|tx| crate::store::sessions::save(tx, &s).map_err(StoreError::from))?;
+        t.apply_rate(&s);
         t.sessions.insert(mac, s.clone());
         Ok(s)
     }
@@ -266,6 +275,12 @@ impl Sessions {
             }
             if let Some(q) = c.quota {
                 s.quota = q;
+            }
+            if let Some(r) = c.rate_up {
+                s.rate.up = r;
+            }
+            if let Some(r) = c.rate_down {
+                s.rate.down = r;
             }
             if let (Some(i), Some(a)) = (c.interim_s, s.acct.as_mut()) {
                 a.interim_s = i;
@@ -393,6 +408,21 @@ impl Sessions {
             .keys()
             .filter(|m| m.is_locally_administered())
             .count()
+    }
+
+    /// Sessions with a rate limit, and the packets the datapath dropped for their limits
+    /// (download beyond the horizon, upload beyond the burst).
+    pub fn rate_stats(&self) -> (usize, u64, u64) {
+        let t = self.lock();
+        let limited = t.sessions.values().filter(|s| s.rate.is_limited()).count();
+        let (mut down, mut up) = (0, 0);
+        for mac in t.clients.rate_keys() {
+            if let Some(r) = t.clients.rate_state(mac) {
+                down += r.down_dropped;
+                up += r.up_dropped;
+            }
+        }
+        (limited, down, up)
     }
 
     /// Whether the datapath lets `mac` through (no lock: a lookup in the kernel map).

@@ -117,6 +117,7 @@ impl Sessions {
                 }
                 // The addresses it had (a reboot forgot the pinned bindings).
                 bound.extend(s.ips.iter().map(|ip| (*ip, mac)));
+                t.apply_rate(&s);
                 t.sessions.insert(mac, s);
             }
             if let (_, Some(e)) = t.clients.insert_new(&restore) {

@@ -24,6 +24,7 @@ fn table(name: &str, max_clients: u32) -> (Arc<Sessions>, Store, Dir) {
             session_timeout: Duration::from_secs(3600),
             idle_timeout: None,
             quota: Quota::default(),
+            rate: crate::model::Rate::default(),
         },
         Accounting::new(),
         crate::clock::now(),
@@ -41,6 +42,7 @@ fn one_voucher(store: &Store, devices: u32) -> String {
         duration: Duration::from_secs(3600),
         quota: None,
         devices,
+        rate: Default::default(),
     };
     vouchers::create(store, 1, terms, crate::clock::now()).unwrap()[0]
         .code
@@ -66,6 +68,49 @@ fn a_session_extended_after_it_was_found_due_is_kept() {
     assert!(s.is_authorized(mac(1)), "and the device still passes");
     // Without the extension it would have ended.
     assert_eq!(s.enforce(later + Duration::from_secs(7200), true), 1);
+    assert!(!s.is_authorized(mac(1)));
+}
+
+#[test]
+fn rate_limits_follow_the_session_into_the_datapath_and_out() {
+    let (s, store, _dir) = table("rates", 16);
+    let now = crate::clock::now();
+    let grant = Grant {
+        rate: crate::model::Rate {
+            up: Some(2_000_000),
+            down: Some(10_000_000),
+        },
+        ..Grant::by(Via::Admin)
+    };
+    let v = s.authorize(mac(1), None, grant, now).unwrap();
+    assert_eq!(
+        (v.rate_up_bps, v.rate_down_bps),
+        (Some(2_000_000), Some(10_000_000))
+    );
+    s.authorize(mac(2), None, Grant::by(Via::Admin), now)
+        .unwrap();
+    assert_eq!(s.rate_stats().0, 1, "only the limited session");
+    let stored = store.active().unwrap();
+    let one = stored.iter().find(|x| x.mac == mac(1)).unwrap();
+    assert_eq!(one.rate.down, Some(10_000_000), "stored with the session");
+    // A change without an end; removing the last limit takes the map entry away.
+    let c = crate::model::Change {
+        rate_down: Some(None),
+        rate_up: Some(None),
+        ..Default::default()
+    };
+    let v = s.change(mac(1), c, now).unwrap();
+    assert_eq!((v.rate_up_bps, v.rate_down_bps), (None, None));
+    assert!(s.is_authorized(mac(1)), "still signed in");
+    assert_eq!(s.rate_stats().0, 0);
+    let c = crate::model::Change {
+        rate_down: Some(Some(5_000_000)),
+        ..Default::default()
+    };
+    s.change(mac(1), c, now).unwrap();
+    assert_eq!(s.rate_stats().0, 1);
+    s.end(mac(1), EndReason::Revoked, now).unwrap();
+    assert_eq!(s.rate_stats().0, 0);
     assert!(!s.is_authorized(mac(1)));
 }
 
@@ -128,6 +173,7 @@ fn voucher_in_use(s: &Sessions, store: &Store, now: SystemTime) -> String {
         duration: Duration::from_secs(3600),
         quota: Some(1000),
         devices: 1,
+        rate: Default::default(),
     };
     let code = vouchers::create(store, 1, terms, now).unwrap()[0]
         .code
@@ -188,6 +234,7 @@ fn a_voucher_session_moves_to_a_new_address_with_what_it_had_left() {
         session_timeout: Duration::from_secs(3600),
         idle_timeout: None,
         quota: Quota::default(),
+        rate: crate::model::Rate::default(),
     };
     let s = Sessions::new(parts, defaults, Accounting::new(), crate::clock::now()).unwrap();
     assert!(s.is_authorized(mac(2)));
@@ -285,6 +332,7 @@ fn sessions_and_their_addresses_survive_a_restart_of_the_table() {
         session_timeout: Duration::from_secs(3600),
         idle_timeout: None,
         quota: Quota::default(),
+        rate: crate::model::Rate::default(),
     };
     let now = crate::clock::now();
     let parts = Parts {

@@ -82,6 +82,7 @@ impl Sessions {
             ends_ms: old.ends_ms,
             idle_limit_s: old.idle_limit_s,
             quota: old.quota.left_after(&old.usage),
+            rate: old.rate,
             ..Session::unrecorded(mac)
         };
         if let Some(ip) = ip {
@@ -147,6 +148,9 @@ impl Sessions {
         // The session is on disk: a map that refuses it now (it just freed an entry) is
         // an error for this login; a restart, or the next login, puts it in.
         let entered = t.clients.authorize(mac, false);
+        if entered.is_ok() {
+            t.apply_rate(&s);
+        }
         if entered.is_ok()
             && let Some(ip) = ip
             && let Err(e) = t.bindings.bind(ip, mac)

@@ -81,7 +81,18 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// it can be updated on a full disk).
 const MARKER_LEN: usize = 64;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// What each schema version adds to the one before, applied in order to an older store
+/// in the transaction that records the new version (version 1 is [`SCHEMA`]).
+const MIGRATIONS: [(i64, &str); 1] = [(
+    2,
+    // Rate limits in bit/s per session and per voucher batch.
+    "ALTER TABLE sessions ADD COLUMN rate_up INTEGER;
+     ALTER TABLE sessions ADD COLUMN rate_down INTEGER;
+     ALTER TABLE vouchers ADD COLUMN rate_up INTEGER;
+     ALTER TABLE vouchers ADD COLUMN rate_down INTEGER;",
+)];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -181,19 +192,33 @@ impl Store {
             })
             .optional()
             .map_err(|e| fail("schema version", e))?;
-        match version.as_deref() {
+        // A new store starts at version 1 ([`SCHEMA`]) and migrates like an old one.
+        let version: i64 = match version.as_deref() {
             None => {
-                conn.execute(
-                    "INSERT INTO meta(key, value) VALUES ('schema', ?1)",
-                    params![SCHEMA_VERSION.to_string()],
-                )
-                .map_err(|e| fail("schema version", e))?;
+                conn.execute("INSERT INTO meta(key, value) VALUES ('schema', '1')", [])
+                    .map_err(|e| fail("schema version", e))?;
+                1
             }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(v) => bail!(
-                "the session store {} has schema version {v}; this netauth knows {SCHEMA_VERSION}",
-                path.display()
-            ),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (1..=SCHEMA_VERSION).contains(&n) => n,
+                _ => bail!(
+                    "the session store {} has schema version {v}; this netauth knows \
+                     1 to {SCHEMA_VERSION}",
+                    path.display()
+                ),
+            },
+        };
+        for (to, sql) in MIGRATIONS {
+            if version >= to {
+                continue;
+            }
+            let batch = format!(
+                "BEGIN IMMEDIATE; {sql} UPDATE meta SET value = '{to}' WHERE key = 'schema'; COMMIT;"
+            );
+            if let Err(e) = conn.execute_batch(&batch) {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(fail(&format!("migrating to schema version {to}"), e));
+            }
         }
         let generation: u64 = conn
             .query_row(
@@ -456,5 +481,47 @@ pub(crate) mod tempdir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_store_is_migrated_and_keeps_its_sessions() {
+        let dir = tempdir::Dir::new("migrate");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        {
+            // A store as netauth wrote it before rate limits (schema 1).
+            let conn = Connection::open(dir.0.join("sessions.db")).unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta(key, value) VALUES ('schema', '1');
+                 INSERT INTO sessions (mac, via, started_ms, ends_ms, last_active_ms)
+                    VALUES ('02:00:00:00:01:0a', 'admin', 1, 4102444800000, 1);
+                 INSERT INTO vouchers(code, duration_s, devices, created_ms)
+                    VALUES ('ACDEFGHJKMNP', 3600, 1, 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&dir.0).expect("migrated");
+        let s = store.active().unwrap();
+        assert_eq!(s.len(), 1, "the session is kept");
+        assert_eq!(s[0].rate, crate::model::Rate::default());
+        let v = store.vouchers().unwrap();
+        assert_eq!((v[0].rate_up_bps, v[0].rate_down_bps), (None, None));
+        drop(store);
+        // And a second start finds version 2 and changes nothing.
+        let store = Store::open(&dir.0).expect("reopened");
+        assert_eq!(store.active().unwrap().len(), 1);
+        let version: String = store
+            .read(|c| {
+                c.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap();
+        assert_eq!(version, "2");
     }
 }

@@ -6,7 +6,7 @@ use rusqlite::{Transaction, params};
 use super::{Result, Store};
 use crate::{
     clock,
-    model::{Acct, Mac, Quota, Session, Usage, Via},
+    model::{Acct, Mac, Quota, Rate, Session, Usage, Via},
 };
 
 fn ips_text(s: &Session) -> String {
@@ -23,8 +23,10 @@ pub fn save(tx: &Transaction<'_>, s: &Session) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO sessions (mac, ips, via, started_ms, ends_ms, idle_limit_s, quota_up,
             quota_down, quota_total, up_bytes, up_packets, down_bytes, down_packets,
-            base_up_bytes, base_up_packets, base_down_bytes, base_down_packets, last_active_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+            base_up_bytes, base_up_packets, base_down_bytes, base_down_packets, last_active_ms,
+            rate_up, rate_down)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20)
          ON CONFLICT(mac) WHERE ended_ms IS NULL DO UPDATE SET
             ips = excluded.ips, via = excluded.via, started_ms = excluded.started_ms,
             ends_ms = excluded.ends_ms, idle_limit_s = excluded.idle_limit_s,
@@ -35,7 +37,8 @@ pub fn save(tx: &Transaction<'_>, s: &Session) -> rusqlite::Result<()> {
             base_up_packets = excluded.base_up_packets,
             base_down_bytes = excluded.base_down_bytes,
             base_down_packets = excluded.base_down_packets,
-            last_active_ms = excluded.last_active_ms",
+            last_active_ms = excluded.last_active_ms, rate_up = excluded.rate_up,
+            rate_down = excluded.rate_down",
     )?
     .execute(params![
         s.mac.to_string(),
@@ -56,6 +59,8 @@ pub fn save(tx: &Transaction<'_>, s: &Session) -> rusqlite::Result<()> {
         s.base.down_bytes as i64,
         s.base.down_packets as i64,
         clock::to_wall_ms(s.last_active_ms) as i64,
+        s.rate.up.map(|v| v as i64),
+        s.rate.down.map(|v| v as i64),
     ])?;
     match &s.acct {
         Some(a) => {
@@ -167,7 +172,8 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT mac, ips, via, started_ms, ends_ms, idle_limit_s, quota_up, quota_down,
                     quota_total, up_bytes, up_packets, down_bytes, down_packets, base_up_bytes,
-                    base_up_packets, base_down_bytes, base_down_packets, last_active_ms
+                    base_up_packets, base_down_bytes, base_down_packets, last_active_ms,
+                    rate_up, rate_down
                  FROM sessions WHERE ended_ms IS NULL",
             )?;
             let rows = stmt.query_map([], row)?;
@@ -235,6 +241,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
             down_packets: u(16)?,
         },
         last_active_ms: clock::from_wall_ms(u(17)?),
+        rate: Rate {
+            up: o(18)?,
+            down: o(19)?,
+        },
         acct: None,
     })
 }

@@ -7,7 +7,7 @@ use crate::{clock, model::Mac};
 
 const SELECT: &str = "SELECT v.code, v.duration_s, v.quota, v.devices, v.created_ms,
         v.first_used_ms, v.revoked,
-        (SELECT COUNT(*) FROM voucher_devices d WHERE d.code = v.code)
+        (SELECT COUNT(*) FROM voucher_devices d WHERE d.code = v.code), v.rate_up, v.rate_down
     FROM vouchers v";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Voucher> {
@@ -20,6 +20,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Voucher> {
         first_used_ms: r.get::<_, Option<i64>>(5)?.map(|v| v.max(0) as u64),
         revoked: r.get::<_, i64>(6)? != 0,
         devices_used: r.get::<_, i64>(7)?.max(0) as u32,
+        rate_up_bps: r.get::<_, Option<i64>>(8)?.map(|v| v.max(0) as u64),
+        rate_down_bps: r.get::<_, Option<i64>>(9)?.map(|v| v.max(0) as u64),
     })
 }
 
@@ -138,8 +140,9 @@ impl Store {
     pub fn voucher_create(&self, v: &[Voucher]) -> Result<()> {
         self.ack(|tx| {
             let mut stmt = tx.prepare(
-                "INSERT INTO vouchers(code, duration_s, quota, devices, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO vouchers(code, duration_s, quota, devices, created_ms, rate_up,
+                    rate_down)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for v in v {
                 stmt.execute(params![
@@ -147,7 +150,9 @@ impl Store {
                     v.duration_s as i64,
                     v.quota.map(|q| q as i64),
                     v.devices as i64,
-                    v.created_ms as i64
+                    v.created_ms as i64,
+                    v.rate_up_bps.map(|r| r as i64),
+                    v.rate_down_bps.map(|r| r as i64),
                 ])?;
             }
             Ok::<_, StoreError>(())

@@ -244,6 +244,51 @@ pub fn run(
             );
         }
     }
+    // Rate limits, at the largest client count. The hit rows above are a gateway that
+    // limits nobody (NETAUTH_RATES_ANY is 0: no rate lookup). Then: the same unlimited
+    // client on a gateway that limits someone (one failed lookup), and a rate-limited
+    // client (limits far above what the test sends, so the frame passes).
+    let any = match ebpf.map("NETAUTH_RATES_ANY") {
+        Some(Map::Array(d)) => Some(d.fd().as_fd().as_raw_fd()),
+        _ => None,
+    };
+    if let (Some(any), Some(Map::HashMap(d))) = (any, ebpf.map("NETAUTH_RATES")) {
+        let rates = d.fd().as_fd().as_raw_fd();
+        bpf::map_update(any, &0u32.to_ne_bytes(), &1u32.to_ne_bytes())?;
+        let timed = |label: &str| -> anyhow::Result<()> {
+            let (mut h, mut th) = (Vec::new(), Vec::new());
+            for _ in 0..trials {
+                let (r, ns) = bpf::test_run(prog_fd, &hit, repeat)?;
+                if r != XDP_PASS {
+                    bail!("{label}: the frame did not pass XDP ({r})");
+                }
+                h.push(ns);
+                let (r, ns) = bpf::test_run(tc_fd, &hit, repeat)?;
+                if r != TC_ACT_OK {
+                    bail!("{label}: the frame did not pass TC ({r})");
+                }
+                th.push(ns);
+            }
+            eprintln!(
+                "bench: program cost of {label} at {} clients: XDP hit {:.1} ns, TC hit {:.1} ns",
+                counts.last().copied().unwrap_or(0),
+                median(&h),
+                median(&th)
+            );
+            Ok(())
+        };
+        timed("an unlimited client on a gateway with limits")?;
+        let key = [
+            client[0], client[1], client[2], client[3], client[4], client[5], 0, 0,
+        ];
+        // ClientRate: down_bps, up_bps, down_burst_ns, up_burst_ns, flags, 4 x state.
+        let mut value = Vec::new();
+        for v in [1u64 << 40, 1 << 40, 1 << 40, 1 << 40, 1, 0, 0, 0, 0] {
+            value.extend_from_slice(&v.to_ne_bytes());
+        }
+        bpf::map_update(rates, &key, &value)?;
+        timed("a rate-limited client")?;
+    }
     drop(ebpf);
     drop(pins);
     Ok(CostResult {

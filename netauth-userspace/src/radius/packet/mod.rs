@@ -73,6 +73,17 @@ pub mod chilli {
     pub const MAX_INPUT_GIGAWORDS: u8 = 21;
     pub const MAX_OUTPUT_GIGAWORDS: u8 = 22;
     pub const MAX_TOTAL_GIGAWORDS: u8 = 23;
+    /// ChilliSpot-Bandwidth-Max-Up/Down, in kbit/s.
+    pub const BANDWIDTH_MAX_UP: u8 = 4;
+    pub const BANDWIDTH_MAX_DOWN: u8 = 5;
+}
+
+/// WISPr vendor attributes (Wi-Fi Alliance), FreeRADIUS's dictionary.wispr.
+pub mod wispr {
+    pub const VENDOR: u32 = 14122;
+    /// WISPr-Bandwidth-Max-Up/Down, in bit/s.
+    pub const BANDWIDTH_MAX_UP: u8 = 7;
+    pub const BANDWIDTH_MAX_DOWN: u8 = 8;
 }
 
 pub const HEADER: usize = 20;
