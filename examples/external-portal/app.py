@@ -8,8 +8,9 @@ docs/external-portal.md. Run:
 
     python3 app.py --listen 198.51.100.2:8099 --secret-file /etc/netauth/external.secret
 
-Options: --duration SECONDS and --quota BYTES set what the grant gives (empty: the
-gateway's defaults), --username NAME the user name for accounting.
+Options: --duration SECONDS, --quota BYTES, --rate-up and --rate-down BITS_PER_SECOND set
+what the grant gives (empty: the gateway's defaults), --username NAME the user's name for
+the gateway's log.
 """
 
 import argparse
@@ -24,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PROTOCOL = "netauth-external-v1"
 LOGIN_FIELDS = ["gw", "mac", "ip", "url", "grant_url", "nonce", "exp"]
-GRANT_FIELDS = ["gw", "mac", "nonce", "exp", "duration", "quota", "username"]
+GRANT_FIELDS = ["gw", "mac", "nonce", "exp", "duration", "quota", "rate_up", "rate_down", "username"]
 GRANT_LIFETIME = 120  # seconds the browser has to bring the grant back
 
 
@@ -38,10 +39,12 @@ def sign(key, message):
 
 
 class App:
-    def __init__(self, key, duration, quota, username):
+    def __init__(self, key, duration, quota, rate_up, rate_down, username):
         self.key = key
         self.duration = duration
         self.quota = quota
+        self.rate_up = rate_up
+        self.rate_down = rate_down
         self.username = username
         self.visits = {}  # token -> verified login request
 
@@ -117,6 +120,8 @@ def make_handler(app):
                 ("exp", str(int(time.time()) + GRANT_LIFETIME)),
                 ("duration", app.duration),
                 ("quota", app.quota),
+                ("rate_up", app.rate_up),
+                ("rate_down", app.rate_down),
                 ("username", app.username),
             ]
             sig = sign(app.key, canonical("grant", fields))
@@ -132,12 +137,16 @@ def main():
     p.add_argument("--secret-file", required=True)
     p.add_argument("--duration", default="3600")
     p.add_argument("--quota", default="")
+    p.add_argument("--rate-up", default="")
+    p.add_argument("--rate-down", default="")
     p.add_argument("--username", default="guest")
     a = p.parse_args()
     with open(a.secret_file, encoding="utf-8") as f:
         key = f.readline().strip().encode("utf-8")
     host, _, port = a.listen.rpartition(":")
-    server = ThreadingHTTPServer((host.strip("[]"), int(port)), make_handler(App(key, a.duration, a.quota, a.username)))
+    server = ThreadingHTTPServer((host.strip("[]"), int(port)), make_handler(
+        App(key, a.duration, a.quota, a.rate_up, a.rate_down, a.username)
+    ))
     print(f"external portal listening on {a.listen}", flush=True)
     server.serve_forever()
 

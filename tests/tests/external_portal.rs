@@ -49,6 +49,8 @@ fn start(lab: &mut Lab) -> App {
             "7200",
             "--quota",
             "5000000000",
+            "--rate-down",
+            "8000000",
             "--username",
             "room-101",
         ])
@@ -182,6 +184,8 @@ fn grant(gw: &str, mac: &str, nonce: &str, exp: u64, tamper: Option<(&str, &str)
         ("exp", exp),
         ("duration", "3600".to_string()),
         ("quota", "1000000000".to_string()),
+        ("rate_up", String::new()),
+        ("rate_down", String::new()),
         ("username", "guest 7".to_string()),
     ];
     let signed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -275,6 +279,12 @@ fn chromium_signs_in_through_the_external_portal_and_reaches_the_original_page()
         s.seconds_remaining > 7000 && s.seconds_remaining <= 7200,
         "{s:?}"
     );
+    assert_eq!(
+        s.rate_down_bps,
+        Some(8_000_000),
+        "the grant's rate limit: {s:?}"
+    );
+    assert_eq!(s.rate_up_bps, None, "{s:?}");
     assert!(lab.daemon().log_text().contains("username=room-101"));
 
     // The application's host is in the walled garden: a device that never signed in

@@ -17,7 +17,7 @@ use std::{
 use hmac::{Hmac, Mac as _};
 use sha2::Sha256;
 
-use crate::model::{Grant, Mac, Quota, Via};
+use crate::model::{Grant, Mac, Quota, Rate, Via};
 
 /// The first line of every signed string: the protocol and its version.
 const PROTOCOL: &str = "netauth-external-v1";
@@ -34,7 +34,19 @@ const MAX_VALUE: usize = 2048;
 /// Fields of the login request, in signing order.
 pub const LOGIN_FIELDS: [&str; 7] = ["gw", "mac", "ip", "url", "grant_url", "nonce", "exp"];
 /// Fields of a grant, in signing order.
-pub const GRANT_FIELDS: [&str; 7] = ["gw", "mac", "nonce", "exp", "duration", "quota", "username"];
+pub const GRANT_FIELDS: [&str; 9] = [
+    "gw",
+    "mac",
+    "nonce",
+    "exp",
+    "duration",
+    "quota",
+    "rate_up",
+    "rate_down",
+    "username",
+];
+/// Highest rate limit a grant may set, bit/s (a 100 Gbit/s link).
+const MAX_RATE_BPS: u64 = 100_000_000_000;
 
 /// Why a grant was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -240,6 +252,16 @@ impl External {
                     .ok_or(Refusal::Malformed)?,
             ),
         };
+        let rate = |name| match field(name)? {
+            "" => Ok(None),
+            r => r
+                .parse::<u64>()
+                .ok()
+                .filter(|b| (1..=MAX_RATE_BPS).contains(b))
+                .map(Some)
+                .ok_or(Refusal::Malformed),
+        };
+        let (up, down) = (rate("rate_up")?, rate("rate_down")?);
         let username = field("username")?.to_string();
         if username.len() > 253 {
             return Err(Refusal::Malformed);
@@ -265,6 +287,7 @@ impl External {
                     total: quota,
                     ..Quota::default()
                 },
+                rate: Rate { up, down },
                 ..Grant::by(Via::External)
             },
             username,
@@ -299,6 +322,17 @@ mod tests {
     }
 
     fn grant(key: &[u8], mac: &str, nonce: &str, exp: u64, duration: &str) -> String {
+        grant_with_rate(key, mac, nonce, exp, duration, "")
+    }
+
+    fn grant_with_rate(
+        key: &[u8],
+        mac: &str,
+        nonce: &str,
+        exp: u64,
+        duration: &str,
+        rate_down: &str,
+    ) -> String {
         let exp = exp.to_string();
         let fields = [
             ("gw", "GW"),
@@ -307,6 +341,8 @@ mod tests {
             ("exp", exp.as_str()),
             ("duration", duration),
             ("quota", "1000000"),
+            ("rate_up", "2000000"),
+            ("rate_down", rate_down),
             ("username", "alice"),
         ];
         let sig = sign(key, &canonical("grant", &fields));
@@ -382,9 +418,36 @@ mod tests {
         let ok = e.redeem(a, &good).unwrap();
         assert_eq!(ok.grant.duration, Some(Duration::from_secs(3600)));
         assert_eq!(ok.grant.quota.total, Some(1_000_000));
+        assert_eq!(
+            (ok.grant.rate.up, ok.grant.rate.down),
+            (Some(2_000_000), None)
+        );
         assert_eq!(ok.username, "alice");
         assert_eq!(ok.original.as_deref(), Some("http://x/"));
         // Once.
         assert_eq!(e.redeem(a, &good).unwrap_err(), Refusal::Replayed);
+    }
+
+    #[test]
+    fn a_grants_rate_limits_are_bit_per_second_numbers_in_range() {
+        let e = ext();
+        let key = b"s3cret-s3cret-s3cret";
+        let a: Mac = A.parse().unwrap();
+        let ip = "192.0.2.10".parse().unwrap();
+        let exp = now_unix() + 60;
+        for bad in ["0", "10M", "-1", "100000000001", "1.5"] {
+            let n = nonce_of(&e.login_redirect(a, ip, None, "g").unwrap());
+            assert_eq!(
+                e.redeem(a, &grant_with_rate(key, A, &n, exp, "60", bad))
+                    .unwrap_err(),
+                Refusal::Malformed,
+                "{bad}"
+            );
+        }
+        let n = nonce_of(&e.login_redirect(a, ip, None, "g").unwrap());
+        let ok = e
+            .redeem(a, &grant_with_rate(key, A, &n, exp, "60", "10000000"))
+            .unwrap();
+        assert_eq!(ok.grant.rate.down, Some(10_000_000));
     }
 }
