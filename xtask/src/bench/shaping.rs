@@ -313,9 +313,9 @@ fn med(v: Option<&Vec<f64>>) -> f64 {
 /// The section's table (Markdown), also printed by `--shaping-only`.
 pub fn table(r: &ShapingResult) -> String {
     let mut w = String::new();
-    let _ = write!(w, "| | ");
+    let _ = write!(w, "| |");
     for b in &r.blocks {
-        let _ = write!(w, "{} limited | ", b.clients);
+        let _ = write!(w, " {} limited |", b.clients);
     }
     let _ = write!(w, "\n|---|");
     for _ in &r.blocks {
