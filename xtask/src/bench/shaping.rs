@@ -368,7 +368,8 @@ pub fn table(r: &ShapingResult) -> String {
     for b in &r.blocks {
         let v = b.pps.get(&Shaper::None).cloned().unwrap_or_default();
         let spread = stats::spread(&v);
-        let _ = write!(w, " {:.1}% |", spread * 100.0);
+        let flag = if spread > 0.10 { "over 10%" } else { "ok" };
+        let _ = write!(w, " {:.1}% {flag} |", spread * 100.0);
     }
     let _ = writeln!(w);
     for b in &r.blocks {
