@@ -16,6 +16,7 @@ mod fwd;
 mod portal;
 mod progcost;
 mod report;
+mod shaping;
 mod stats;
 mod topo;
 
@@ -69,7 +70,13 @@ pub struct Opts {
     /// and print each round and the ratios: for profiling, no report is written.
     #[arg(long)]
     pub portal_only: bool,
-    /// Client counts for --fwd-only, --cost-only, --bulk-only and --portal-only.
+    /// Only compare per-client download limits, netauth against tc HTB (a class and a
+    /// u32 filter per MAC) and no shaping, at the plan's limited-client counts (or
+    /// --clients if given), and print the figures: no report is written.
+    #[arg(long)]
+    pub shaping_only: bool,
+    /// Client counts for --fwd-only, --cost-only, --bulk-only, --portal-only and
+    /// --shaping-only.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub clients: Vec<u32>,
     /// Interleaved rounds (overrides the plan's).
@@ -90,6 +97,9 @@ pub struct Plan {
     pub paced_secs: f64,
     pub testrun_repeat: u32,
     pub testrun_trials: usize,
+    /// Limited clients of the shaping section, and its TCP seconds.
+    pub shaping_counts: Vec<u32>,
+    pub shaping_tcp_secs: u32,
 }
 
 impl Plan {
@@ -115,6 +125,8 @@ impl Plan {
                 paced_secs: 1.0,
                 testrun_repeat: 100_000,
                 testrun_trials: 3,
+                shaping_counts: vec![1, 100],
+                shaping_tcp_secs: 2,
             }
         } else if o.quick {
             Plan {
@@ -129,6 +141,8 @@ impl Plan {
                 paced_secs: 3.0,
                 testrun_repeat: 1_000_000,
                 testrun_trials: 5,
+                shaping_counts: vec![1, 1_000],
+                shaping_tcp_secs: 5,
             }
         } else {
             Plan {
@@ -143,6 +157,8 @@ impl Plan {
                 paced_secs: 5.0,
                 testrun_repeat: 1_000_000,
                 testrun_trials: 5,
+                shaping_counts: vec![1, 1_000, 10_000],
+                shaping_tcp_secs: 8,
             }
         }
     }
@@ -209,6 +225,8 @@ pub struct Results {
     pub portal_error: Option<String>,
     pub bulk: Option<bulk::BulkResult>,
     pub bulk_error: Option<String>,
+    pub shaping: Option<shaping::ShapingResult>,
+    pub shaping_error: Option<String>,
     pub xdp_status: BTreeMap<Method, String>,
     pub notes: Vec<String>,
 }
@@ -353,6 +371,24 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     );
     env::install_interrupt_handler()?;
     let plan = Plan::new(opts);
+    if opts.shaping_only {
+        // --clients defaults to [1]: the plan's counts unless others were asked for.
+        let counts = if opts.clients == [1] {
+            plan.shaping_counts.clone()
+        } else {
+            opts.clients.clone()
+        };
+        let prefix = format!("ns{}", std::process::id() % 100_000);
+        let r = shaping::print(
+            &prefix,
+            &counts,
+            plan.repeats,
+            plan.pps_secs,
+            plan.shaping_tcp_secs,
+        );
+        let _ = std::fs::remove_file(&snapshot);
+        return r;
+    }
     if opts.portal_only {
         let r = portal::only(&plan, &opts.clients);
         let _ = std::fs::remove_file(&snapshot);
@@ -462,6 +498,25 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         Err(e) => {
             eprintln!("bench: bulk load and restore failed: {e:#}");
             r.bulk_error = Some(format!("{e:#}"));
+        }
+    }
+
+    // 5. Shaping: per-client download limits against tc HTB (issue 15).
+    eprintln!(
+        "bench: shaping at {:?} limited clients",
+        plan.shaping_counts
+    );
+    match shaping::measure(
+        &format!("{prefix}s"),
+        &plan.shaping_counts,
+        plan.repeats,
+        plan.pps_secs,
+        plan.shaping_tcp_secs,
+    ) {
+        Ok(s) => r.shaping = Some(s),
+        Err(e) => {
+            eprintln!("bench: shaping failed: {e:#}");
+            r.shaping_error = Some(format!("{e:#}"));
         }
     }
 
@@ -718,6 +773,15 @@ fn smoke_check(r: &Results) -> anyhow::Result<()> {
     }
     if r.mem.iter().any(|m| m.rss_kb.is_none()) {
         missing.push("memory");
+    }
+    if r.shaping.as_ref().is_none_or(|s| {
+        s.blocks.iter().any(|b| {
+            !b.failures.is_empty()
+                || b.pps.values().flatten().any(|v| !v.is_finite())
+                || b.rate.len() < 2
+        })
+    }) {
+        missing.push("shaping");
     }
     if !missing.is_empty() {
         bail!("smoke run: no figures for {}", missing.join(", "));

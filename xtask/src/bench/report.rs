@@ -213,6 +213,21 @@ pub fn targets(r: &Results) -> Vec<String> {
     }
     // 6. Bulk (issue 13): load 100k sessions <= 2 s, every one passes <= 1 s after start.
     out.extend(bulk_targets(r, line));
+    // 7. Shaping (issue 15): flat 1 -> 10k limited, below HTB at 1k, within 10%.
+    match &r.shaping {
+        Some(s) => out.extend(
+            super::shaping::targets(s)
+                .into_iter()
+                .map(|(ok, t)| line(ok, t)),
+        ),
+        None => out.push(line(
+            None,
+            format!(
+                "shaping against tc HTB: {}",
+                r.shaping_error.as_deref().unwrap_or("not measured")
+            ),
+        )),
+    }
     out
 }
 
@@ -774,6 +789,31 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
         )?;
     } else if let Some(e) = &r.bulk_error {
         writeln!(w, "\nBulk load and restore failed: {e}")?;
+    }
+
+    writeln!(
+        w,
+        "\n## Shaping: per-client download limits against tc HTB\n"
+    )?;
+    match &r.shaping {
+        Some(s) => writeln!(
+            w,
+            "N clients each limited (N-1 synthetic MACs at 10 Mbit/s, the measured client \
+             last); download on the gateway's LAN egress for all three. pps: 64-byte UDP \
+             flood from the upstream to the measured client, its limit 10 Gbit/s so that it \
+             does not bind (the figure is the classify-and-meter cost); median of the \
+             interleaved rounds, ratio to no shaping in the same block. TCP: iperf3 `-R` with \
+             the client's limit set to 10 Mbit/s. HTB: `tc -batch`, one class (`rate`) and \
+             one `u32 match ether dst` filter per MAC, the measured client's last (the \
+             kernel has no flower; u32 hash tables would be a faster HTB setup than the \
+             anchors use).\n\n{}",
+            super::shaping::table(s)
+        )?,
+        None => writeln!(
+            w,
+            "Not measured: {}",
+            r.shaping_error.as_deref().unwrap_or("section not run")
+        )?,
     }
 
     // Raw samples.
