@@ -345,6 +345,12 @@ impl Client {
             .run(move || http::submit(portal_addr(false), "/login", "/login", &form))??)
     }
 
+    /// Signs in on the portal's login form with a user name and password (terms accepted).
+    pub fn login_as(&self, user: &str, pass: &str) -> http::Response {
+        self.login(&format!("accept=1&username={user}&password={pass}"))
+            .unwrap()
+    }
+
     /// Accepts the terms (click-through), asserting the portal let the client in.
     pub fn sign_in(&self) {
         let r = self.login("accept=1").expect("the login form");

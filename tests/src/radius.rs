@@ -910,6 +910,24 @@ impl Drop for TempDir {
     }
 }
 
+/// A MAC as RADIUS carries it in Calling-Station-Id (RFC 3580):
+/// 02:00:00:00:01:0a -> 02-00-00-00-01-0A.
+pub fn station(mac: &str) -> String {
+    mac.replace(':', "-").to_uppercase()
+}
+
+/// Writes the shared secret where netauth's `--radius-secret-file` reads it; its path.
+pub fn secret_file(dir: &std::path::Path, secret: &str) -> String {
+    let p = dir.join("radius.secret");
+    std::fs::write(&p, format!("{secret}\n")).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Whether `r` is the accounting request of `status` for `session_id`.
+pub fn is_acct(r: &DetailRecord, status: &str, session_id: &str) -> bool {
+    r.get("Acct-Status-Type") == Some(status) && r.get("Acct-Session-Id") == Some(session_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

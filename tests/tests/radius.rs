@@ -6,40 +6,19 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    path::Path,
     time::{Duration, Instant},
 };
 
 use netauth_common::api::Via;
 use netauth_lab::{
     Client, GW_LAN_V4, Lab, TempNs, http, portal_addr,
-    radius::{self, DetailRecord, FreeRadius, FreeRadiusConfig, RadiusClientDef},
+    radius::{self, FreeRadius, FreeRadiusConfig, RadiusClientDef, is_acct, secret_file, station},
     wait_until,
 };
 
 const SECRET: &str = "t0p-s3cret-shared";
 const GW_WAN: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const UP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
-
-fn login(c: &Client, user: &str, pass: &str) -> http::Response {
-    c.login(&format!("accept=1&username={user}&password={pass}"))
-        .unwrap()
-}
-
-/// 02:00:00:00:01:0a -> 02-00-00-00-01-0A (RFC 3580 Calling-Station-Id).
-fn station(mac: &str) -> String {
-    mac.replace(':', "-").to_uppercase()
-}
-
-fn secret_file(dir: &Path) -> String {
-    let p = dir.join("radius.secret");
-    std::fs::write(&p, format!("{SECRET}\n")).unwrap();
-    p.to_string_lossy().into_owned()
-}
-
-fn is(r: &DetailRecord, status: &str, session_id: &str) -> bool {
-    r.get("Acct-Status-Type") == Some(status) && r.get("Acct-Session-Id") == Some(session_id)
-}
 
 /// A FreeRADIUS in the lab's upstream namespace that knows the gateway.
 fn server_in_upstream(lab: &Lab, users: &str, ports: (u16, u16), name: &str) -> FreeRadius {
@@ -67,7 +46,7 @@ bob Cleartext-Password := \"builder-2\"\n";
 fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     let mut lab = Lab::new(2).unwrap();
     let fr = server_in_upstream(&lab, USERS, (1812, 1813), "radius");
-    let secret = secret_file(&lab.dir);
+    let secret = secret_file(&lab.dir, SECRET);
     lab.start_netauth(&[
         "--auth-method",
         "radius",
@@ -85,7 +64,7 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     assert_eq!(a.status_of(), Some(511));
 
     // Wrong password: "invalid", nothing more; FreeRADIUS saw the request and rejected it.
-    let r = login(&a, "alice", "not-it");
+    let r = a.login_as("alice", "not-it");
     assert_eq!(r.status, 403, "{r:?}");
     assert!(
         r.body.contains("Invalid user name or password"),
@@ -100,7 +79,7 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     assert_eq!(a.status_of(), Some(511));
 
     // The right one (with a space, form-encoded as '+').
-    let r = login(&a, "alice", "wonder+land");
+    let r = a.login_as("alice", "wonder+land");
     assert_eq!(r.status, 303, "{r:?}");
     assert_eq!(a.status_of(), Some(200));
     assert_eq!(b.status_of(), Some(511), "only alice's device is online");
@@ -131,7 +110,7 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
 
     // Accounting Start, with the Class echoed.
     let start = fr
-        .wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Start", &sid), Duration::from_secs(5))
         .expect("no accounting Start");
     assert_eq!(start.get("User-Name"), Some("alice"));
     assert_eq!(start.get("Class"), Some("0x7669702d706c616e"));
@@ -159,7 +138,10 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     // Interim-Updates come every 2 s and carry growing counters.
     let interim = fr
         .wait_accounting(
-            |r| is(r, "Interim-Update", &sid) && r.input_octets().is_some_and(|o| o > 4_000_000),
+            |r| {
+                is_acct(r, "Interim-Update", &sid)
+                    && r.input_octets().is_some_and(|o| o > 4_000_000)
+            },
             Duration::from_secs(6),
         )
         .expect("no Interim-Update with the traffic");
@@ -169,7 +151,7 @@ fn radius_login_applies_the_accept_and_accounting_matches_the_traffic() {
     assert_eq!(a.logout().unwrap().status, 200);
     let l2 = a.link_counters();
     let stop = fr
-        .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no accounting Stop");
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("User-Request"));
     // The client's interface counters at layer 3, from login to logout (the transfer
@@ -213,7 +195,7 @@ fn das() -> SocketAddr {
 fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     let mut lab = Lab::new(2).unwrap();
     let fr = server_in_upstream(&lab, USERS, (1812, 1813), "radius");
-    let secret = secret_file(&lab.dir);
+    let secret = secret_file(&lab.dir, SECRET);
     lab.start_netauth(&[
         "--auth-method",
         "radius",
@@ -228,8 +210,8 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     ])
     .unwrap();
     let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
-    assert_eq!(login(&a, "alice", "wonder+land").status, 303);
-    assert_eq!(login(&b, "bob", "builder-2").status, 303);
+    assert_eq!(a.login_as("alice", "wonder+land").status, 303);
+    assert_eq!(b.login_as("bob", "builder-2").status, 303);
     let sid = lab
         .daemon()
         .session(&a.mac)
@@ -390,7 +372,7 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     assert_eq!(a.status_of(), Some(511));
     assert_eq!(b.status_of(), Some(200));
     let stop = fr
-        .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no Stop after the Disconnect");
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("Admin-Reset"));
     let r =
@@ -431,7 +413,7 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     .unwrap();
     assert_eq!(code, "CoA-ACK");
     let stop = fr
-        .wait_accounting(|r| is(r, "Stop", &bob_sid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Stop", &bob_sid), Duration::from_secs(5))
         .expect("no Stop after the shortened Session-Timeout");
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("Session-Timeout"));
     assert_eq!(b.status_of(), Some(511));
@@ -439,7 +421,7 @@ fn coa_and_disconnect_from_radclient_change_and_end_sessions() {
     // A retransmitted Disconnect-Request (same identifier and authenticator) gets the same
     // answer and is applied once: the second copy is not a new request (which would now
     // find no session and be NAKed).
-    assert_eq!(login(&a, "alice", "wonder+land").status, 303);
+    assert_eq!(a.login_as("alice", "wonder+land").status, 303);
     let request = disconnect_request(77, "alice", SECRET);
     let answers: Vec<Vec<u8>> = lab
         .up
@@ -493,7 +475,7 @@ fn mac_authentication_and_trusted_macs_need_no_browser() {
         station(&a.mac)
     );
     let fr = server_in_upstream(&lab, &users, (1812, 1813), "radius");
-    let secret = secret_file(&lab.dir);
+    let secret = secret_file(&lab.dir, SECRET);
     lab.start_netauth(&[
         "--radius-server",
         "198.51.100.2",
@@ -576,7 +558,7 @@ fn a_dead_server_fails_over_and_accounting_waits_for_a_live_one() {
     let mut lab = Lab::new(2).unwrap();
     let mut primary = server_in_upstream(&lab, USERS, (1812, 1813), "primary");
     let mut secondary = server_in_upstream(&lab, USERS, (1912, 1913), "secondary");
-    let secret = secret_file(&lab.dir);
+    let secret = secret_file(&lab.dir, SECRET);
     lab.start_netauth(&[
         "--auth-method",
         "radius",
@@ -601,7 +583,7 @@ fn a_dead_server_fails_over_and_accounting_waits_for_a_live_one() {
     // The primary is down: the login still works, through the secondary.
     primary.kill();
     let t0 = Instant::now();
-    assert_eq!(login(&a, "alice", "wonder+land").status, 303);
+    assert_eq!(a.login_as("alice", "wonder+land").status, 303);
     assert!(
         t0.elapsed() >= Duration::from_millis(900),
         "retried the primary first"
@@ -621,14 +603,14 @@ fn a_dead_server_fails_over_and_accounting_waits_for_a_live_one() {
         .unwrap();
     assert!(
         secondary
-            .wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
+            .wait_accounting(|r| is_acct(r, "Start", &sid), Duration::from_secs(5))
             .is_some()
     );
     assert!(lab.daemon().log_text().contains("failing over"));
 
     // Both down: a clear message, no session, and a logout's Stop waits in the queue.
     secondary.kill();
-    let r = login(&b, "bob", "builder-2");
+    let r = b.login_as("bob", "builder-2");
     assert_eq!(r.status, 503, "{r:?}");
     assert!(r.body.contains("not answering"), "{}", r.body);
     assert_eq!(b.status_of(), Some(511));
@@ -641,14 +623,14 @@ fn a_dead_server_fails_over_and_accounting_waits_for_a_live_one() {
     // The primary comes back: the queued Stop is delivered, with its delay.
     primary.restart().unwrap();
     let stop = primary
-        .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(70))
+        .wait_accounting(|r| is_acct(r, "Stop", &sid), Duration::from_secs(70))
         .expect("the queued Stop was not delivered");
     assert_eq!(stop.get("Acct-Terminate-Cause"), Some("User-Request"));
     assert!(
         stop.get_u64("Acct-Delay-Time").is_some_and(|d| d >= 1),
         "{stop:?}"
     );
-    assert_eq!(login(&b, "bob", "builder-2").status, 303);
+    assert_eq!(b.login_as("bob", "builder-2").status, 303);
 
     let log = lab.daemon().log_text();
     assert!(!log.contains(SECRET) && !log.contains("wonder land") && !log.contains("builder-2"));
@@ -680,7 +662,7 @@ fn two_gateways_share_one_radius_server() {
     )
     .unwrap();
     for (i, lab) in labs.iter_mut().enumerate() {
-        let secret = secret_file(&lab.dir);
+        let secret = secret_file(&lab.dir, SECRET);
         let server = links[i].1.to_string();
         let name = ["gw-a", "gw-b"][i];
         lab.start_netauth(&[
@@ -701,7 +683,7 @@ fn two_gateways_share_one_radius_server() {
     let cb = labs[1].clients[0].clone();
 
     // carol on gateway A; her Start reaches the server.
-    assert_eq!(login(&ca, "carol", "one-device").status, 303);
+    assert_eq!(ca.login_as("carol", "one-device").status, 303);
     let sid = labs[0]
         .daemon()
         .session(&ca.mac)
@@ -709,15 +691,15 @@ fn two_gateways_share_one_radius_server() {
         .acct_session_id
         .unwrap();
     let start = fr
-        .wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Start", &sid), Duration::from_secs(5))
         .expect("no Start from gateway A");
     assert_eq!(start.get("NAS-Identifier"), Some("gw-a"));
     // Simultaneous-Use := 1 holds across gateways: carol on B is refused.
-    let r = login(&cb, "carol", "one-device");
+    let r = cb.login_as("carol", "one-device");
     assert_eq!(r.status, 403, "{r:?}");
     assert_eq!(cb.status_of(), Some(511));
     // dave on B is fine; accounting from both gateways lands in the one detail file.
-    assert_eq!(login(&cb, "dave", "dave-pass").status, 303);
+    assert_eq!(cb.login_as("dave", "dave-pass").status, 303);
     let dsid = labs[1]
         .daemon()
         .session(&cb.mac)
@@ -725,7 +707,7 @@ fn two_gateways_share_one_radius_server() {
         .acct_session_id
         .unwrap();
     let dstart = fr
-        .wait_accounting(|r| is(r, "Start", &dsid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Start", &dsid), Duration::from_secs(5))
         .expect("no Start from gateway B");
     assert_eq!(dstart.get("NAS-Identifier"), Some("gw-b"));
     assert_eq!(
@@ -758,13 +740,13 @@ fn two_gateways_share_one_radius_server() {
     assert_eq!(ca.status_of(), Some(511));
     assert_eq!(cb.status_of(), Some(200));
     let stop = fr
-        .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no Stop from gateway A");
     assert_eq!(stop.get("NAS-Identifier"), Some("gw-a"));
 
     // With carol's session stopped, she may use gateway B (after dave logs out there).
     assert_eq!(cb.logout().unwrap().status, 200);
-    assert_eq!(login(&cb, "carol", "one-device").status, 303);
+    assert_eq!(cb.login_as("carol", "one-device").status, 303);
     assert_eq!(cb.status_of(), Some(200));
 }
 
@@ -777,7 +759,7 @@ fn transfer(c: &Client, bytes: usize) {
 fn accounting_continues_across_a_crash_with_the_same_session() {
     let mut lab = Lab::new(1).unwrap();
     let fr = server_in_upstream(&lab, USERS, (1812, 1813), "radius");
-    let secret = secret_file(&lab.dir);
+    let secret = secret_file(&lab.dir, SECRET);
     let args = [
         "--auth-method",
         "radius",
@@ -788,7 +770,7 @@ fn accounting_continues_across_a_crash_with_the_same_session() {
     ];
     lab.start_netauth(&args).unwrap();
     let a = lab.clients[0].clone();
-    assert_eq!(login(&a, "bob", "builder-2").status, 303);
+    assert_eq!(a.login_as("bob", "builder-2").status, 303);
     let sid = lab
         .daemon()
         .session(&a.mac)
@@ -796,7 +778,7 @@ fn accounting_continues_across_a_crash_with_the_same_session() {
         .acct_session_id
         .unwrap();
     assert!(
-        fr.wait_accounting(|r| is(r, "Start", &sid), Duration::from_secs(5))
+        fr.wait_accounting(|r| is_acct(r, "Start", &sid), Duration::from_secs(5))
             .is_some()
     );
     transfer(&a, 1 << 20);
@@ -808,7 +790,7 @@ fn accounting_continues_across_a_crash_with_the_same_session() {
     assert_eq!(s.acct_session_id.as_deref(), Some(sid.as_str()));
     assert_eq!(a.logout().unwrap().status, 200);
     let stop = fr
-        .wait_accounting(|r| is(r, "Stop", &sid), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Stop", &sid), Duration::from_secs(5))
         .expect("no Stop after the restart");
     assert!(
         stop.input_octets().unwrap() > 2 << 20,
@@ -817,7 +799,7 @@ fn accounting_continues_across_a_crash_with_the_same_session() {
     let starts = fr
         .accounting()
         .iter()
-        .filter(|r| is(r, "Start", &sid))
+        .filter(|r| is_acct(r, "Start", &sid))
         .count();
     assert_eq!(starts, 1, "a restart is not a new accounting session");
 }

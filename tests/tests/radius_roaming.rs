@@ -8,14 +8,13 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    path::Path,
     time::{Duration, Instant},
 };
 
 use netauth_common::api::Via;
 use netauth_lab::{
-    Client, Lab, TempNs, http,
-    radius::{self, DetailRecord, FreeRadius, FreeRadiusConfig, RadiusClientDef},
+    Lab, TempNs,
+    radius::{self, FreeRadius, FreeRadiusConfig, RadiusClientDef, is_acct, secret_file, station},
     wait_until,
 };
 
@@ -23,26 +22,6 @@ const SECRET: &str = "r0aming-shared";
 
 /// The address the first device comes back with.
 const Y: &str = "06:00:00:00:01:99";
-
-fn login(c: &Client, user: &str, pass: &str) -> http::Response {
-    c.login(&format!("accept=1&username={user}&password={pass}"))
-        .unwrap()
-}
-
-/// 02:00:00:00:01:0a -> 02-00-00-00-01-0A (RFC 3580 Calling-Station-Id).
-fn station(mac: &str) -> String {
-    mac.replace(':', "-").to_uppercase()
-}
-
-fn secret_file(dir: &Path) -> String {
-    let p = dir.join("radius.secret");
-    std::fs::write(&p, format!("{SECRET}\n")).unwrap();
-    p.to_string_lossy().into_owned()
-}
-
-fn is(r: &DetailRecord, status: &str, session_id: &str) -> bool {
-    r.get("Acct-Status-Type") == Some(status) && r.get("Acct-Session-Id") == Some(session_id)
-}
 
 /// erin may use one device at a time (Port-Limit 1), 10 minutes, 5 MB.
 const ERIN: &str = "erin Cleartext-Password := \"erin-pass\"\n\
@@ -66,7 +45,7 @@ fn radius_lab(extra: &[&str]) -> (Lab, FreeRadius) {
         },
     )
     .unwrap();
-    let secret = secret_file(&lab.dir);
+    let secret = secret_file(&lab.dir, SECRET);
     let mut args = vec![
         "--auth-method",
         "radius",
@@ -86,12 +65,12 @@ fn radius_lab(extra: &[&str]) -> (Lab, FreeRadius) {
 fn a_radius_account_at_its_device_limit_moves_its_session_and_accounting_to_a_new_mac() {
     let (mut lab, fr) = radius_lab(&[]);
     let (x, never) = (lab.clients[0].clone(), lab.clients[1].clone());
-    assert_eq!(login(&x, "erin", "erin-pass").status, 303);
+    assert_eq!(x.login_as("erin", "erin-pass").status, 303);
     assert_eq!(x.status_of(), Some(200));
     let first = lab.daemon().session(&x.mac).expect("X's session");
     let sid_x = first.acct_session_id.clone().unwrap();
     let start_x = fr
-        .wait_accounting(|r| is(r, "Start", &sid_x), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Start", &sid_x), Duration::from_secs(5))
         .expect("no Start for X");
     // The Start carries the session's limits counted from it.
     assert!(
@@ -116,7 +95,7 @@ fn a_radius_account_at_its_device_limit_moves_its_session_and_accounting_to_a_ne
     let y = x.readdress(Y, 99).unwrap();
     lab.gw.ip(&["neigh", "flush", "dev", "lan0"]).unwrap();
     assert_eq!(y.status_of(), Some(511));
-    assert_eq!(login(&y, "erin", "erin-pass").status, 303);
+    assert_eq!(y.login_as("erin", "erin-pass").status, 303);
     assert_eq!(y.status_of(), Some(200));
     let moved = lab.daemon().session(Y).expect("Y's session");
     assert_eq!(moved.via, Via::Radius);
@@ -139,7 +118,7 @@ fn a_radius_account_at_its_device_limit_moves_its_session_and_accounting_to_a_ne
 
     // FreeRADIUS saw X's session stop and Y's start, as the same user with the same Class.
     let stop_x = fr
-        .wait_accounting(|r| is(r, "Stop", &sid_x), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Stop", &sid_x), Duration::from_secs(5))
         .expect("no Stop for X");
     assert_eq!(stop_x.get("Acct-Terminate-Cause"), Some("NAS-Request"));
     assert_eq!(
@@ -151,7 +130,7 @@ fn a_radius_account_at_its_device_limit_moves_its_session_and_accounting_to_a_ne
         "{stop_x:?}"
     );
     let start_y = fr
-        .wait_accounting(|r| is(r, "Start", &sid_y), Duration::from_secs(5))
+        .wait_accounting(|r| is_acct(r, "Start", &sid_y), Duration::from_secs(5))
         .expect("no Start for Y");
     assert_eq!(start_y.get("Calling-Station-Id"), Some(station(Y).as_str()));
     assert_eq!(start_y.get("User-Name"), Some("erin"));
@@ -166,8 +145,12 @@ fn a_radius_account_at_its_device_limit_moves_its_session_and_accounting_to_a_ne
     );
     let acct = fr.accounting();
     let (i_stop, i_start) = (
-        acct.iter().position(|r| is(r, "Stop", &sid_x)).unwrap(),
-        acct.iter().position(|r| is(r, "Start", &sid_y)).unwrap(),
+        acct.iter()
+            .position(|r| is_acct(r, "Stop", &sid_x))
+            .unwrap(),
+        acct.iter()
+            .position(|r| is_acct(r, "Start", &sid_y))
+            .unwrap(),
     );
     assert!(i_stop < i_start, "the Stop for X comes first");
     assert!(lab.daemon().log_text().contains("moved"));
@@ -193,7 +176,7 @@ fn a_radius_account_at_its_device_limit_moves_its_session_and_accounting_to_a_ne
 fn with_refuse_a_radius_account_at_its_device_limit_is_told_and_keeps_its_session() {
     let (mut lab, fr) = radius_lab(&["--on-new-mac", "refuse"]);
     let (x, never) = (lab.clients[0].clone(), lab.clients[1].clone());
-    assert_eq!(login(&x, "erin", "erin-pass").status, 303);
+    assert_eq!(x.login_as("erin", "erin-pass").status, 303);
     let sid_x = lab
         .daemon()
         .session(&x.mac)
@@ -202,7 +185,7 @@ fn with_refuse_a_radius_account_at_its_device_limit_is_told_and_keeps_its_sessio
         .unwrap();
     let y = x.readdress(Y, 99).unwrap();
     lab.gw.ip(&["neigh", "flush", "dev", "lan0"]).unwrap();
-    let r = login(&y, "erin", "erin-pass");
+    let r = y.login_as("erin", "erin-pass");
     assert_eq!(r.status, 403, "{r:?}");
     assert!(r.body.contains("as many devices"), "{}", r.body);
     assert_eq!(y.status_of(), Some(511));
@@ -210,7 +193,7 @@ fn with_refuse_a_radius_account_at_its_device_limit_is_told_and_keeps_its_sessio
     assert!(lab.daemon().session(&x.mac).is_some(), "X lost its session");
     std::thread::sleep(Duration::from_secs(1));
     assert!(
-        !fr.accounting().iter().any(|r| is(r, "Stop", &sid_x)),
+        !fr.accounting().iter().any(|r| is_acct(r, "Stop", &sid_x)),
         "X's session was stopped"
     );
     let x = y.readdress(&x.mac, 10).unwrap();
@@ -284,7 +267,7 @@ fn a_device_signed_in_at_one_gateway_passes_at_another_with_the_rest_of_its_sess
     let x = labs[0].clients[0].readdress(ROAMER, ROAMER_HOST).unwrap();
     let never = labs[1].clients[0].clone();
     for (i, lab) in labs.iter_mut().enumerate() {
-        let secret = secret_file(&lab.dir);
+        let secret = secret_file(&lab.dir, SECRET);
         let server = links[i].1.to_string();
         lab.start_netauth(&[
             "--auth-method",
@@ -306,7 +289,7 @@ fn a_device_signed_in_at_one_gateway_passes_at_another_with_the_rest_of_its_sess
     assert_eq!(x.status_of(), Some(511));
     assert_eq!(mac_auth(&aaa, &fr, ROAMER), "Access-Reject");
     // frank signs in at A and uses some of his allowance; A reports it.
-    assert_eq!(login(&x, "frank", "frank-pass").status, 303);
+    assert_eq!(x.login_as("frank", "frank-pass").status, 303);
     let t0 = Instant::now();
     assert_eq!(x.status_of(), Some(200));
     let at_a = labs[0].daemon().session(ROAMER).unwrap();
