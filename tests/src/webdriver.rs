@@ -319,16 +319,7 @@ pub fn in_browser<R: Send + 'static>(
     let result = ns.run(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let wd = WebDriver::connect_with(&profile, &args)?;
-        let r = visit(&wd).map_err(|e| {
-            let _ = wd.screenshot(&shots.join("failure.png"));
-            let url = wd.url().unwrap_or_default();
-            let (_, log) = wd.network_log().unwrap_or_default();
-            let source = wd.source().unwrap_or_default();
-            e.context(format!(
-                "browser at {url}\nnetwork log:\n{}\npage source:\n{source}",
-                log.join("\n")
-            ))
-        });
+        let r = visit(&wd).map_err(|e| failure(&wd, &shots, e));
         wd.quit();
         r
     });
@@ -339,4 +330,17 @@ pub fn in_browser<R: Send + 'static>(
             std::fs::read_to_string(&driver_log).unwrap_or_default()
         ))
     })
+}
+
+/// A failed browser flow's error with what the user was looking at: a screenshot
+/// (`failure.png` in `shots`), the URL, the network log and the page source.
+pub fn failure(wd: &WebDriver, shots: &Path, e: anyhow::Error) -> anyhow::Error {
+    let _ = wd.screenshot(&shots.join("failure.png"));
+    let url = wd.url().unwrap_or_default();
+    let (_, log) = wd.network_log().unwrap_or_default();
+    let source = wd.source().unwrap_or_default();
+    e.context(format!(
+        "browser at {url}\nnetwork log:\n{}\npage source:\n{source}",
+        log.join("\n")
+    ))
 }

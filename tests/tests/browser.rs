@@ -16,7 +16,7 @@ use std::{
 use anyhow::Context as _;
 use netauth_lab::{
     Lab, PORTAL_PORT, UPSTREAM_MARKER, WEB_V4, http,
-    webdriver::{Driver, ELEMENT, WebDriver},
+    webdriver::{self, Driver, ELEMENT, WebDriver},
     workspace_root,
 };
 use serde_json::{Value, json};
@@ -78,17 +78,8 @@ fn browse_through_the_portal(
         (seen.responses, seen.network) = wd.network_log()?;
         Ok(seen)
     })();
-    let result = result.map_err(|e| {
-        // What the user is looking at when the flow went wrong.
-        let _ = wd.screenshot(&shots.join("failure.png"));
-        let url = wd.url().unwrap_or_default();
-        let (_, log) = wd.network_log().unwrap_or_default();
-        let source = wd.source().unwrap_or_default();
-        e.context(format!(
-            "browser at {url}\nnetwork log:\n{}\npage source:\n{source}",
-            log.join("\n")
-        ))
-    });
+    // What the user is looking at when the flow went wrong.
+    let result = result.map_err(|e| webdriver::failure(&wd, &shots, e));
     wd.quit();
     result
 }
