@@ -20,7 +20,9 @@ struct Built {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("netauth-package-{}", std::process::id()));
+        // Under the target directory, not /tmp: the package and its extracted tree are ~40 MB
+        // and this static is never dropped, so a /tmp directory would be left behind per run.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("netauth-package");
         let _ = std::fs::remove_dir_all(&dir);
         let deb = netauth_lab::package::build(
             &netauth_lab::netauth_bin(),
