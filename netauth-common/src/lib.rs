@@ -84,14 +84,18 @@ pub mod client_flags {
 }
 
 /// Name of the (shared, not per-CPU) hash map of per-client rate limits and their state
-/// (key [`MacKey`], value [`ClientRate`]). Only limited clients have an entry: an
-/// unlimited one costs the datapath one failed lookup per packet.
+/// (key [`MacKey`], value [`ClientRate`]). Only limited clients have an entry.
 pub const MAP_RATES: &str = "NETAUTH_RATES";
-/// Name of the one-element array (u32) the daemon sets non-zero while `NETAUTH_RATES`
-/// holds any entry: on a gateway without limits the programs skip the rate lookup (an
-/// array element is a load, a hash lookup ~10 ns). Set after an entry is added and
-/// cleared after the last one goes, by the map's single writer.
+/// Name of the one-element array (u32) that tells the programs about `NETAUTH_RATES`
+/// without a hash lookup (~10 ns): bit 0 is set while the map holds any entry (on a
+/// gateway without limits the programs skip the rate lookup), and the value changes
+/// whenever a client gains an entry (see [`ClientUsage::rates_seen`]: an unlimited client
+/// among limited ones skips it too). Written after an entry is added and after the last
+/// one goes, by the map's single writer, which carries the upper bits (a counter) on
+/// across restarts so a value is not reused.
 pub const MAP_RATES_ANY: &str = "NETAUTH_RATES_ANY";
+/// Bit 0 of [`MAP_RATES_ANY`]: some client is limited.
+pub const RATES_ANY_BIT: u32 = 1;
 /// How far ahead of now a download packet may be scheduled (earliest departure time)
 /// before it is dropped instead: bounds the queue a limited client can build in `fq`
 /// (fq's own default horizon is 10 s; 2 s is what Cilium's bandwidth manager uses).
@@ -99,9 +103,12 @@ pub const RATE_HORIZON_NS: u64 = 2_000_000_000;
 /// Policing burst: a client may send this much time's worth of its rate at once (with
 /// at least [`RATE_MIN_BURST_BYTES`]) before packets are dropped.
 pub const RATE_BURST_NS: u64 = 250_000_000;
-/// The smallest policing burst in bytes (a few GSO/GRO aggregates), so TCP at a low rate
-/// still reaches it.
-pub const RATE_MIN_BURST_BYTES: u64 = 64 * 1024;
+/// The smallest policing burst in bytes: four GSO/GRO aggregates of 64 KiB, so TCP at a
+/// low rate still reaches it. With one aggregate (64 KiB) a 1 Mbit/s upload under iperf3
+/// reached 89-91% of its limit once the first second was left out (TCP's losses against
+/// the policer left the bucket full and idle); a policer's burst for TCP is usually sized
+/// in seconds of its rate (Cisco's rule is 1.5 s), which this floor gives low rates.
+pub const RATE_MIN_BURST_BYTES: u64 = 256 * 1024;
 
 /// Bits of [`ClientRate::flags`].
 pub mod rate_flags {
@@ -190,6 +197,12 @@ pub struct ClientUsage {
     /// it whenever it takes an address from a device, and older caches are not trusted.
     pub bound_epoch_v4: u32,
     pub bound_epoch_v6: u32,
+    /// The kernel's cache of whether the client is rate-limited: the [`MAP_RATES_ANY`]
+    /// value this CPU last looked the client up in [`MAP_RATES`] under, and whether it
+    /// found an entry then. An unlimited client on a gateway that limits others skips the
+    /// rate lookup until the value changes (it changes whenever a client gains an entry).
+    pub rates_seen: u32,
+    pub rate_limited: u32,
 }
 
 /// A client's rate limits and the datapath's state for them ([`MAP_RATES`] value).

@@ -30,24 +30,41 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap},
 };
-use netauth_common::{ClientRate, MAX_CLIENTS, MacKey, RATE_HORIZON_NS, rate_flags};
+use netauth_common::{
+    ClientRate, ClientUsage, MAX_CLIENTS, MacKey, RATE_HORIZON_NS, RATES_ANY_BIT, rate_flags,
+};
 
 #[map(name = "NETAUTH_RATES")]
 static RATES: HashMap<MacKey, ClientRate> =
     HashMap::pinned(MAX_CLIENTS, aya_ebpf::bindings::BPF_F_NO_PREALLOC as u32);
 
-// Non-zero while RATES has entries (see `netauth_common::MAP_RATES_ANY`).
+// Bit 0 set while RATES has entries; changes when a client gains one (see
+// `netauth_common::MAP_RATES_ANY`).
 #[map(name = "NETAUTH_RATES_ANY")]
 static RATES_ANY: Array<u32> = Array::with_max_entries(1, 0);
 
-/// `mac`'s rate state, if the gateway limits anyone and `mac` is limited.
+/// `mac`'s rate state, if the gateway limits anyone and `mac` is limited. `usage`: this
+/// CPU's slot of the client's entry, which caches a "not limited" answer until the daemon
+/// gives a client a new entry (see `ClientUsage::rates_seen`): an unlimited client among
+/// limited ones pays a load and a compare, not a failed hash lookup.
 #[inline(always)]
-fn state(mac: [u8; 6]) -> Option<*mut ClientRate> {
+fn state(mac: [u8; 6], usage: *mut ClientUsage) -> Option<*mut ClientRate> {
     // SAFETY: copied out at once.
-    if RATES_ANY.get_ptr(0).map(|v| unsafe { *v }).unwrap_or(0) == 0 {
+    let token = RATES_ANY.get_ptr(0).map(|v| unsafe { *v }).unwrap_or(0);
+    if token & RATES_ANY_BIT == 0 {
         return None;
     }
-    RATES.get_ptr_mut(&MacKey::new(mac))
+    // SAFETY: this CPU's slot of a client map value that stays valid for the program's
+    // run; only this CPU writes it.
+    unsafe {
+        if (*usage).rates_seen == token && (*usage).rate_limited == 0 {
+            return None;
+        }
+        let r = RATES.get_ptr_mut(&MacKey::new(mac));
+        (*usage).rates_seen = token;
+        (*usage).rate_limited = u32::from(r.is_some());
+        r
+    }
 }
 
 /// `*p += v` atomically; returns the old value.
@@ -99,8 +116,8 @@ pub enum Down {
 /// With [`rate_flags::POLICE_DOWN`] (no `fq` on the interface) the download is policed
 /// like the upload instead: a departure time nothing honours would shape nothing.
 #[inline(always)]
-pub fn down(mac: [u8; 6], bytes: u64) -> Down {
-    let Some(r) = state(mac) else {
+pub fn down(mac: [u8; 6], usage: *mut ClientUsage, bytes: u64) -> Down {
+    let Some(r) = state(mac, usage) else {
         return Down::Free;
     };
     // SAFETY: map value pointer from the lookup just above.
@@ -128,8 +145,8 @@ pub fn down(mac: [u8; 6], bytes: u64) -> Down {
 
 /// Whether an upload packet of `bytes` from `mac` is within the client's limit.
 #[inline(always)]
-pub fn up_allowed(mac: [u8; 6], bytes: u64) -> bool {
-    let Some(r) = state(mac) else {
+pub fn up_allowed(mac: [u8; 6], usage: *mut ClientUsage, bytes: u64) -> bool {
+    let Some(r) = state(mac, usage) else {
         return true;
     };
     // SAFETY: map value pointer from the lookup just above.

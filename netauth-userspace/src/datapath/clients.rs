@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aya::maps::{
     Array, HashMap, IterableMap as _, Map, MapData, MapError, PerCpuHashMap, PerCpuValues,
 };
-use netauth_common::{ClientRate, ClientUsage, MacKey, client_flags};
+use netauth_common::{ClientRate, ClientUsage, MacKey, RATES_ANY_BIT, client_flags};
 
 use super::{batch, counters::CounterReader, monotonic_ns, shaper::Shaper};
 use crate::model::{Mac, Rate, Usage};
@@ -19,11 +19,14 @@ pub struct ClientMap {
     map: PerCpuHashMap<MapData, MacKey, ClientUsage>,
     /// Rate limits of the limited clients (`NETAUTH_RATES`), beside their counters.
     rates: HashMap<MapData, MacKey, ClientRate>,
-    /// Whether the programs look at `rates` at all (`NETAUTH_RATES_ANY`; `None`: tests).
+    /// What the programs know of `rates` without a lookup (`NETAUTH_RATES_ANY`: whether
+    /// it has entries, and a counter that moves when a client gains one; `None`: tests).
     rates_any: Option<Array<MapData, u32>>,
-    /// What `rates_any` was last set to, so adding the 100 000th limited client costs no
-    /// more syscalls than the first.
+    /// Whether `rates_any` says `rates` has entries, as last written, so a batch of 100k
+    /// unlimited sessions costs no syscall for their (absent) limits.
     any_marked: Option<bool>,
+    /// The counter in `rates_any`'s upper bits, carried on from the pinned value.
+    epoch: u32,
     /// Puts `fq` on the LAN interface when the first download limit appears (`None`:
     /// unit tests).
     shaper: Option<Arc<Shaper>>,
@@ -56,9 +59,13 @@ impl ClientMap {
             rates,
             rates_any,
             any_marked: None,
+            epoch: 0,
             shaper: None,
             nr_cpus,
         };
+        if let Some(a) = &me.rates_any {
+            me.epoch = a.get(&0, 0)? >> 1;
+        }
         // The pinned limits of a previous daemon are in force from the first packet.
         me.mark_rates()?;
         Ok(me)
@@ -67,15 +74,24 @@ impl ClientMap {
     /// Tells the programs whether any client is limited.
     fn mark_rates(&mut self) -> Result<(), MapError> {
         let any = self.rates.keys().next().is_some();
-        self.mark(any)
+        self.mark(any, false)
     }
 
-    fn mark(&mut self, any: bool) -> Result<(), MapError> {
-        if self.any_marked == Some(any) {
+    /// Writes `rates_any` when whether anyone is limited changes, or (`gained`) a client
+    /// has just gained an entry: the programs' cached "not limited" answers, taken under
+    /// the old value, are then void. A limit that only changes needs no write (a limited
+    /// client's packets always look their entry up), nor does one that goes (the lookup
+    /// fails and is cached as "not limited" under the current value).
+    fn mark(&mut self, any: bool, gained: bool) -> Result<(), MapError> {
+        if self.any_marked == Some(any) && !gained {
             return Ok(());
         }
         if let Some(a) = &mut self.rates_any {
-            a.set(0, u32::from(any), 0)?;
+            // 31 bits of counter: a value comes back after 2^31 new entries, by which
+            // time every cached answer has been replaced many times over.
+            let epoch = self.epoch.wrapping_add(1) & (u32::MAX >> 1);
+            a.set(0, (epoch << 1) | if any { RATES_ANY_BIT } else { 0 }, 0)?;
+            self.epoch = epoch;
         }
         self.any_marked = Some(any);
         Ok(())
@@ -113,15 +129,16 @@ impl ClientMap {
         // Without fq the download limit is policed (see the kernel side's `rate`).
         let police_down = rate.down.is_some() && self.shaper.as_ref().is_some_and(|s| !s.ensure());
         let want = ClientRate::new(rate.down.unwrap_or(0), rate.up.unwrap_or(0), police_down);
-        if let Ok(have) = self.rates.get(&key, 0)
+        let have = self.rates.get(&key, 0).ok();
+        if let Some(have) = have
             && (have.down_bps, have.up_bps, have.flags) == (want.down_bps, want.up_bps, want.flags)
         {
             return Ok(());
         }
-        // The entry first, then the flag: the programs never look for an entry in vain
+        // The entry first, then the mark: the programs never look for an entry in vain
         // for long, and never skip one that is there.
         self.rates.insert(key, want, 0)?;
-        self.mark(true)
+        self.mark(true, have.is_none())
     }
 
     /// The datapath's limits of `mac` and the packets they dropped (down, up).

@@ -62,6 +62,9 @@ const TC_ACT_OK: u32 = 0;
 
 pub struct CostResult {
     pub rows: Vec<CostRow>,
+    /// The hit frame at the largest client count with rate limits in the maps: (what,
+    /// XDP ns, TC ns). The hit rows are a gateway that limits nobody.
+    pub rate_rows: Vec<(String, f64, f64)>,
     pub map_kind: String,
     pub object: String,
 }
@@ -252,10 +255,12 @@ pub fn run(
         Some(Map::Array(d)) => Some(d.fd().as_fd().as_raw_fd()),
         _ => None,
     };
+    let mut rate_rows = Vec::new();
     if let (Some(any), Some(Map::HashMap(d))) = (any, ebpf.map("NETAUTH_RATES")) {
         let rates = d.fd().as_fd().as_raw_fd();
+        // Bit 0: someone is limited; the upper bits move when a client gains a limit.
         bpf::map_update(any, &0u32.to_ne_bytes(), &1u32.to_ne_bytes())?;
-        let timed = |label: &str| -> anyhow::Result<()> {
+        let mut timed = |label: &str| -> anyhow::Result<()> {
             let (mut h, mut th) = (Vec::new(), Vec::new());
             for _ in 0..trials {
                 let (r, ns) = bpf::test_run(prog_fd, &hit, repeat)?;
@@ -275,6 +280,7 @@ pub fn run(
                 median(&h),
                 median(&th)
             );
+            rate_rows.push((label.to_string(), median(&h), median(&th)));
             Ok(())
         };
         timed("an unlimited client on a gateway with limits")?;
@@ -287,12 +293,15 @@ pub fn run(
             value.extend_from_slice(&v.to_ne_bytes());
         }
         bpf::map_update(rates, &key, &value)?;
+        // The client gained an entry: the value moves (as the daemon moves it).
+        bpf::map_update(any, &0u32.to_ne_bytes(), &3u32.to_ne_bytes())?;
         timed("a rate-limited client")?;
     }
     drop(ebpf);
     drop(pins);
     Ok(CostResult {
         rows,
+        rate_rows,
         map_kind,
         object: obj.display().to_string(),
     })

@@ -540,6 +540,28 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
                     )?;
                 }
             }
+            if let (Some(last), false) = (c.rows.last(), c.rate_rows.is_empty()) {
+                writeln!(
+                    w,
+                    "\nRate limits: the hit frame at {} clients on a gateway that limits nobody (the rows \
+                     above), then with limits in NETAUTH_RATES (limits far above what the run sends, so the \
+                     frame passes).\n\n| what | XDP ns | TC ingress ns | XDP - no limits | TC - no limits |\n|---|---:|---:|---:|---:|",
+                    fmt_n(last.clients)
+                )?;
+                writeln!(
+                    w,
+                    "| nobody limited | {:.1} | {:.1} | 0.0 | 0.0 |",
+                    last.hit_ns, last.tc_hit_ns
+                )?;
+                for (what, xdp, tc) in &c.rate_rows {
+                    writeln!(
+                        w,
+                        "| {what} | {xdp:.1} | {tc:.1} | {:.1} | {:.1} |",
+                        xdp - last.hit_ns,
+                        tc - last.tc_hit_ns
+                    )?;
+                }
+            }
         }
         (None, Some(e)) => writeln!(w, "Failed: `{e}`")?,
         _ => writeln!(w, "Not run.")?,
