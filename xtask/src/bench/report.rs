@@ -142,6 +142,39 @@ pub fn targets(r: &Results) -> Vec<String> {
             ));
         }
     }
+    // Where the forwarding gap goes (not targets of the issue): a captive portal built on
+    // the nftables set needs its redirect too, and netauth's steering needs its
+    // policy-routing rule, which every forwarded packet pays (the kernel walks the rules
+    // once any custom rule exists).
+    if let Some((n, q)) = worst(Method::Auto, Method::NftPortal) {
+        out.push(format!(
+            "INFO  netauth (auto picked `{auto_mode}`) pps / {}: worst block {} clients, {q:.2}",
+            Method::NftPortal.label(),
+            fmt_n(n)
+        ));
+    }
+    if let Some((n, q)) = worst(Method::FibRule, Method::None) {
+        out.push(format!(
+            "INFO  netauth's policy-routing rule alone (no filter + the rule / no filter): worst block {} clients, {q:.2}",
+            fmt_n(n)
+        ));
+    }
+    let own = r
+        .fwd
+        .iter()
+        .map(|b| {
+            let hook_and_rule = pps_of(b, Method::EmptyTc) * pps_of(b, Method::FibRule)
+                / pps_of(b, Method::None);
+            (b.clients, pps_of(b, Method::TcOnly) / hook_and_rule)
+        })
+        .filter(|(_, q)| q.is_finite())
+        .min_by(|x, y| x.1.total_cmp(&y.1));
+    if let Some((n, q)) = own {
+        out.push(format!(
+            "INFO  netauth TC only / (empty TC program x the rule's ratio), netauth's program on its own: worst block {} clients, {q:.2}",
+            fmt_n(n)
+        ));
+    }
     if let Some(c) = r.cost.as_ref().and_then(|c| c.rows.last()) {
         for (name, d) in [
             ("XDP", c.hit_ns - c.empty_ns),

@@ -42,12 +42,18 @@ pub enum Method {
     XdpGeneric,
     TcOnly,
     NftSet,
+    /// The nftables MAC set with what makes it a captive portal: unauthenticated HTTP
+    /// redirected to the portal (a `nat` chain, so conntrack tracks every packet).
+    NftPortal,
+    /// No filter, with netauth's policy-routing rule and table (what steering intercepted
+    /// HTTP to the portal's transparent listener needs): that rule's own cost.
+    FibRule,
     IptLegacy,
     IptNft,
 }
 
 impl Method {
-    pub const ALL: [Method; 11] = [
+    pub const ALL: [Method; 13] = [
         Method::None,
         Method::EmptyXdpNative,
         Method::EmptyXdpGeneric,
@@ -57,6 +63,8 @@ impl Method {
         Method::XdpGeneric,
         Method::TcOnly,
         Method::NftSet,
+        Method::NftPortal,
+        Method::FibRule,
         Method::IptLegacy,
         Method::IptNft,
     ];
@@ -72,6 +80,8 @@ impl Method {
             Method::XdpGeneric => "netauth XDP generic",
             Method::TcOnly => "netauth TC only",
             Method::NftSet => "nftables MAC set",
+            Method::NftPortal => "nftables MAC set + portal redirect",
+            Method::FibRule => "no filter + netauth's routing rule",
             Method::IptLegacy => "iptables-legacy, rule per MAC",
             Method::IptNft => "iptables-nft, rule per MAC",
         }
@@ -88,6 +98,8 @@ impl Method {
             Method::XdpGeneric => "xdp-generic",
             Method::TcOnly => "tc-only",
             Method::NftSet => "nft-set",
+            Method::NftPortal => "nft-portal",
+            Method::FibRule => "fib-rule",
             Method::IptLegacy => "iptables-legacy",
             Method::IptNft => "iptables-nft",
         }
@@ -179,6 +191,8 @@ impl Path {
             Method::XdpGeneric => "xdpg",
             Method::TcOnly => "tc",
             Method::NftSet => "nfts",
+            Method::NftPortal => "nftp",
+            Method::FibRule => "fibr",
             Method::IptLegacy => "iptl",
             Method::IptNft => "iptn",
         };
@@ -293,17 +307,41 @@ impl Path {
                     bpf::attach(&prog, ifindex, hook)
                 })??);
             }
-            Method::NftSet => {
-                let rules = "table inet nbgate {\n\
+            Method::NftSet | Method::NftPortal => {
+                let mut rules = String::from(
+                    "table inet nbgate {\n\
                      set allowed { type ether_addr; size 262144; }\n\
                      chain gate { type filter hook forward priority 0; policy drop;\n\
                        iifname \"wan0\" accept\n\
                        ether saddr @allowed accept\n\
-                     }\n\
-                   }\n";
+                     }\n",
+                );
+                if self.method == Method::NftPortal {
+                    // As openNDS-style portals send a captive device's web requests to
+                    // their server (port 8081: nginx, the portal yardstick).
+                    rules.push_str(
+                        "chain portal { type nat hook prerouting priority dstnat;\n\
+                           iifname \"lan0\" ether saddr != @allowed tcp dport 80 redirect to :8081\n\
+                         }\n",
+                    );
+                }
+                rules.push_str("}\n");
                 let f = self.dir.join("nft-base.nft");
                 std::fs::write(&f, rules)?;
                 self.gw.sh("nft", &["-f", &f.to_string_lossy()])?;
+            }
+            Method::FibRule => {
+                // netauth's defaults (mark 0x0a170000/0xffff0000, table 7327, priority
+                // 1000), as `PolicyRouting::install` sets them up.
+                for fam in ["-4", "-6"] {
+                    self.gw.ip(&[
+                        fam, "rule", "add", "fwmark", "0x0a170000/0xffff0000", "lookup", "7327",
+                        "priority", "1000",
+                    ])?;
+                    self.gw.ip(&[
+                        fam, "route", "replace", "local", "default", "dev", "lo", "table", "7327",
+                    ])?;
+                }
             }
             Method::IptLegacy | Method::IptNft => self.load_iptables(0)?,
             _ => {
@@ -457,8 +495,12 @@ impl Path {
         let t = Instant::now();
         let added = want.saturating_sub(self.synthetic);
         match self.method {
-            Method::None | Method::EmptyXdpNative | Method::EmptyXdpGeneric | Method::EmptyTc => {}
-            Method::NftSet => {
+            Method::None
+            | Method::EmptyXdpNative
+            | Method::EmptyXdpGeneric
+            | Method::EmptyTc
+            | Method::FibRule => {}
+            Method::NftSet | Method::NftPortal => {
                 let mut s = String::from("flush set inet nbgate allowed\n");
                 let macs: Vec<String> = (0..want).map(synthetic_mac).collect();
                 for chunk in macs.chunks(5000) {
