@@ -102,7 +102,7 @@ pub const RATES_ANY_BIT: u32 = 1;
 pub const RATE_HORIZON_NS: u64 = 2_000_000_000;
 /// Policing burst: a client may send this much time's worth of its rate at once (with
 /// at least [`RATE_MIN_BURST_BYTES`]) before packets are dropped.
-pub const RATE_BURST_NS: u64 = 250_000_000;
+pub const RATE_BURST_NS: u64 = 500_000_000;
 /// The smallest policing burst in bytes: four GSO/GRO aggregates of 64 KiB, so TCP at a
 /// low rate still reaches it. With one aggregate (64 KiB) a 1 Mbit/s upload under iperf3
 /// reached 89-91% of its limit once the first second was left out (TCP's losses against

@@ -15,8 +15,8 @@
 //!   before it is dropped. Policing was chosen over an ingress EDT because the forwarding
 //!   path clears the ingress departure time unless the uplink also runs `fq` and the time
 //!   is set as a delivery time, which netauth does not own; a drop at ingress costs
-//!   nothing and needs no qdisc, and with a burst of a quarter of a second of the rate (at
-//!   least 64 KiB) TCP reaches the limit (see the lab test `shaping` for the figures).
+//!   nothing and needs no qdisc, and with a burst of half a second of the rate (at
+//!   least 256 KiB, `RATE_BURST_NS`) TCP reaches the limit (see the lab test `shaping` for the figures).
 //!
 //! The state is one value per client shared by every CPU (a per-CPU bucket would give a
 //! client a full rate on every CPU). `bpf_spin_lock` needs a map with BTF for its value,

@@ -163,8 +163,8 @@ pub fn targets(r: &Results) -> Vec<String> {
         .fwd
         .iter()
         .map(|b| {
-            let hook_and_rule = pps_of(b, Method::EmptyTc) * pps_of(b, Method::FibRule)
-                / pps_of(b, Method::None);
+            let hook_and_rule =
+                pps_of(b, Method::EmptyTc) * pps_of(b, Method::FibRule) / pps_of(b, Method::None);
             (b.clients, pps_of(b, Method::TcOnly) / hook_and_rule)
         })
         .filter(|(_, q)| q.is_finite())

@@ -335,8 +335,15 @@ impl Path {
                 // 1000), as `PolicyRouting::install` sets them up.
                 for fam in ["-4", "-6"] {
                     self.gw.ip(&[
-                        fam, "rule", "add", "fwmark", "0x0a170000/0xffff0000", "lookup", "7327",
-                        "priority", "1000",
+                        fam,
+                        "rule",
+                        "add",
+                        "fwmark",
+                        "0x0a170000/0xffff0000",
+                        "lookup",
+                        "7327",
+                        "priority",
+                        "1000",
                     ])?;
                     self.gw.ip(&[
                         fam, "route", "replace", "local", "default", "dev", "lo", "table", "7327",
