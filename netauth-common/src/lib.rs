@@ -38,6 +38,15 @@ pub const MAP_FLOWS: &str = "NETAUTH_FLOWS";
 /// Capacity of the flow map.
 pub const MAX_FLOWS: u32 = 65_536;
 
+/// Name of the LRU map of intercepted connections (key and value [`Endpoint`]): for a
+/// captive client's address and port, the destination its plain HTTP was going to before
+/// the TC program rewrote it to the portal's address and [intercept
+/// port](globals::INTERCEPT_PORT). TC egress puts it back on the portal's answers, and
+/// the portal reads it as the connection's original destination.
+pub const MAP_INTERCEPTS: &str = "NETAUTH_INTERCEPTS";
+/// Capacity of the intercept map.
+pub const MAX_INTERCEPTS: u32 = 65_536;
+
 /// Name of the hash map of address bindings (key [`IpKey`], value [`MacKey`]): the
 /// addresses each authorized device acquired. With `--bind-addresses` an authorized MAC
 /// sending from an address bound to another device, or never acquired, is dropped.
@@ -139,10 +148,9 @@ pub mod globals {
     pub const PORTAL_V6: &str = "NETAUTH_PORTAL_V6";
     /// Portal TCP port, host byte order.
     pub const PORTAL_PORT: &str = "NETAUTH_PORTAL_PORT";
-    /// fwmark value put on steered packets.
-    pub const MARK: &str = "NETAUTH_MARK";
-    /// Bits of the fwmark that netauth owns.
-    pub const MARK_MASK: &str = "NETAUTH_MARK_MASK";
+    /// The port the TC program rewrites intercepted HTTP to (on the portal's address),
+    /// host byte order.
+    pub const INTERCEPT_PORT: &str = "NETAUTH_INTERCEPT_PORT";
     /// Non-zero when XDP is not attached, so the TC ingress program does the upload
     /// accounting (and the address-binding check) that XDP would otherwise do.
     pub const TC_COUNTS_INGRESS: &str = "NETAUTH_TC_COUNTS_INGRESS";
@@ -287,6 +295,16 @@ pub struct FlowKey {
     pub dport: u16,
 }
 
+/// One end of a TCP connection ([`MAP_INTERCEPTS`] key and value): an address in
+/// [`IpKey`] form and a port in host byte order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
+pub struct Endpoint {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub _pad: [u8; 2],
+}
+
 /// The MAC that sent a flow's packets ([`MAP_FLOWS`] value). `conflict` is set once
 /// packets of the same flow came from two MACs: then nobody is trusted with it.
 #[repr(C)]
@@ -338,9 +356,11 @@ impl Counter {
     pub const XDP_DROP_CAPTIVE: u32 = 3;
     /// Frames XDP dropped because they could not be parsed.
     pub const XDP_DROP_MALFORMED: u32 = 4;
-    /// Unauthenticated TCP/80 packets steered to the portal socket.
+    /// Unauthenticated TCP/80 packets steered to the portal (their destination rewritten
+    /// to the portal's intercept port).
     pub const TC_STEERED: u32 = 5;
-    /// Steering failed (no portal socket, helper error): dropped, fail closed.
+    /// Steering failed (no portal address of the packet's family, a fragment, a helper
+    /// error): dropped, fail closed.
     pub const TC_DROP_STEER_FAILED: u32 = 6;
     /// Packets TC dropped because the client is captive.
     pub const TC_DROP_CAPTIVE: u32 = 7;
@@ -404,6 +424,7 @@ mod user {
     unsafe impl aya::Pod for super::AddrOwner {}
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::FlowOwner {}
+    unsafe impl aya::Pod for super::Endpoint {}
     unsafe impl aya::Pod for super::GatewayPort {}
     unsafe impl aya::Pod for super::ClientRate {}
 }

@@ -4,11 +4,13 @@
 //!   bound to it, see [`verdict::source_bound`]); for anyone else only what
 //!   [`verdict::classify`] allows goes on, the rest is dropped before an skb exists.
 //! * `netauth_tc_ingress` (TC ingress): the same policy again (it is the only gate when XDP
-//!   is off), plus steering of unauthenticated TCP/80 to the portal's transparent listener
-//!   with `bpf_sk_assign` and a fwmark, and the records the portal identifies clients by
+//!   is off), plus steering of unauthenticated TCP/80 to the portal by rewriting its
+//!   destination ([`nat`]), and the records the portal identifies clients by
 //!   ([`identity`]). Every failure drops: the gate fails closed.
-//! * `netauth_tc_egress` (TC egress): download accounting for authenticated clients, and
-//!   their download limits (an earliest departure time for `fq`, see [`rate`]).
+//! * `netauth_tc_egress` (TC egress): the portal's answers to intercepted connections get
+//!   their original source back ([`nat::reverse`]); download accounting for authenticated
+//!   clients, and their download limits (an earliest departure time for `fq`, see
+//!   [`rate`]).
 //!
 //! The client and counter maps are pinned, and so are the links, so a daemon restart (or
 //! crash) neither opens nor closes the network.
@@ -19,18 +21,15 @@
 
 mod identity;
 mod maps;
+mod nat;
 mod packet;
 mod rate;
 mod reset;
 mod verdict;
 
 use aya_ebpf::{
-    EbpfContext,
-    bindings::{
-        BPF_F_CURRENT_NETNS, BPF_TCP_LISTEN, TC_ACT_OK, TC_ACT_SHOT, bpf_sock, bpf_sock_tuple,
-        xdp_action,
-    },
-    helpers::{bpf_sk_assign, bpf_sk_release, bpf_skc_lookup_tcp, bpf_xdp_adjust_meta},
+    bindings::{TC_ACT_OK, TC_ACT_SHOT, xdp_action},
+    helpers::bpf_xdp_adjust_meta,
     macros::{classifier, xdp},
     programs::{TcContext, XdpContext},
 };
@@ -40,7 +39,7 @@ use netauth_common::{ClientUsage, Counter, IpKey};
 use crate::{
     maps::count,
     packet::{
-        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, Ip, Link, load, parse_ipv4,
+        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, Link, load, parse_ipv4,
         parse_ipv6, parse_link, parse_ports,
     },
     verdict::{Action, classify, source_bound},
@@ -252,10 +251,10 @@ fn tc_portal_flow(ctx: &TcContext) -> i32 {
     if link.is_none() && pull_headers(ctx, 18) {
         link = parse_link(ctx.data(), ctx.data_end());
     }
-    if let Some(link) = link {
-        record_portal_flow(ctx, &link);
+    match link {
+        Some(link) => portal_flow(ctx, &link),
+        None => TC_ACT_OK,
     }
-    TC_ACT_OK
 }
 
 /// TC ingress for an authorized device: XDP's per-client work when XDP is off, and the
@@ -277,51 +276,60 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
         }
         count_up(usage, packets, bytes, is_activity(data, data_end, link));
     }
-    record_portal_flow(ctx, link);
-    TC_ACT_OK
+    portal_flow(ctx, link)
 }
 
-/// Records which MAC sent a TCP flow to the portal's own address and ports (the portal
-/// identifies a signed-in device's status, logout and API requests by it).
+/// A signed-in device's TCP to the portal: records which MAC sent a flow to the portal's
+/// own address and ports (the portal identifies a signed-in device's status, logout and
+/// API requests by it); its HTTP on a connection intercepted while it was captive goes on
+/// to the portal ([`nat::continue_intercepted`]).
 #[inline(always)]
-fn record_portal_flow(ctx: &TcContext, link: &Link) {
+fn portal_flow(ctx: &TcContext, link: &Link) -> i32 {
     if !pull_headers(ctx, link.l3 as u32 + l3_header_len(link.ethertype)) {
-        return;
+        return TC_ACT_OK;
     }
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    // Most traffic is not TCP to the portal: the protocol byte says so before any parsing
-    // (IPv6 extension headers before TCP are walked by the parser below).
+    // Most traffic is not TCP: the protocol byte says so before any parsing (IPv6
+    // extension headers before TCP are walked by the parser below).
     let proto_at = match link.ethertype {
         ETH_P_IP => link.l3 + 9,
         ETH_P_IPV6 => link.l3 + 6,
-        _ => return,
+        _ => return TC_ACT_OK,
     };
     match load::<u8>(data, data_end, proto_at) {
         Some(IPPROTO_TCP) => {}
         Some(p) if link.ethertype == ETH_P_IPV6 && is_ipv6_extension(p) => {}
-        _ => return,
+        _ => return TC_ACT_OK,
     }
     let ip = match link.ethertype {
         ETH_P_IP => parse_ipv4(data, data_end, link.l3),
         ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
         _ => None,
     };
-    let mut dst = IpKey::default();
-    let Some(ip) = ip else { return };
-    if ip.proto != IPPROTO_TCP
-        || !ip.dst_into(data, data_end, &mut dst)
-        || !maps::is_portal_addr(ip.v6, &dst)
-        // The ports of a flow to the portal (rare: pulled only now).
-        || !pull_headers(ctx, ip.l4 as u32 + 4)
-    {
-        return;
+    let Some(ip) = ip else { return TC_ACT_OK };
+    // The ports and flags (in the linear area already, unless the driver left the TCP
+    // header in a page fragment).
+    if ip.proto != IPPROTO_TCP || !pull_headers(ctx, ip.l4 as u32 + 14) {
+        return TC_ACT_OK;
     }
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    if let Some((sport, dport)) = parse_ports(data, data_end, ip.l4)
-        && verdict::is_portal_port(dport)
+    let Some((sport, dport)) = parse_ports(data, data_end, ip.l4) else {
+        return TC_ACT_OK;
+    };
+    if dport == verdict::PORT_HTTP {
+        return match nat::continue_intercepted(ctx, &ip, sport) {
+            Ok(()) => TC_ACT_OK,
+            Err(()) => TC_ACT_SHOT,
+        };
+    }
+    let mut dst = IpKey::default();
+    if verdict::is_portal_port(dport)
+        && ip.dst_into(data, data_end, &mut dst)
+        && maps::is_portal_addr(ip.v6, &dst)
     {
         identity::record_flow(data, data_end, &ip, ports(sport, dport), &link.src_mac);
     }
+    TC_ACT_OK
 }
 
 /// TC ingress for a device that is not authorized: the policy, the records the portal
@@ -348,7 +356,7 @@ fn tc_captive(ctx: &TcContext, link: &Link) -> i32 {
         Action::Http => {
             identity::observe_captive(data, data_end, link, Some(&v.ip));
             identity::record_flow(data, data_end, &v.ip, v.ports, &link.src_mac);
-            if steer(ctx, &v.ip, v.ports).is_ok() {
+            if nat::intercept(ctx, &v.ip, (v.ports >> 16) as u16, v.ports as u16).is_ok() {
                 count(Counter::TC_STEERED);
                 TC_ACT_OK
             } else {
@@ -389,8 +397,20 @@ pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
     // SAFETY: bounds checked above.
     let dst: [u8; 6] = unsafe { core::ptr::read_unaligned(data as *const [u8; 6]) };
     let Some(usage) = maps::client(dst) else {
-        return TC_ACT_OK;
+        // A captive client: what it gets from the gateway itself may be the portal's
+        // answer on an intercepted connection.
+        return if translate_egress(&ctx) {
+            TC_ACT_OK
+        } else {
+            TC_ACT_SHOT
+        };
     };
+    // Only a packet the gateway sends itself has a socket (forwarded ones have none), and
+    // only those can be the portal's: the forwarding path pays one load for this.
+    // SAFETY: reading a field of the skb this program runs on.
+    if !unsafe { (*ctx.skb.skb).__bindgen_anon_2.sk }.is_null() && !translate_egress(&ctx) {
+        return TC_ACT_SHOT;
+    }
     // A GSO skb's size needs its IP and L4 header lengths: only then are they pulled.
     // SAFETY: reading a field of the skb this program runs on.
     let want = if unsafe { (*ctx.skb.skb).gso_segs } > 1 {
@@ -448,100 +468,35 @@ fn skb_l3_size(ctx: &TcContext, data: usize, data_end: usize, link: &packet::Lin
     (segs as u64, l3_bytes + (segs as u64 - 1) * hdr)
 }
 
-/// Hand the packet to the portal: to the established child socket of this flow if there
-/// is one, else to the transparent listener; then mark it so policy routing delivers it
-/// locally. Mirrors the kernel selftest `test_sk_assign.c`.
-// Not inlined: its socket tuple stays out of the caller's stack frame.
+/// The portal's answers on intercepted connections get the source the client's
+/// connection has (see [`nat`]). False: a rewrite failed half-way, drop the packet.
 #[inline(never)]
-fn steer(ctx: &TcContext, ip: &Ip, ports: u32) -> Result<(), ()> {
-    let (sport, dport) = ((ports >> 16) as u16, ports as u16);
-    // SAFETY: an all-zero tuple is valid; the union member written matches the size passed.
+fn translate_egress(ctx: &TcContext) -> bool {
+    // The headers the gateway itself builds are linear; pulling more (a frame's payload)
+    // would copy for nothing.
+    if !pull_headers(ctx, 18) {
+        return true;
+    }
+    let Some(link) = parse_link(ctx.data(), ctx.data_end()) else {
+        return true;
+    };
+    if !pull_headers(ctx, link.l3 as u32 + l3_header_len(link.ethertype) + 20) {
+        return true;
+    }
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    let (mut src, mut dst) = (IpKey::default(), IpKey::default());
-    if !ip.src_into(data, data_end, &mut src) || !ip.dst_into(data, data_end, &mut dst) {
-        return Err(());
+    let ip = match link.ethertype {
+        ETH_P_IP => parse_ipv4(data, data_end, link.l3),
+        ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
+        _ => None,
+    };
+    let Some(ip) = ip else { return true };
+    if ip.proto != IPPROTO_TCP {
+        return true;
     }
-    let mut tuple: bpf_sock_tuple = unsafe { core::mem::zeroed() };
-    let size = if ip.v6 {
-        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv6 };
-        // SAFETY: 16 bytes into [u32; 4] fields of the same size.
-        unsafe {
-            core::ptr::copy_nonoverlapping(src.addr.as_ptr(), t.saddr.as_mut_ptr().cast(), 16);
-            core::ptr::copy_nonoverlapping(dst.addr.as_ptr(), t.daddr.as_mut_ptr().cast(), 16);
-        }
-        t.sport = sport.to_be();
-        t.dport = dport.to_be();
-        core::mem::size_of_val(t)
-    } else {
-        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv4 };
-        let (s, d) = (&src.addr, &dst.addr);
-        t.saddr = u32::from_ne_bytes([s[12], s[13], s[14], s[15]]);
-        t.daddr = u32::from_ne_bytes([d[12], d[13], d[14], d[15]]);
-        t.sport = sport.to_be();
-        t.dport = dport.to_be();
-        core::mem::size_of_val(t)
-    } as u32;
-
-    // 1. An established (or handshaking) socket for exactly this flow.
-    let sk = lookup(ctx, &mut tuple, size);
-    if !sk.is_null() {
-        // SAFETY: non-null socket pointer returned by the helper; released below.
-        if unsafe { (*sk).state } != BPF_TCP_LISTEN {
-            let ret = unsafe { bpf_sk_assign(ctx.as_ptr(), sk.cast(), 0) };
-            unsafe { bpf_sk_release(sk.cast()) };
-            return finish(ctx, ret);
-        }
-        unsafe { bpf_sk_release(sk.cast()) };
-    }
-
-    // 2. The portal listener (bound to the wildcard address on the portal port).
-    let portal_port = maps::portal_port();
-    if ip.v6 {
-        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv6 };
-        t.daddr = [0; 4];
-        t.dport = portal_port.to_be();
-    } else {
-        let t = unsafe { &mut tuple.__bindgen_anon_1.ipv4 };
-        t.daddr = 0;
-        t.dport = portal_port.to_be();
-    }
-    let sk = lookup(ctx, &mut tuple, size);
-    if sk.is_null() {
-        return Err(());
-    }
-    if unsafe { (*sk).state } != BPF_TCP_LISTEN {
-        unsafe { bpf_sk_release(sk.cast()) };
-        return Err(());
-    }
-    let ret = unsafe { bpf_sk_assign(ctx.as_ptr(), sk.cast(), 0) };
-    unsafe { bpf_sk_release(sk.cast()) };
-    finish(ctx, ret)
-}
-
-#[inline(always)]
-fn lookup(ctx: &TcContext, tuple: &mut bpf_sock_tuple, size: u32) -> *mut bpf_sock {
-    // SAFETY: `tuple` is a valid bpf_sock_tuple of at least `size` bytes.
-    unsafe {
-        bpf_skc_lookup_tcp(
-            ctx.as_ptr(),
-            tuple as *mut bpf_sock_tuple,
-            size,
-            BPF_F_CURRENT_NETNS as u64,
-            0,
-        )
-    }
-}
-
-#[inline(always)]
-fn finish(ctx: &TcContext, assign_ret: i64) -> Result<(), ()> {
-    if assign_ret != 0 {
-        return Err(());
-    }
-    let mask = maps::NETAUTH_MARK_MASK.load();
-    // SAFETY: reading the mark field of the skb this program runs on.
-    let old = unsafe { (*ctx.skb.skb).mark };
-    ctx.set_mark((old & !mask) | (maps::NETAUTH_MARK.load() & mask));
-    Ok(())
+    let Some((sport, dport)) = parse_ports(data, data_end, ip.l4) else {
+        return true;
+    };
+    nat::reverse(ctx, &ip, sport, dport).is_ok()
 }
 
 #[cfg(not(test))]

@@ -10,8 +10,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, lpm_trie::Key},
 };
 use netauth_common::{
-    AddrOwner, ClientUsage, Counter, FlowKey, FlowOwner, GatewayPort, IpKey, MAX_BINDINGS,
-    MAX_CLIENT_ADDRS, MAX_CLIENTS, MAX_FLOWS, MAX_GATEWAY_ALLOW, MAX_INFRA, MAX_WALLED, MacKey,
+    AddrOwner, ClientUsage, Counter, Endpoint, FlowKey, FlowOwner, GatewayPort, IpKey,
+    MAX_BINDINGS, MAX_CLIENT_ADDRS, MAX_CLIENTS, MAX_FLOWS, MAX_GATEWAY_ALLOW, MAX_INFRA,
+    MAX_INTERCEPTS, MAX_WALLED, MacKey,
 };
 
 #[map(name = "NETAUTH_CLIENTS")]
@@ -24,6 +25,10 @@ static CLIENT_ADDRS: LruHashMap<IpKey, AddrOwner> = LruHashMap::pinned(MAX_CLIEN
 
 #[map(name = "NETAUTH_FLOWS")]
 static FLOWS: LruHashMap<FlowKey, FlowOwner> = LruHashMap::with_max_entries(MAX_FLOWS, 0);
+
+// Not pinned, like the flows: the connections it translates end with the daemon's sockets.
+#[map(name = "NETAUTH_INTERCEPTS")]
+static INTERCEPTS: LruHashMap<Endpoint, Endpoint> = LruHashMap::with_max_entries(MAX_INTERCEPTS, 0);
 
 // Pinned: a restart must not forget which addresses the signed-in devices acquired.
 #[map(name = "NETAUTH_BINDINGS")]
@@ -60,9 +65,7 @@ static NETAUTH_PORTAL_PORT: Global<u16> = Global::new(8080);
 #[unsafe(no_mangle)]
 static NETAUTH_API_PORT: Global<u16> = Global::new(0);
 #[unsafe(no_mangle)]
-pub static NETAUTH_MARK: Global<u32> = Global::new(0x0a17_0000);
-#[unsafe(no_mangle)]
-pub static NETAUTH_MARK_MASK: Global<u32> = Global::new(0xffff_0000);
+static NETAUTH_INTERCEPT_PORT: Global<u16> = Global::new(8081);
 #[unsafe(no_mangle)]
 static NETAUTH_TC_COUNTS_INGRESS: Global<u8> = Global::new(0);
 #[unsafe(no_mangle)]
@@ -71,6 +74,11 @@ static NETAUTH_BIND_STRICT: Global<u8> = Global::new(1);
 #[inline(always)]
 pub fn portal_port() -> u16 {
     NETAUTH_PORTAL_PORT.load()
+}
+
+#[inline(always)]
+pub fn intercept_port() -> u16 {
+    NETAUTH_INTERCEPT_PORT.load()
 }
 
 #[inline(always)]
@@ -90,6 +98,24 @@ pub fn is_portal_addr(v6: bool, dst: &IpKey) -> bool {
     } else {
         let a = NETAUTH_PORTAL_V4.load();
         a != 0 && u32::from_ne_bytes([d[12], d[13], d[14], d[15]]) == a
+    }
+}
+
+/// The portal's address of one family in [`IpKey`] form; `None` when it has none.
+#[inline(always)]
+pub fn portal_addr(v6: bool) -> Option<IpKey> {
+    if v6 {
+        let [a, b] = NETAUTH_PORTAL_V6.load();
+        if (a | b) == 0 {
+            return None;
+        }
+        let mut key = IpKey::default();
+        key.addr[..8].copy_from_slice(&a.to_ne_bytes());
+        key.addr[8..].copy_from_slice(&b.to_ne_bytes());
+        Some(key)
+    } else {
+        let a = NETAUTH_PORTAL_V4.load();
+        (a != 0).then(|| IpKey::from_v4(a.to_ne_bytes()))
     }
 }
 
@@ -204,4 +230,20 @@ pub fn flow_record(key: &FlowKey) -> Option<*mut FlowOwner> {
 #[inline(always)]
 pub fn flow_set(key: &FlowKey, owner: &FlowOwner) {
     let _ = FLOWS.insert(key, owner, 0);
+}
+
+/// Where an intercepted client's connection was going (see `MAP_INTERCEPTS`).
+#[inline(always)]
+pub fn intercepted(client: &Endpoint) -> Option<*mut Endpoint> {
+    INTERCEPTS.get_ptr_mut(client)
+}
+
+#[inline(always)]
+pub fn intercept_set(client: &Endpoint, original: &Endpoint) -> bool {
+    INTERCEPTS.insert(client, original, 0).is_ok()
+}
+
+#[inline(always)]
+pub fn intercept_forget(client: &Endpoint) {
+    let _ = INTERCEPTS.remove(client);
 }

@@ -93,7 +93,7 @@ impl Ip {
 
     /// Offset of the source address (the destination follows it).
     #[inline(always)]
-    fn saddr_off(&self) -> usize {
+    pub fn saddr_off(&self) -> usize {
         if self.v6 { self.l3 + 8 } else { self.l3 + 12 }
     }
 

@@ -27,7 +27,7 @@ const PORT_DNS: u16 = 53;
 const PORT_DHCPV4_SERVER: u16 = 67;
 const PORT_DHCPV6_SERVER: u16 = 547;
 const PORT_NTP: u16 = 123;
-const PORT_HTTP: u16 = 80;
+pub const PORT_HTTP: u16 = 80;
 
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMPV6_ECHO_REQUEST: u8 = 128;

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use aya::maps::{HashMap, MapData};
-use netauth_common::{AddrOwner, FlowKey, FlowOwner, IpKey};
+use netauth_common::{AddrOwner, Endpoint, FlowKey, FlowOwner, IpKey};
 
 use crate::{
     datapath::{ip_key, key_ip},
@@ -28,6 +28,7 @@ pub enum FlowIdentity {
 pub struct Identity {
     flows: HashMap<MapData, FlowKey, FlowOwner>,
     addrs: HashMap<MapData, IpKey, AddrOwner>,
+    intercepts: HashMap<MapData, Endpoint, Endpoint>,
 }
 
 /// The canonical form of an address (IPv4-mapped IPv6 becomes IPv4).
@@ -45,8 +46,26 @@ impl Identity {
     pub fn new(
         flows: HashMap<MapData, FlowKey, FlowOwner>,
         addrs: HashMap<MapData, IpKey, AddrOwner>,
+        intercepts: HashMap<MapData, Endpoint, Endpoint>,
     ) -> Self {
-        Self { flows, addrs }
+        Self {
+            flows,
+            addrs,
+            intercepts,
+        }
+    }
+
+    /// Where an intercepted connection from `client` was going before the datapath
+    /// rewrote it to the portal's intercept port; `None` when the datapath has no record
+    /// (the client connected to the intercept port itself, or the record was evicted).
+    pub fn original_destination(&self, client: SocketAddr) -> Option<SocketAddr> {
+        let key = Endpoint {
+            addr: ip_key(client.ip()).addr,
+            port: client.port(),
+            _pad: [0; 2],
+        };
+        let o = self.intercepts.get(&key, 0).ok()?;
+        Some(SocketAddr::new(key_ip(&IpKey { addr: o.addr }), o.port))
     }
 
     /// Who sent the TCP flow from `client` to `server` (the connection's remote and local

@@ -16,8 +16,8 @@ use rtnetlink::{
         address::{AddressAttribute, AddressScope},
         link::LinkAttribute,
         neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState},
-        route::{RouteScope, RouteType},
-        rule::{RuleAction, RuleAttribute},
+        route::{RouteProtocol, RouteScope, RouteType},
+        rule::RuleAttribute,
     },
 };
 
@@ -211,8 +211,11 @@ pub async fn neighbours(handle: &Handle, index: u32) -> anyhow::Result<HashMap<M
     Ok(out)
 }
 
-/// The policy-routing rule and local route that make marked packets local deliveries,
-/// for both address families (the TPROXY recipe, done over netlink).
+/// The policy-routing rule and local route with which netauth once steered marked packets
+/// to a transparent listener (the TPROXY recipe), for both address families. netauth now
+/// rewrites intercepted packets to its own address instead (see `netauth-ebpf/src/nat.rs`):
+/// a custom rule makes the kernel walk the rule list for every forwarded packet, so a rule
+/// left by an older version is removed.
 #[derive(Clone, Copy, Debug)]
 pub struct PolicyRouting {
     pub mark: u32,
@@ -222,44 +225,8 @@ pub struct PolicyRouting {
 }
 
 impl PolicyRouting {
-    /// Installs rule and routes, replacing leftovers of an earlier run with the same values.
-    pub async fn install(&self, handle: &Handle) -> anyhow::Result<()> {
-        // A crashed earlier run may have left its rules behind; never stack duplicates.
-        self.remove(handle).await?;
-        let lo = interface(handle, "lo").await?.index;
-        for v in [IpVersion::V4, IpVersion::V6] {
-            let rule = handle
-                .rule()
-                .add()
-                .table_id(self.table)
-                .priority(self.priority)
-                .fw_mark(self.mark)
-                .action(RuleAction::ToTable);
-            let mut rule = match v {
-                IpVersion::V4 => rule.v4().message_mut().clone(),
-                IpVersion::V6 => rule.v6().message_mut().clone(),
-            };
-            rule.attributes.push(RuleAttribute::FwMask(self.mask));
-            let mut req = handle.rule().add();
-            *req.message_mut() = rule;
-            req.execute()
-                .await
-                .with_context(|| format!("adding the {v:?} policy-routing rule"))?;
-        }
-        for route in self.local_routes(lo) {
-            handle
-                .route()
-                .add(route)
-                .replace()
-                .execute()
-                .await
-                .context("adding the local-delivery route")?;
-        }
-        Ok(())
-    }
-
-    /// `local 0.0.0.0/0 dev lo` and `local ::/0 dev lo` in our table. The same messages
-    /// add and delete them (the kernel matches type, scope and device on delete).
+    /// `local 0.0.0.0/0 dev lo` and `local ::/0 dev lo` in that table, as delete requests
+    /// (the kernel matches type, scope and device; any protocol, as whoever added them).
     fn local_routes(&self, lo: u32) -> [rtnetlink::packet_route::route::RouteMessage; 2] {
         [
             RouteMessageBuilder::<Ipv4Addr>::new()
@@ -267,12 +234,14 @@ impl PolicyRouting {
                 .table_id(self.table)
                 .kind(RouteType::Local)
                 .scope(RouteScope::Host)
+                .protocol(RouteProtocol::Unspec)
                 .output_interface(lo)
                 .build(),
             RouteMessageBuilder::<Ipv6Addr>::new()
                 .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
                 .table_id(self.table)
                 .kind(RouteType::Local)
+                .protocol(RouteProtocol::Unspec)
                 .output_interface(lo)
                 .build(),
         ]

@@ -416,32 +416,67 @@ fn works_in_every_xdp_mode() {
     }
 }
 
+/// The gateway's policy-routing rules are only the kernel's own (local, main, and for
+/// IPv4 default) while netauth runs and after: a custom rule would make the kernel walk
+/// the rule list for every forwarded packet. An older netauth's rule and routes are taken
+/// away at start.
+fn assert_only_default_rules(lab: &Lab) {
+    for family in ["-4", "-6"] {
+        let rules = String::from_utf8(lab.gw.ip(&[family, "rule"]).unwrap().stdout).unwrap();
+        for rule in rules.lines() {
+            assert!(
+                ["lookup local", "lookup main", "lookup default"]
+                    .iter()
+                    .any(|t| rule.ends_with(t)),
+                "{family}: {rules}"
+            );
+        }
+        // The table is gone with its routes (`ip` fails on a table that does not exist).
+        let routes = lab
+            .gw
+            .ip(&[family, "route", "show", "table", "7327"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        assert!(routes.trim().is_empty(), "{routes}");
+    }
+}
+
 #[test]
-fn clean_exit_removes_routing_and_stop_detach_removes_everything() {
+fn no_routing_rule_is_installed_or_left_and_stop_detach_removes_everything() {
     let mut lab = Lab::new(2).unwrap();
+    // What an older netauth left (a crash, or the upgrade itself).
+    for (family, any) in [("-4", "0.0.0.0/0"), ("-6", "::/0")] {
+        for args in [
+            vec![
+                family,
+                "rule",
+                "add",
+                "fwmark",
+                "0x0a170000/0xffff0000",
+                "lookup",
+                "7327",
+                "priority",
+                "1000",
+            ],
+            vec![
+                family, "route", "add", "local", any, "dev", "lo", "table", "7327",
+            ],
+        ] {
+            let out = lab.gw.ip(&args).unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+        }
+    }
     lab.start_netauth(&["--xdp-mode", "native"]).unwrap();
     let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
+    assert_only_default_rules(&lab);
+    // Steering works without it, for both families.
+    assert_eq!(get(&b, web_addr(false, 80), None, "/").status, 511);
+    assert_eq!(get(&b, web_addr(true, 80), None, "/").status, 511);
     login(&a);
-    let rules = String::from_utf8(lab.gw.ip(&["rule"]).unwrap().stdout).unwrap();
-    assert!(
-        rules.contains("fwmark 0xa170000/0xffff0000 lookup 7327"),
-        "{rules}"
-    );
 
     let status = lab.daemon().stop().unwrap();
     assert!(status.success(), "{status:?}\n{}", lab.daemon().log_text());
-    for family in ["-4", "-6"] {
-        let rules = String::from_utf8(lab.gw.ip(&[family, "rule"]).unwrap().stdout).unwrap();
-        assert!(!rules.contains("fwmark"), "{rules}");
-        let routes = String::from_utf8(
-            lab.gw
-                .ip(&[family, "route", "show", "table", "7327"])
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        assert!(routes.trim().is_empty(), "{routes}");
-    }
+    assert_only_default_rules(&lab);
     assert!(!lab.daemon().admin_socket.exists());
     // The datapath stays: the LAN is still gated while netauth is stopped.
     let link = String::from_utf8(lab.gw.ip(&["link", "show", "lan0"]).unwrap().stdout).unwrap();
@@ -777,6 +812,95 @@ fn every_ipv6_address_of_an_authenticated_device_passes() {
     }
     // HTTP from B's new address is still intercepted.
     assert_eq!(get(&b, web_addr(true, 80), None, "/").status, 511);
+}
+
+/// TCP checksum errors a namespace's stack counted (`InCsumErrors` in /proc/net/snmp).
+fn tcp_checksum_errors(ns: &netauth_lab::Ns) -> u64 {
+    let snmp = ns.sh("cat", &["/proc/net/snmp"]).unwrap();
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next().unwrap(), tcp.next().unwrap());
+    let at = names
+        .split_whitespace()
+        .position(|n| n == "InCsumErrors")
+        .unwrap();
+    values.split_whitespace().nth(at).unwrap().parse().unwrap()
+}
+
+/// Steering rewrites the intercepted packets' addresses and ports, and the portal's
+/// answers back. With every checksum offload off on the path, both ends compute and
+/// verify full checksums in software (a veth otherwise marks what it carries as verified,
+/// and a wrong checksum would pass unseen), so each rewrite is checked: the captive
+/// request, the 511 back, and after login the kept connection's redirect, for both
+/// families. A captive client cannot use the intercept port itself.
+#[test]
+fn rewritten_intercepts_carry_correct_checksums() {
+    let mut lab = Lab::new(2).unwrap();
+    lab.start_netauth(&["--xdp-mode", "off"]).unwrap();
+    let (c, other) = (lab.clients[0].clone(), lab.clients[1].clone());
+    let off = ["rx", "off", "tx", "off"];
+    lab.gw
+        .sh("ethtool", &[&["-K", "lan0"][..], &off].concat())
+        .unwrap();
+    for port in ["p-gw", "p-c0"] {
+        lab.sw
+            .sh("ethtool", &[&["-K", port][..], &off].concat())
+            .unwrap();
+    }
+    c.ns.sh("ethtool", &[&["-K", "eth0"][..], &off].concat())
+        .unwrap();
+    let errors = (tcp_checksum_errors(&lab.gw), tcp_checksum_errors(&c.ns));
+
+    let kept =
+        c.ns.run(|| {
+            use std::io::Write as _;
+            let mut kept = Vec::new();
+            for v6 in [false, true] {
+                let mut s =
+                    std::net::TcpStream::connect_timeout(&web_addr(v6, 80), Duration::from_secs(3))
+                        .unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+                s.write_all(b"GET /page HTTP/1.1\r\nHost: example.org\r\n\r\n")
+                    .unwrap();
+                let mut buf = Vec::new();
+                let (r, close) = http::read_response(&mut s, &mut buf).unwrap();
+                assert_eq!(r.status, 511, "v6={v6}: {r:?}");
+                assert!(!close, "v6={v6}: the 511 keeps the connection");
+                kept.push((s, buf));
+            }
+            kept
+        })
+        .unwrap();
+    login(&c);
+    let answers =
+        c.ns.run(move || {
+            use std::io::Write as _;
+            kept.into_iter()
+                .map(|(mut s, mut buf)| {
+                    s.write_all(b"GET /page HTTP/1.1\r\nHost: example.org\r\n\r\n")
+                        .unwrap();
+                    http::read_response(&mut s, &mut buf).map(|(r, _)| r)
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    for (v6, r) in [false, true].into_iter().zip(answers) {
+        let r = r.unwrap_or_else(|e| panic!("v6={v6}: kept connection after login: {e}"));
+        assert_eq!(r.status, 307, "v6={v6}: {r:?}");
+        assert_eq!(r.header("location"), Some("http://example.org/page"));
+    }
+    assert_online(&c);
+    assert_eq!(
+        (tcp_checksum_errors(&lab.gw), tcp_checksum_errors(&c.ns)),
+        errors,
+        "a rewritten packet arrived with a bad checksum"
+    );
+    // The never-signed-in client: intercepted, blocked, and the intercept port is not a
+    // way in.
+    assert_captive(&other);
+    for v6 in [false, true] {
+        let intercept = SocketAddr::new(portal_addr(v6).ip(), 8081);
+        assert!(!other.connects(intercept), "{intercept}");
+    }
 }
 
 /// A client that opens a new connection from the same port to the same address while the

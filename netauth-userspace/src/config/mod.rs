@@ -287,6 +287,7 @@ pub struct Settings {
     pub lan: String,
     pub portal_ip: Vec<IpAddr>,
     pub portal_port: u16,
+    pub intercept_port: u16,
     pub xdp_mode: XdpMode,
     pub session_timeout: Duration,
     pub idle_timeout: Option<Duration>,
@@ -319,6 +320,7 @@ pub struct Settings {
     pub trusted_macs: Vec<crate::model::Mac>,
     /// CoA/Disconnect listener: address, clients, secret file.
     pub das: Option<(SocketAddr, Vec<IpAddr>, PathBuf)>,
+    /// The policy-routing rule older versions installed, removed at start.
     pub fwmark: u32,
     pub fwmark_mask: u32,
     pub route_table: u32,
@@ -355,6 +357,9 @@ impl Settings {
             lan,
             portal_ip: network.portal_ip()?,
             portal_port: network.portal_port.unwrap_or(DEFAULT_PORTAL_PORT),
+            intercept_port: network
+                .intercept_port
+                .unwrap_or(network::DEFAULT_INTERCEPT_PORT),
             xdp_mode: network.xdp_mode.unwrap_or(network::DEFAULT_XDP_MODE),
             bpffs: network
                 .bpffs
@@ -417,6 +422,11 @@ impl Settings {
         }
         if s.api_tls.is_some() && s.api_port == s.portal_port {
             bail!("api-port and portal-port must differ");
+        }
+        if s.intercept_port == s.portal_port
+            || (s.api_tls.is_some() && s.intercept_port == s.api_port)
+        {
+            bail!("intercept-port must differ from portal-port and api-port");
         }
         Ok(s)
     }

@@ -16,6 +16,7 @@ use super::{
 };
 
 pub const DEFAULT_PORTAL_PORT: u16 = 8080;
+pub const DEFAULT_INTERCEPT_PORT: u16 = 8081;
 pub const DEFAULT_XDP_MODE: XdpMode = XdpMode::Auto;
 pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf/netauth";
 pub const DEFAULT_FWMARK: u32 = 0x0a17_0000;
@@ -44,11 +45,23 @@ pub struct NetworkArgs {
         long,
         value_parser = clap::value_parser!(u16).range(1..),
         help = with_default(
-            "TCP port of the portal's HTTP listener (also receives intercepted HTTP)",
+            "TCP port of the portal's HTTP listener",
             DEFAULT_PORTAL_PORT,
         )
     )]
     pub portal_port: Option<u16>,
+
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u16).range(1..),
+        help = with_default(
+            "TCP port on the portal's address that captive clients' plain HTTP is rewritten \
+             to (the portal answers it with 511; captive clients cannot connect to it \
+             themselves)",
+            DEFAULT_INTERCEPT_PORT,
+        )
+    )]
+    pub intercept_port: Option<u16>,
 
     #[arg(
         long,
@@ -70,7 +83,8 @@ pub struct NetworkArgs {
         long,
         value_parser = parse_u32,
         help = with_default(
-            "fwmark put on intercepted packets",
+            "fwmark of the policy-routing rule older netauth versions installed (removed at \
+             start; netauth no longer routes by mark)",
             format_args!("{DEFAULT_FWMARK:#010x}"),
         )
     )]
@@ -81,7 +95,7 @@ pub struct NetworkArgs {
         long,
         value_parser = parse_u32,
         help = with_default(
-            "Bits of the fwmark netauth owns",
+            "Mask of that rule's fwmark",
             format_args!("{DEFAULT_FWMARK_MASK:#010x}"),
         )
     )]
@@ -92,7 +106,7 @@ pub struct NetworkArgs {
         long,
         value_parser = clap::value_parser!(u32).range(1..0xffff_fff0),
         help = with_default(
-            "Routing table for the local-delivery route of intercepted packets",
+            "Routing table of that rule's local-delivery route",
             DEFAULT_ROUTE_TABLE,
         )
     )]
@@ -100,7 +114,7 @@ pub struct NetworkArgs {
 
     #[arg(
         long,
-        help = with_default("Priority of the policy-routing rule", DEFAULT_RULE_PRIORITY)
+        help = with_default("Priority of that rule", DEFAULT_RULE_PRIORITY)
     )]
     pub rule_priority: Option<u32>,
 
@@ -123,6 +137,7 @@ pub struct NetworkArgs {
 super::merge_fields!(NetworkArgs {
     portal_ip,
     portal_port,
+    intercept_port,
     xdp_mode,
     bpffs,
     fwmark,

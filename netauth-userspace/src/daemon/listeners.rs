@@ -9,8 +9,10 @@ use tracing::warn;
 use crate::{config::Settings, portal::serve};
 
 pub struct Listeners {
-    /// The portal's transparent listeners (port `--portal-port`, and 80 when free).
+    /// The portal's listeners (port `--portal-port`).
     pub portal: Vec<TcpListener>,
+    /// Where the datapath steers captive clients' plain HTTP (port `--intercept-port`).
+    pub intercept: Vec<TcpListener>,
     /// The HTTPS listeners (RFC 8908 API and the pages over TLS).
     pub https: Vec<TcpListener>,
     pub metrics: Option<TcpListener>,
@@ -25,28 +27,20 @@ impl Listeners {
                 SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
             ]
         };
-        let [v4_addr, v6_addr] = any(cfg.portal_port);
-        let mut portal = vec![serve::transparent_listener(v4_addr, &cfg.lan)?];
-        match serve::transparent_listener(v6_addr, &cfg.lan) {
-            Ok(l) => portal.push(l),
-            Err(e) if !v6 => warn!("no IPv6 portal listener ({e:#}); IPv6 clients stay blocked"),
-            Err(e) => return Err(e),
-        }
-        // When a client reconnects from the same port while the portal's side of its
-        // previous intercepted connection is in TIME_WAIT, the kernel hands the SYN to a
-        // listener on the original destination port (80). Without one there, the SYN is
-        // lost and the client waits out TIME_WAIT. So the portal also listens on port 80
-        // when it can.
-        if cfg.portal_port != 80 {
-            for addr in any(80) {
-                match serve::transparent_listener(addr, &cfg.lan) {
-                    Ok(l) => portal.push(l),
-                    Err(e) => warn!(
-                        "{e:#}: another program owns port 80 on the gateway; a client that \
-                         reuses a source port within TIME_WAIT of an intercepted connection \
-                         may wait"
-                    ),
+        let mut portal = Vec::new();
+        let mut intercept = Vec::new();
+        for (port, out) in [
+            (cfg.portal_port, &mut portal),
+            (cfg.intercept_port, &mut intercept),
+        ] {
+            let [v4_addr, v6_addr] = any(port);
+            out.push(serve::plain_listener(v4_addr, &cfg.lan).await?);
+            match serve::plain_listener(v6_addr, &cfg.lan).await {
+                Ok(l) => out.push(l),
+                Err(e) if !v6 => {
+                    warn!("no IPv6 portal listener ({e:#}); IPv6 clients stay blocked")
                 }
+                Err(e) => return Err(e),
             }
         }
         let mut https = Vec::new();
@@ -68,6 +62,7 @@ impl Listeners {
         };
         Ok(Self {
             portal,
+            intercept,
             https,
             metrics,
         })

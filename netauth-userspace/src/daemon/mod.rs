@@ -3,7 +3,7 @@
 //! 1. **Validate**: every option and file (config, store, secrets, users file,
 //!    certificate) is read and checked, with no side effect on the host. A mistake stops
 //!    netauth here with nothing changed.
-//! 2. **Acquire**: listeners, the admin socket, policy routing, the datapath. Each side
+//! 2. **Acquire**: listeners, the admin socket, the datapath. Each side
 //!    effect is a guard ([`guards`]) that undoes itself when dropped, so an error at any
 //!    later step leaves nothing behind; the datapath's pins are meant to stay (the LAN
 //!    stays gated while netauth is away).
@@ -41,7 +41,10 @@ use crate::{
     metrics::Metrics,
     model::Defaults,
     netlink::{self, PolicyRouting},
-    portal::{self, Portal, serve},
+    portal::{
+        self, Portal,
+        serve::{self, Accepts},
+    },
     radius::{self, Radius},
     sessions::{self, Sessions},
     store::Store,
@@ -211,17 +214,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // Routing before the datapath: steered packets are delivered as soon as TC runs.
-    let routing = guards::Routing::install(
-        PolicyRouting {
-            mark: cfg.fwmark,
-            mask: cfg.fwmark_mask,
-            table: cfg.route_table,
-            priority: cfg.rule_priority,
-        },
-        &handle,
-    )
-    .await?;
+    // An older netauth steered by a policy-routing rule; the kernel walks the rule list for
+    // every forwarded packet while any custom rule exists.
+    if let Err(e) = legacy_routing(&cfg).remove(&handle).await {
+        warn!("removing the policy-routing rule an older netauth installed: {e:#}");
+    }
     let Datapath {
         mut programs,
         mut clients,
@@ -230,6 +227,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         network: mut network_maps,
         flows,
         addrs,
+        intercepts,
         walled: walled_maps,
     } = Datapath::load(&DatapathConfig {
         iface: &lan.name,
@@ -238,8 +236,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         portal_v6: v6,
         portal_port: cfg.portal_port,
         api_port: cfg.api_tls.as_ref().map(|_| cfg.api_port),
-        mark: cfg.fwmark,
-        mark_mask: cfg.fwmark_mask,
+        intercept_port: cfg.intercept_port,
         bind_addresses: cfg.bind_addresses,
         bpffs: &cfg.bpffs,
     })?;
@@ -248,7 +245,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // included), and what was there before comes back on detach.
     let shaper = Arc::new(crate::datapath::Shaper::new(&lan.name, &cfg.state_dir));
     clients.set_shaper(shaper.clone());
-    let identity = Arc::new(Identity::new(flows, addrs));
+    let identity = Arc::new(Identity::new(flows, addrs, intercepts));
     let counters = Arc::new(counters);
     let pin_dir = programs.pin_dir().to_path_buf();
     // Sessions are reconciled with the map (and restored after a reboot) before the
@@ -320,6 +317,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         "portal_ipv4": v4,
         "portal_ipv6": v6,
         "portal_port": cfg.portal_port,
+        "intercept_port": cfg.intercept_port,
         "api_port": cfg.api_tls.as_ref().map(|_| cfg.api_port),
         "session_timeout_s": cfg.session_timeout.as_secs(),
         "idle_timeout_s": cfg.idle_timeout.map(|d| d.as_secs()),
@@ -363,11 +361,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let fairness = serve::Fairness::new(limits);
     let site = portal::Site::new(portal);
     for l in listeners.portal {
-        let f = serve::serve(l, site.clone(), fairness.clone(), None);
+        let f = serve::serve(l, Accepts::Portal, site.clone(), fairness.clone(), None);
         services.spawn_forever("portal", Role::Essential, f);
     }
+    for l in listeners.intercept {
+        let f = serve::serve(
+            l,
+            Accepts::Intercepted,
+            site.clone(),
+            fairness.clone(),
+            None,
+        );
+        services.spawn_forever("portal-intercept", Role::Essential, f);
+    }
     for l in listeners.https {
-        let f = serve::serve(l, site.clone(), fairness.clone(), tls.clone());
+        let f = serve::serve(
+            l,
+            Accepts::Portal,
+            site.clone(),
+            fairness.clone(),
+            tls.clone(),
+        );
         services.spawn_forever("portal-https", Role::Essential, f);
     }
     if let Some(s) = stapler.filter(|_| cfg.api_tls_ocsp.is_some()) {
@@ -504,10 +518,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
         .await;
     }
-    let mut result = routing.release(&handle).await.map_err(|e| {
-        error!("removing policy routing: {e:#}");
-        e
-    });
+    let mut result = Ok(());
     drop(admin_socket);
     if detach {
         if let Err(e) = shaper.restore() {
@@ -535,21 +546,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     result
 }
 
-/// `netauth stop --detach` when no daemon is running: remove pins and routing directly.
-pub async fn detach_offline(args: RunArgs) -> anyhow::Result<()> {
-    let cfg = Settings::resolve(args)?;
-    let handle = netlink::connect()?;
+/// The policy-routing rule of an older netauth, as configured.
+fn legacy_routing(cfg: &Settings) -> PolicyRouting {
     PolicyRouting {
         mark: cfg.fwmark,
         mask: cfg.fwmark_mask,
         table: cfg.route_table,
         priority: cfg.rule_priority,
     }
-    .remove(&handle)
-    .await?;
+}
+
+/// `netauth stop --detach` when no daemon is running: remove pins (and an older
+/// netauth's routing rule) directly.
+pub async fn detach_offline(args: RunArgs) -> anyhow::Result<()> {
+    let cfg = Settings::resolve(args)?;
+    let handle = netlink::connect()?;
+    legacy_routing(&cfg).remove(&handle).await?;
     crate::datapath::Shaper::new(&cfg.lan, &cfg.state_dir).restore()?;
     let dir = crate::datapath::pin_dir(&cfg.bpffs, &cfg.lan);
     crate::datapath::remove_pins(&dir)?;
-    info!("removed {} and netauth's policy routing", dir.display());
+    info!("removed {}", dir.display());
     Ok(())
 }

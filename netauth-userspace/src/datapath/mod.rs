@@ -35,9 +35,9 @@ use aya::{
     programs::{SchedClassifier, Xdp},
 };
 use netauth_common::{
-    AddrOwner, FlowKey, FlowOwner, GatewayPort, IpKey, MAP_BIND_EPOCH, MAP_BINDINGS,
+    AddrOwner, Endpoint, FlowKey, FlowOwner, GatewayPort, IpKey, MAP_BIND_EPOCH, MAP_BINDINGS,
     MAP_CLIENT_ADDRS, MAP_CLIENTS, MAP_COUNTERS, MAP_FLOWS, MAP_GATEWAY_ALLOW, MAP_INFRA,
-    MAP_RATES, MAP_WALLED_V4, MAP_WALLED_V6, globals, programs as names,
+    MAP_INTERCEPTS, MAP_RATES, MAP_WALLED_V4, MAP_WALLED_V6, globals, programs as names,
 };
 use tracing::warn;
 
@@ -59,8 +59,8 @@ pub struct DatapathConfig<'a> {
     pub portal_port: u16,
     /// The HTTPS port on the portal addresses, if any.
     pub api_port: Option<u16>,
-    pub mark: u32,
-    pub mark_mask: u32,
+    /// The port intercepted HTTP is rewritten to, on the portal's address.
+    pub intercept_port: u16,
     /// Hold authorized devices to the addresses they acquired.
     pub bind_addresses: bool,
     /// Where pins live: a directory on a bpf filesystem.
@@ -78,6 +78,8 @@ pub struct Datapath {
     pub flows: HashMap<MapData, FlowKey, FlowOwner>,
     /// Who used which address while captive.
     pub addrs: HashMap<MapData, IpKey, AddrOwner>,
+    /// Where intercepted connections were going.
+    pub intercepts: HashMap<MapData, Endpoint, Endpoint>,
     pub walled: WalledMaps,
 }
 
@@ -134,8 +136,7 @@ impl Datapath {
             .override_global(globals::PORTAL_V6, &v6, true)
             .override_global(globals::PORTAL_PORT, &cfg.portal_port, true)
             .override_global(globals::API_PORT, &api_port, true)
-            .override_global(globals::MARK, &cfg.mark, true)
-            .override_global(globals::MARK_MASK, &cfg.mark_mask, true)
+            .override_global(globals::INTERCEPT_PORT, &cfg.intercept_port, true)
             .override_global(globals::TC_COUNTS_INGRESS, &tc_counts_ingress, true)
             .override_global(globals::BIND_STRICT, &strict, true)
             .load(EBPF_OBJECT)
@@ -195,6 +196,7 @@ impl Datapath {
         );
         let flows = HashMap::try_from(take(MAP_FLOWS)?)?;
         let addrs = HashMap::try_from(take(MAP_CLIENT_ADDRS)?)?;
+        let intercepts = HashMap::try_from(take(MAP_INTERCEPTS)?)?;
         let nr_cpus = aya::util::nr_cpus().map_err(|(what, e)| anyhow!("{what}: {e}"))?;
         Ok(Self {
             programs: Programs {
@@ -211,6 +213,7 @@ impl Datapath {
             network,
             flows,
             addrs,
+            intercepts,
             walled,
         })
     }

@@ -114,8 +114,8 @@ impl Site {
     }
 }
 
-/// The portal's own pages. Intercepted connections never reach them: they are told
-/// apart when accepted ([`Portal::is_intercepted`]) and answered by [`intercept`].
+/// The portal's own pages. Intercepted connections never reach them: they arrive on the
+/// intercept listener ([`serve::Accepts`]) and are answered by [`intercept`].
 fn router(portal: Arc<Portal>) -> Router {
     Router::new()
         .route("/", get(root))
@@ -137,13 +137,6 @@ impl Portal {
             IpAddr::V4(a) => self.ipv4 == Some(a),
             IpAddr::V6(a) => self.ipv6 == Some(a),
         }
-    }
-
-    /// Whether a connection reached the portal by interception rather than directly.
-    pub fn is_intercepted(&self, conn: &ConnInfo) -> bool {
-        let own = self.is_portal_address(conn.local.ip());
-        let port = conn.local.port();
-        !(own && (port == self.port || self.api.as_ref().is_some_and(|a| a.port == port)))
     }
 
     /// The portal's host for the client's own address family, as it goes in a URL.

@@ -194,32 +194,6 @@ pub fn raise_fd_limit() -> u64 {
     r.rlim_cur
 }
 
-/// A listening socket with IP(V6)_TRANSPARENT, so sockets steered to it by the TC program
-/// for foreign destinations are accepted. No SO_REUSEPORT: the steering program looks the
-/// listener up by its address and must find exactly this one.
-pub fn transparent_listener(addr: SocketAddr, lan: &str) -> anyhow::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
-        .context("creating the portal socket")?;
-    socket.set_reuse_address(true)?;
-    bind_to_lan(&socket, lan)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-        socket
-            .set_ip_transparent_v6(true)
-            .context("setting IPV6_TRANSPARENT (needs CAP_NET_ADMIN)")?;
-    } else {
-        socket
-            .set_ip_transparent_v4(true)
-            .context("setting IP_TRANSPARENT (needs CAP_NET_ADMIN)")?;
-    }
-    socket.set_nonblocking(true)?;
-    socket
-        .bind(&addr.into())
-        .with_context(|| format!("binding the portal listener to {addr}"))?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into()).context("registering the portal listener")
-}
-
 /// The portal is for the LAN: its sockets take connections arriving on the LAN interface
 /// only (SO_BINDTODEVICE), so the uplink, other LANs and the gateway itself get no portal
 /// and no 511 on any of the gateway's addresses.
@@ -229,8 +203,9 @@ fn bind_to_lan(socket: &Socket, lan: &str) -> anyhow::Result<()> {
         .with_context(|| format!("binding the portal socket to interface {lan}"))
 }
 
-/// A plain TCP listener (the HTTPS side needs no transparency: it is only reached
-/// directly, on the portal's own address), on the LAN interface only.
+/// A TCP listener on the LAN interface only. Intercepted connections need nothing
+/// special: the datapath rewrites them to the portal's own address (see
+/// `netauth-ebpf/src/nat.rs`).
 pub async fn plain_listener(addr: SocketAddr, lan: &str) -> anyhow::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -246,11 +221,21 @@ pub async fn plain_listener(addr: SocketAddr, lan: &str) -> anyhow::Result<TcpLi
     Ok(TcpListener::from_std(socket.into())?)
 }
 
+/// Which connections a listener takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    /// Those addressed to the portal (its pages and API).
+    Portal,
+    /// Those the datapath intercepted (a captive client's plain HTTP to anywhere).
+    Intercepted,
+}
+
 /// Accepts connections forever, serving each (over TLS when `tls` is given) within its
 /// client's fair share: an intercepted one with the intercept answers, one addressed to
 /// the portal with its router.
 pub async fn serve(
     listener: TcpListener,
+    accepts: Accepts,
     site: Arc<Site>,
     fairness: Arc<Fairness>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -266,9 +251,19 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(local) = stream.local_addr() else {
+        let Ok(mut local) = stream.local_addr() else {
             continue;
         };
+        if accepts == Accepts::Intercepted {
+            // The connection is known by where it was going.
+            match site.portal.identity.original_destination(remote) {
+                Some(original) => local = original,
+                None => {
+                    debug!(%remote, "connection to the intercept port with no intercepted destination; closed");
+                    continue;
+                }
+            }
+        }
         let conn = ConnInfo { local, remote };
         // Who sent it, once per connection: its fair share is that device's, and the
         // intercept answers use it too.
@@ -291,9 +286,7 @@ pub async fn serve(
         let tls = tls.clone();
         let fairness = fairness.clone();
         tokio::spawn(async move {
-            let intercepted = site
-                .portal
-                .is_intercepted(&conn)
+            let intercepted = (accepts == Accepts::Intercepted)
                 .then(|| Arc::new(Intercepted::new(&site.portal, conn, who)));
             let share = Share {
                 fairness,
