@@ -35,7 +35,7 @@ impl Target {
         match self {
             Target::Intercepted => "netauth, intercepted (GET http://203.0.113.80/ -> 511)",
             Target::Direct => "netauth, direct (GET http://192.0.2.1:8080/login -> 200)",
-            Target::Nginx => "nginx 1 worker, `return 511` (GET http://192.0.2.1:8081/)",
+            Target::Nginx => "nginx 1 worker, `return 511` (GET http://192.0.2.1:8082/)",
         }
     }
 
@@ -51,7 +51,7 @@ impl Target {
         match self {
             Target::Intercepted => SocketAddr::new([203, 0, 113, 80].into(), 80),
             Target::Direct => SocketAddr::new([192, 0, 2, 1].into(), 8080),
-            Target::Nginx => SocketAddr::new([192, 0, 2, 1].into(), 8081),
+            Target::Nginx => SocketAddr::new([192, 0, 2, 1].into(), 8082),
         }
     }
 
@@ -93,7 +93,7 @@ impl Nginx {
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
                keepalive_requests 1000000;\n  default_type \"text/html; charset=utf-8\";\n\
-               server {{\n    listen 192.0.2.1:8081;\n    add_header Cache-Control no-store always;\n\
+               server {{\n    listen 192.0.2.1:8082;\n    add_header Cache-Control no-store always;\n\
                  location / {{ return 511 '{body}'; }}\n  }}\n}}\n"
         );
         let f = dir.join("nginx.conf");

@@ -142,10 +142,10 @@ pub fn targets(r: &Results) -> Vec<String> {
             ));
         }
     }
-    // Where the forwarding gap goes (not targets of the issue): a captive portal built on
-    // the nftables set needs its redirect too, and netauth's steering needs its
-    // policy-routing rule, which every forwarded packet pays (the kernel walks the rules
-    // once any custom rule exists).
+    // Context for the forwarding figures (not targets of the issue): a captive portal
+    // built on the nftables set needs its redirect too; and what a policy-routing rule
+    // costs every forwarded packet (the kernel walks the rules once any custom rule
+    // exists), which netauth paid while it steered with one.
     if let Some((n, q)) = worst(Method::Auto, Method::NftPortal) {
         out.push(format!(
             "INFO  netauth (auto picked `{auto_mode}`) pps / {}: worst block {} clients, {q:.2}",
@@ -155,23 +155,7 @@ pub fn targets(r: &Results) -> Vec<String> {
     }
     if let Some((n, q)) = worst(Method::FibRule, Method::None) {
         out.push(format!(
-            "INFO  netauth's policy-routing rule alone (no filter + the rule / no filter): worst block {} clients, {q:.2}",
-            fmt_n(n)
-        ));
-    }
-    let own = r
-        .fwd
-        .iter()
-        .map(|b| {
-            let hook_and_rule =
-                pps_of(b, Method::EmptyTc) * pps_of(b, Method::FibRule) / pps_of(b, Method::None);
-            (b.clients, pps_of(b, Method::TcOnly) / hook_and_rule)
-        })
-        .filter(|(_, q)| q.is_finite())
-        .min_by(|x, y| x.1.total_cmp(&y.1));
-    if let Some((n, q)) = own {
-        out.push(format!(
-            "INFO  netauth TC only / (empty TC program x the rule's ratio), netauth's program on its own: worst block {} clients, {q:.2}",
+            "INFO  a policy-routing rule alone (no filter + the rule / no filter): worst block {} clients, {q:.2}",
             fmt_n(n)
         ));
     }

@@ -81,7 +81,7 @@ impl Method {
             Method::TcOnly => "netauth TC only",
             Method::NftSet => "nftables MAC set",
             Method::NftPortal => "nftables MAC set + portal redirect",
-            Method::FibRule => "no filter + netauth's routing rule",
+            Method::FibRule => "no filter + a policy-routing rule (netauth's old steering)",
             Method::IptLegacy => "iptables-legacy, rule per MAC",
             Method::IptNft => "iptables-nft, rule per MAC",
         }
@@ -318,10 +318,10 @@ impl Path {
                 );
                 if self.method == Method::NftPortal {
                     // As openNDS-style portals send a captive device's web requests to
-                    // their server (port 8081: nginx, the portal yardstick).
+                    // their server (port 8082: nginx, the portal yardstick).
                     rules.push_str(
                         "chain portal { type nat hook prerouting priority dstnat;\n\
-                           iifname \"lan0\" ether saddr != @allowed tcp dport 80 redirect to :8081\n\
+                           iifname \"lan0\" ether saddr != @allowed tcp dport 80 redirect to :8082\n\
                          }\n",
                     );
                 }
@@ -331,8 +331,9 @@ impl Path {
                 self.gw.sh("nft", &["-f", &f.to_string_lossy()])?;
             }
             Method::FibRule => {
-                // netauth's defaults (mark 0x0a170000/0xffff0000, table 7327, priority
-                // 1000), as `PolicyRouting::install` sets them up.
+                // The rule netauth used to steer with before it rewrote intercepted
+                // packets to its own address (mark 0x0a170000/0xffff0000, table 7327,
+                // priority 1000): what any custom rule costs forwarding.
                 for fam in ["-4", "-6"] {
                     self.gw.ip(&[
                         fam,
@@ -379,7 +380,7 @@ impl Path {
                 // nginx, the portal's yardstick, listens on the gateway; a captive client
                 // reaches only the services the operator opens there.
                 "--gateway-allow",
-                "tcp/8081",
+                "tcp/8082",
             ],
         )?;
         env::register_pid(d.child.id());
