@@ -65,8 +65,8 @@ pub enum Expected {
     Pass,
     /// XDP_DROP / TC_ACT_SHOT.
     Drop,
-    /// Plain HTTP from a captive device: XDP passes it on; TC steers it to the portal's
-    /// socket, or drops it when there is no socket to steer to.
+    /// Plain HTTP from a captive device: XDP passes it on; TC steers it to the portal
+    /// (rewritten to the portal's address and intercept port), or drops an IPv4 fragment.
     SteerOrDrop,
     /// A captive device's connection attempt: XDP passes it on; TC turns it into a TCP
     /// RST back to the sender (TC_ACT_REDIRECT).

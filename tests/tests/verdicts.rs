@@ -17,8 +17,10 @@
 //! (`State::apply`) as the kernel's does, with the daemon's own binding changes in
 //! between.
 //!
-//! Runs in a fresh network namespace (no portal socket exists there, so steering fails
-//! and TC drops plain HTTP deterministically) on one CPU (the kernel keeps per-CPU state).
+//! Captive plain HTTP is steered by rewriting it to the portal's address and intercept
+//! port: such a frame must come out rewritten exactly there, checksums right (an IPv4
+//! fragment, which cannot be steered whole, is dropped). Runs in a fresh network namespace
+//! on one CPU (the kernel keeps per-CPU state).
 //! BPF_PROG_TEST_RUN refuses frames shorter than 14 bytes, and for TC also a bare
 //! Ethernet header and an IP ethertype without a whole IP header: such frames are only
 //! checked under XDP (the counts are printed).
@@ -74,6 +76,7 @@ const PREVIOUS: Mac = [0x02, 0, 0, 0, 0x01, 0x14];
 
 const PORTAL_PORT: u16 = 8080;
 const API_PORT: u16 = 8443;
+const INTERCEPT_PORT: u16 = 8081;
 /// `--gateway-allow` services.
 const ALLOWED_TCP: u16 = 22;
 const ALLOWED_UDP: u16 = 1194;
@@ -285,14 +288,14 @@ fn ret_name(hook: Hook, ret: u32) -> String {
     }
 }
 
-/// What the program must return for the model's answer. In this test's namespace there
-/// is no portal socket, so TC's steering of plain HTTP fails and drops.
+/// What the program must return for the model's answer (TC passes plain HTTP on,
+/// rewritten to the portal; see [`check_steered`]).
 fn expected_ret(hook: Hook, e: Expected) -> u32 {
     match (hook, e) {
         (Hook::Xdp, Expected::Drop) => XDP_DROP,
         (Hook::Xdp, _) => XDP_PASS,
-        (Hook::TcIngress, Expected::Pass) => TC_ACT_OK,
-        (Hook::TcIngress, Expected::Drop | Expected::SteerOrDrop) => TC_ACT_SHOT,
+        (Hook::TcIngress, Expected::Pass | Expected::SteerOrDrop) => TC_ACT_OK,
+        (Hook::TcIngress, Expected::Drop) => TC_ACT_SHOT,
         (Hook::TcIngress, Expected::Reset) => TC_ACT_REDIRECT,
     }
 }
@@ -319,7 +322,7 @@ impl Kernel {
         std::fs::create_dir_all(pins)?;
         let portal_v4: [u8; 4] = GW4;
         let portal_v6: [u8; 16] = lan6(1);
-        let (port, api, mark, mask) = (PORTAL_PORT, API_PORT, 0x0a17_0000u32, 0xffff_0000u32);
+        let (port, api, intercept) = (PORTAL_PORT, API_PORT, INTERCEPT_PORT);
         let tc_counts_ingress = u8::from(!cfg.xdp_attached);
         let strict = u8::from(cfg.strict);
         let mut ebpf = EbpfLoader::new()
@@ -333,8 +336,7 @@ impl Kernel {
             .override_global("NETAUTH_PORTAL_V6", &portal_v6, true)
             .override_global("NETAUTH_PORTAL_PORT", &port, true)
             .override_global("NETAUTH_API_PORT", &api, true)
-            .override_global("NETAUTH_MARK", &mark, true)
-            .override_global("NETAUTH_MARK_MASK", &mask, true)
+            .override_global("NETAUTH_INTERCEPT_PORT", &intercept, true)
             .override_global("NETAUTH_TC_COUNTS_INGRESS", &tc_counts_ingress, true)
             .override_global("NETAUTH_BIND_STRICT", &strict, true)
             .load(object)
@@ -632,11 +634,21 @@ fn check(
     learned: Option<(IpAddr, Mac)>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    if ret != expected_ret(hook, d.expected) {
+    let steer = hook == Hook::TcIngress && d.expected == Expected::SteerOrDrop;
+    // A fragment cannot be steered whole (its other parts would go on), nor a frame cut
+    // inside its TCP header (no checksum field to update): dropped.
+    let unsteerable_dropped = steer && ret == TC_ACT_SHOT && unsteerable(frame);
+    if ret != expected_ret(hook, d.expected) && !unsteerable_dropped {
         problems.push(format!(
             "verdict: expected {}",
             ret_name(hook, expected_ret(hook, d.expected))
         ));
+    }
+    if steer
+        && ret == TC_ACT_OK
+        && let Err(e) = check_steered(frame, out)
+    {
+        problems.push(format!("steering: {e}"));
     }
     // Any reset sent must be a proper one, expected or not.
     if hook == Hook::TcIngress
@@ -687,6 +699,72 @@ fn learned(
         ));
     }
     Ok(first)
+}
+
+/// An IPv4 fragment, or a frame without a whole TCP header.
+fn unsteerable(frame: &[u8]) -> bool {
+    policy::layout(frame).is_none_or(|lay| {
+        let fragment = !lay.v6
+            && frame.len() >= lay.l3 + 8
+            && u16::from_be_bytes([frame[lay.l3 + 6], frame[lay.l3 + 7]]) & 0x3fff != 0;
+        fragment || lay.l4.is_none_or(|(_, l4)| frame.len() < l4 + 20)
+    })
+}
+
+/// Whether `out` is `frame` steered to the portal: its destination address the portal's
+/// (of its family) and its destination port the intercept port, every other byte as it
+/// was, and its checksums right (when the original's were).
+fn check_steered(frame: &[u8], out: &[u8]) -> Result<(), String> {
+    let lay = policy::layout(frame).ok_or("no IP layout")?;
+    let (_, l4) = lay.l4.ok_or("no L4 header")?;
+    let l3 = lay.l3;
+    if out.len() != frame.len() {
+        return Err(format!("length {} (was {})", out.len(), frame.len()));
+    }
+    let (daddr, portal): (std::ops::Range<usize>, Vec<u8>) = if lay.v6 {
+        (l3 + 24..l3 + 40, lan6(1).to_vec())
+    } else {
+        (l3 + 16..l3 + 20, GW4.to_vec())
+    };
+    if out[daddr.clone()] != portal[..] {
+        return Err("destination is not the portal's address".into());
+    }
+    if out[l4 + 2..l4 + 4] != INTERCEPT_PORT.to_be_bytes() {
+        return Err("destination port is not the intercept port".into());
+    }
+    // Everything else as it was, but the checksum fields.
+    let mut changed = vec![daddr.clone(), l4 + 2..l4 + 4, l4 + 16..l4 + 18];
+    if !lay.v6 {
+        changed.push(l3 + 10..l3 + 12);
+    }
+    if let Some(i) =
+        (0..frame.len()).find(|i| !changed.iter().any(|r| r.contains(i)) && out[*i] != frame[*i])
+    {
+        return Err(format!("byte {i} changed"));
+    }
+    if !lay.v6 && inet_checksum(&frame[l3..l4], 0) == 0 && inet_checksum(&out[l3..l4], 0) != 0 {
+        return Err("IPv4 header checksum wrong".into());
+    }
+    let (saddr, tcp_len) = if lay.v6 {
+        let payload = usize::from(u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]));
+        (l3 + 8..l3 + 24, (l3 + 40 + payload).saturating_sub(l4))
+    } else {
+        let total = usize::from(u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]));
+        (l3 + 12..l3 + 16, (l3 + total).saturating_sub(l4))
+    };
+    if frame.len() >= l4 + tcp_len
+        && tcp_len >= 20
+        && l4_checksum_ok(
+            &frame[saddr.clone()],
+            &frame[daddr.clone()],
+            6,
+            &frame[l4..l4 + tcp_len],
+        )
+        && !l4_checksum_ok(&out[saddr], &out[daddr], 6, &out[l4..l4 + tcp_len])
+    {
+        return Err("TCP checksum wrong".into());
+    }
+    Ok(())
 }
 
 /// Whether `out` is the RST that answers the SYN `syn`: back to the sender on the same

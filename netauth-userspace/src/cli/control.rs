@@ -12,12 +12,13 @@ use crate::config::{DEFAULT_ADMIN_SOCKET, RunArgs, read_config_file};
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// The facts `status` shows first, in this order; the counters follow.
-const STATUS_FACTS: [&str; 9] = [
+const STATUS_FACTS: [&str; 10] = [
     "lan",
     "xdp_mode",
     "portal_ipv4",
     "portal_ipv6",
     "portal_port",
+    "intercept_port",
     "sessions",
     "map_entries",
     "state_dir",
