@@ -217,7 +217,8 @@ fn pull_headers(ctx: &TcContext, want: u32) -> bool {
 
 #[classifier]
 pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
-    if xdp_authenticated(&ctx) {
+    // Without XDP there is no metadata to read.
+    if !maps::tc_counts_ingress() && xdp_authenticated(&ctx) {
         return tc_portal_flow(&ctx);
     }
     // The Ethernet header (and a VLAN tag) are normally linear already.
@@ -285,22 +286,28 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
 /// to the portal ([`nat::continue_intercepted`]).
 #[inline(always)]
 fn portal_flow(ctx: &TcContext, link: &Link) -> i32 {
-    if !pull_headers(ctx, link.l3 as u32 + l3_header_len(link.ethertype)) {
-        return TC_ACT_OK;
-    }
-    let (data, data_end) = (ctx.data(), ctx.data_end());
     // Most traffic is not TCP: the protocol byte says so before any parsing (IPv6
-    // extension headers before TCP are walked by the parser below).
+    // extension headers before TCP are walked by the parser below). It is in the linear
+    // area already on the authorized path (pulled for the address check); only then is
+    // anything pulled.
     let proto_at = match link.ethertype {
         ETH_P_IP => link.l3 + 9,
         ETH_P_IPV6 => link.l3 + 6,
         _ => return TC_ACT_OK,
     };
-    match load::<u8>(data, data_end, proto_at) {
+    let mut proto = load::<u8>(ctx.data(), ctx.data_end(), proto_at);
+    if proto.is_none() && pull_headers(ctx, proto_at as u32 + 1) {
+        proto = load::<u8>(ctx.data(), ctx.data_end(), proto_at);
+    }
+    match proto {
         Some(IPPROTO_TCP) => {}
         Some(p) if link.ethertype == ETH_P_IPV6 && is_ipv6_extension(p) => {}
         _ => return TC_ACT_OK,
     }
+    if !pull_headers(ctx, link.l3 as u32 + l3_header_len(link.ethertype)) {
+        return TC_ACT_OK;
+    }
+    let (data, data_end) = (ctx.data(), ctx.data_end());
     let ip = match link.ethertype {
         ETH_P_IP => parse_ipv4(data, data_end, link.l3),
         ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
