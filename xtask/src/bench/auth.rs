@@ -135,6 +135,23 @@ pub fn login_times(p: &Path, logins: usize) -> anyhow::Result<Vec<f64>> {
     Ok(times)
 }
 
+/// `--auth-only`: [`login_times`] on netauth as `auto` runs it, at each count in turn.
+pub fn print(prefix: &str, counts: &[u32], logins: usize) -> anyhow::Result<()> {
+    let mut p = Path::new(prefix, Method::Auto)?;
+    for &n in counts {
+        p.set_clients(n)?;
+        let v = login_times(&p, logins)?;
+        let max = v.iter().copied().fold(f64::NAN, f64::max);
+        eprintln!(
+            "auth: {n} clients, {logins} logins: median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            super::stats::median(&v),
+            super::stats::percentile(&v, 99.0),
+            max
+        );
+    }
+    Ok(())
+}
+
 fn time_cmd(p: &Path, program: &str, args: &[String]) -> anyhow::Result<f64> {
     let (program, args) = (program.to_string(), args.to_vec());
     p.gw.run(move || -> anyhow::Result<f64> {

@@ -66,6 +66,11 @@ pub struct Opts {
     /// print the figures: for profiling, no report is written.
     #[arg(long)]
     pub bulk_only: bool,
+    /// Only measure the time to authorize on netauth as `auto` runs it, at --clients (the
+    /// full run's number of logins per count), and print median, p99 and maximum: for
+    /// profiling, no report is written.
+    #[arg(long)]
+    pub auth_only: bool,
     /// Only measure the portal's answer rate against nginx, at the largest of --clients,
     /// and print each round and the ratios: for profiling, no report is written.
     #[arg(long)]
@@ -75,8 +80,8 @@ pub struct Opts {
     /// --clients if given), and print the figures: no report is written.
     #[arg(long)]
     pub shaping_only: bool,
-    /// Client counts for --fwd-only, --cost-only, --bulk-only, --portal-only and
-    /// --shaping-only.
+    /// Client counts for --fwd-only, --cost-only, --bulk-only, --auth-only, --portal-only
+    /// and --shaping-only.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub clients: Vec<u32>,
     /// Interleaved rounds (overrides the plan's).
@@ -344,6 +349,11 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
         env::install_interrupt_handler()?;
         let prefix = format!("nk{}", std::process::id() % 100_000);
         return bulk::print(&prefix, &opts.clients);
+    }
+    if opts.auth_only {
+        env::install_interrupt_handler()?;
+        let prefix = format!("na{}", std::process::id() % 100_000);
+        return auth::print(&prefix, &opts.clients, Plan::new(opts).logins);
     }
     if opts.cost_only {
         let plan = Plan::new(opts);
