@@ -30,6 +30,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+use indexmap::IndexMap;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
@@ -142,7 +143,9 @@ pub struct Sessions {
 struct Table {
     clients: ClientMap,
     bindings: Bindings,
-    sessions: HashMap<Mac, Session>,
+    /// Dense (an index per session), so the enforcement tick can walk it a chunk at a
+    /// time ([`Sessions::scan`]).
+    sessions: IndexMap<Mac, Session>,
     /// Why recent sessions ended (for the portal's "why am I captive" line), kept in
     /// memory so answering an intercepted request never queries the store.
     recent_ends: HashMap<Mac, (EndReason, u64)>,
@@ -333,7 +336,7 @@ impl Sessions {
         // Cut off first: the device loses access even if the store fails below.
         let was_in_map = t.clients.revoke(mac)?;
         t.unrecorded.remove(&mac);
-        let session = t.sessions.remove(&mac);
+        let session = t.sessions.swap_remove(&mac);
         let mut not_recorded = None;
         if let Some(s) = &session {
             for ip in &s.ips {
@@ -433,6 +436,23 @@ impl Sessions {
     /// The client map's reader, for those who only ask "is this device let through?".
     pub fn client_view(&self) -> Arc<ClientView> {
         self.view.clone()
+    }
+
+    /// Visits every session, [`LOCK_CHUNK`] at a time under the table's lock, so a login
+    /// waits for one chunk, never for a walk of 100k sessions. A session moved into an
+    /// already visited place by a removal meanwhile is missed until the next walk; for
+    /// the enforcement tick that is 200 ms later.
+    fn scan(&self, mut f: impl FnMut(&Session)) {
+        let mut at = 0;
+        loop {
+            let t = self.lock();
+            let end = (at + LOCK_CHUNK).min(t.sessions.len());
+            let Some(chunk) = t.sessions.get_range(at..end).filter(|c| !c.is_empty()) else {
+                return;
+            };
+            chunk.values().for_each(&mut f);
+            at = end;
+        }
     }
 
     /// MACs of the sessions `pred` selects, sorted.

@@ -7,6 +7,7 @@ use std::{
     time::SystemTime,
 };
 
+use indexmap::IndexMap;
 use tracing::{info, warn};
 
 use super::{Observer, Parts, Sessions, Stats, Table};
@@ -66,7 +67,7 @@ impl Sessions {
             table: Mutex::new(Table {
                 clients,
                 bindings,
-                sessions: HashMap::with_capacity(stored.len()),
+                sessions: IndexMap::with_capacity(stored.len()),
                 recent_ends: HashMap::new(),
                 pending_ends: Vec::new(),
                 unrecorded: HashSet::new(),

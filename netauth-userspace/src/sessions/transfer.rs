@@ -131,7 +131,7 @@ impl Sessions {
         for ip in &old.ips {
             t.bindings.unbind(*ip, old.mac);
         }
-        t.sessions.remove(&old.mac);
+        t.sessions.swap_remove(&old.mac);
         let horizon = now_ms.saturating_sub(RECENT_END_MS);
         t.recent_ends.retain(|_, (_, at)| *at >= horizon);
         t.recent_ends.insert(old.mac, (EndReason::Moved, now_ms));
