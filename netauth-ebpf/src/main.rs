@@ -39,8 +39,8 @@ use netauth_common::{ClientUsage, Counter, IpKey};
 use crate::{
     maps::count,
     packet::{
-        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, Link, load, parse_ipv4,
-        parse_ipv6, parse_link, parse_ports,
+        ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_TCP, Link, load, parse_ip,
+        parse_link, parse_ports,
     },
     verdict::{Action, classify, source_bound},
 };
@@ -308,11 +308,7 @@ fn portal_flow(ctx: &TcContext, link: &Link) -> i32 {
         return TC_ACT_OK;
     }
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    let ip = match link.ethertype {
-        ETH_P_IP => parse_ipv4(data, data_end, link.l3),
-        ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
-        _ => None,
-    };
+    let ip = parse_ip(data, data_end, link);
     let Some(ip) = ip else { return TC_ACT_OK };
     // The ports and flags (in the linear area already, unless the driver left the TCP
     // header in a page fragment).
@@ -457,11 +453,7 @@ fn skb_l3_size(ctx: &TcContext, data: usize, data_end: usize, link: &packet::Lin
     if segs <= 1 {
         return (1, l3_bytes);
     }
-    let ip = match link.ethertype {
-        ETH_P_IP => parse_ipv4(data, data_end, link.l3),
-        ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
-        _ => None,
-    };
+    let ip = parse_ip(data, data_end, link);
     let hdr = match ip {
         Some(ip) => {
             let l4_hdr = match ip.proto {
@@ -491,11 +483,7 @@ fn translate_egress(ctx: &TcContext) -> bool {
         return true;
     }
     let (data, data_end) = (ctx.data(), ctx.data_end());
-    let ip = match link.ethertype {
-        ETH_P_IP => parse_ipv4(data, data_end, link.l3),
-        ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
-        _ => None,
-    };
+    let ip = parse_ip(data, data_end, &link);
     let Some(ip) = ip else { return true };
     if ip.proto != IPPROTO_TCP {
         return true;

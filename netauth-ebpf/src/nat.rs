@@ -22,19 +22,9 @@ use netauth_common::{Endpoint, IpKey};
 
 use crate::{
     maps,
-    packet::{Ip, TCP_ACK, TCP_SYN, ipv4_fragmented, tcp_flags},
+    packet::{Ip, TCP_ACK, TCP_SYN, csum_dword, csum_word, ipv4_fragmented, tcp_flags},
     verdict::PORT_HTTP,
 };
-
-#[inline(always)]
-fn word(b: [u8; 2]) -> u64 {
-    u16::from_ne_bytes(b) as u64
-}
-
-#[inline(always)]
-fn dword(b: [u8; 4]) -> u64 {
-    u32::from_ne_bytes(b) as u64
-}
 
 /// Which end of a TCP packet [`rewrite`] changes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,15 +62,20 @@ fn rewrite(ctx: &TcContext, ip: &Ip, end: End, to: &Endpoint) -> Result<(), ()> 
         let old: [u8; 4] = ctx.load(addr_off).map_err(|_| ())?;
         let a = &to.addr;
         let new = [a[12], a[13], a[14], a[15]];
-        ctx.l3_csum_replace(ip.l3 + 10, dword(old), dword(new), 4)
+        ctx.l3_csum_replace(ip.l3 + 10, csum_dword(old), csum_dword(new), 4)
             .map_err(|_| ())?;
-        ctx.l4_csum_replace(csum, dword(old), dword(new), BPF_F_PSEUDO_HDR as u64 | 4)
-            .map_err(|_| ())?;
+        ctx.l4_csum_replace(
+            csum,
+            csum_dword(old),
+            csum_dword(new),
+            BPF_F_PSEUDO_HDR as u64 | 4,
+        )
+        .map_err(|_| ())?;
         ctx.store(addr_off, &new, 0).map_err(|_| ())?;
     }
     let old: [u8; 2] = ctx.load(port_off).map_err(|_| ())?;
     let new = to.port.to_be_bytes();
-    ctx.l4_csum_replace(csum, word(old), word(new), 2)
+    ctx.l4_csum_replace(csum, csum_word(old), csum_word(new), 2)
         .map_err(|_| ())?;
     ctx.store(port_off, &new, 0).map_err(|_| ())
 }
@@ -132,6 +127,12 @@ pub fn intercept(ctx: &TcContext, ip: &Ip, sport: u16, dport: u16) -> Result<(),
     if !known && !maps::intercept_set(&client, &original) {
         return Err(());
     }
+    to_portal(ctx, ip, &portal)
+}
+
+/// Rewrites a TCP packet's destination to the portal's address and intercept port.
+#[inline(always)]
+fn to_portal(ctx: &TcContext, ip: &Ip, portal: &IpKey) -> Result<(), ()> {
     let to = Endpoint {
         addr: portal.addr,
         port: maps::intercept_port(),
@@ -164,15 +165,10 @@ pub fn continue_intercepted(ctx: &TcContext, ip: &Ip, sport: u16) -> Result<(), 
         maps::intercept_forget(&client);
         return Ok(());
     }
-    let Some(portal) = maps::portal_addr(ip.v6) else {
-        return Ok(());
-    };
-    let to = Endpoint {
-        addr: portal.addr,
-        port: maps::intercept_port(),
-        _pad: [0; 2],
-    };
-    rewrite(ctx, ip, End::Destination, &to)
+    match maps::portal_addr(ip.v6) {
+        Some(portal) => to_portal(ctx, ip, &portal),
+        None => Ok(()),
+    }
 }
 
 /// On TC egress, for a TCP packet the gateway itself sends: if it comes from the portal's

@@ -214,6 +214,29 @@ pub fn parse_ipv6(data: usize, data_end: usize, l3: usize) -> Option<Ip> {
     })
 }
 
+/// The IP header of a frame whose link layer is `link` (`None`: not IP, or malformed).
+#[inline(always)]
+pub fn parse_ip(data: usize, data_end: usize, link: &Link) -> Option<Ip> {
+    match link.ethertype {
+        ETH_P_IP => parse_ipv4(data, data_end, link.l3),
+        ETH_P_IPV6 => parse_ipv6(data, data_end, link.l3),
+        _ => None,
+    }
+}
+
+/// Two packet bytes as the checksum helpers take a 2-byte value (`bpf_l3/l4_csum_replace`
+/// read it in native order, as the bytes sit in the packet).
+#[inline(always)]
+pub fn csum_word(b: [u8; 2]) -> u64 {
+    u16::from_ne_bytes(b) as u64
+}
+
+/// Four packet bytes as the checksum helpers take a 4-byte value.
+#[inline(always)]
+pub fn csum_dword(b: [u8; 4]) -> u64 {
+    u32::from_ne_bytes(b) as u64
+}
+
 /// Source and destination port of a TCP or UDP header (host byte order).
 #[inline(always)]
 pub fn parse_ports(data: usize, data_end: usize, l4: usize) -> Option<(u16, u16)> {

@@ -14,20 +14,10 @@ use aya_ebpf::{
     programs::TcContext,
 };
 
-use crate::packet::{Ip, Link, TCP_ACK, TCP_RST};
+use crate::packet::{Ip, Link, TCP_ACK, TCP_RST, csum_dword, csum_word};
 
 const MAX_OPTIONS: usize = 40;
 const TTL: u8 = 64;
-
-#[inline(always)]
-fn word(b: [u8; 2]) -> u64 {
-    u16::from_ne_bytes(b) as u64
-}
-
-#[inline(always)]
-fn dword(b: [u8; 4]) -> u64 {
-    u32::from_ne_bytes(b) as u64
-}
 
 /// Turns the SYN in `ctx` into the matching RST|ACK and redirects it to the interface it
 /// came from. Any failure: `Err`, and the caller drops the packet.
@@ -111,23 +101,23 @@ pub fn answer(ctx: &TcContext, link: &Link, ip: &Ip) -> Result<i32, ()> {
     let old_flags = [tcp[12], tcp[13]];
     let old_win = [tcp[14], tcp[15]];
     let old_urg = [tcp[18], tcp[19]];
-    ctx.l4_csum_replace(csum, dword(old_seq), dword(new_seq), 4)
+    ctx.l4_csum_replace(csum, csum_dword(old_seq), csum_dword(new_seq), 4)
         .map_err(|_| ())?;
-    ctx.l4_csum_replace(csum, dword(old_ack), dword(new_ack), 4)
+    ctx.l4_csum_replace(csum, csum_dword(old_ack), csum_dword(new_ack), 4)
         .map_err(|_| ())?;
-    ctx.l4_csum_replace(csum, word(old_flags), word(new_flags), 2)
+    ctx.l4_csum_replace(csum, csum_word(old_flags), csum_word(new_flags), 2)
         .map_err(|_| ())?;
-    ctx.l4_csum_replace(csum, word(old_win), word(zero2), 2)
+    ctx.l4_csum_replace(csum, csum_word(old_win), csum_word(zero2), 2)
         .map_err(|_| ())?;
-    ctx.l4_csum_replace(csum, word(old_urg), word(zero2), 2)
+    ctx.l4_csum_replace(csum, csum_word(old_urg), csum_word(zero2), 2)
         .map_err(|_| ())?;
     // The pseudo header's TCP length shrinks to 20.
     let old_tcp_len = (doff as u16).to_be_bytes();
     let new_tcp_len = 20u16.to_be_bytes();
     ctx.l4_csum_replace(
         csum,
-        word(old_tcp_len),
-        word(new_tcp_len),
+        csum_word(old_tcp_len),
+        csum_word(new_tcp_len),
         BPF_F_PSEUDO_HDR as u64 | 2,
     )
     .map_err(|_| ())?;
@@ -161,10 +151,20 @@ pub fn answer(ctx: &TcContext, link: &Link, ip: &Ip) -> Result<i32, ()> {
     } else {
         let hdr: [u8; 20] = ctx.load(l3).map_err(|_| ())?;
         let new_total = ((l4 - l3 + 20) as u16).to_be_bytes();
-        ctx.l3_csum_replace(l3 + 10, word([hdr[2], hdr[3]]), word(new_total), 2)
-            .map_err(|_| ())?;
-        ctx.l3_csum_replace(l3 + 10, word([hdr[8], hdr[9]]), word([TTL, hdr[9]]), 2)
-            .map_err(|_| ())?;
+        ctx.l3_csum_replace(
+            l3 + 10,
+            csum_word([hdr[2], hdr[3]]),
+            csum_word(new_total),
+            2,
+        )
+        .map_err(|_| ())?;
+        ctx.l3_csum_replace(
+            l3 + 10,
+            csum_word([hdr[8], hdr[9]]),
+            csum_word([TTL, hdr[9]]),
+            2,
+        )
+        .map_err(|_| ())?;
         ctx.store(l3 + 2, &new_total, 0).map_err(|_| ())?;
         ctx.store(l3 + 8, &TTL, 0).map_err(|_| ())?;
         ctx.store(l3 + 12, &[hdr[16], hdr[17], hdr[18], hdr[19]], 0)

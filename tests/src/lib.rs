@@ -113,6 +113,30 @@ impl Ns {
             .status();
     }
 
+    /// Adds the policy-routing rule and local routes netauth steered with before it
+    /// rewrote intercepted packets to its own address (mark 0x0a170000/0xffff0000, table
+    /// 7327, priority 1000), for both families: what an older netauth leaves behind, and
+    /// what any custom rule costs forwarding.
+    pub fn add_old_netauth_rule(&self) -> anyhow::Result<()> {
+        for (family, any) in [("-4", "0.0.0.0/0"), ("-6", "::/0")] {
+            self.ip(&[
+                family,
+                "rule",
+                "add",
+                "fwmark",
+                "0x0a170000/0xffff0000",
+                "lookup",
+                "7327",
+                "priority",
+                "1000",
+            ])?;
+            self.ip(&[
+                family, "route", "replace", "local", any, "dev", "lo", "table", "7327",
+            ])?;
+        }
+        Ok(())
+    }
+
     /// `ip -n NS ARGS...`
     pub fn ip(&self, args: &[&str]) -> anyhow::Result<Output> {
         let mut all = vec!["-n", &self.name];

@@ -445,27 +445,7 @@ fn assert_only_default_rules(lab: &Lab) {
 fn no_routing_rule_is_installed_or_left_and_stop_detach_removes_everything() {
     let mut lab = Lab::new(2).unwrap();
     // What an older netauth left (a crash, or the upgrade itself).
-    for (family, any) in [("-4", "0.0.0.0/0"), ("-6", "::/0")] {
-        for args in [
-            vec![
-                family,
-                "rule",
-                "add",
-                "fwmark",
-                "0x0a170000/0xffff0000",
-                "lookup",
-                "7327",
-                "priority",
-                "1000",
-            ],
-            vec![
-                family, "route", "add", "local", any, "dev", "lo", "table", "7327",
-            ],
-        ] {
-            let out = lab.gw.ip(&args).unwrap();
-            assert!(out.status.success(), "{args:?}: {out:?}");
-        }
-    }
+    lab.gw.add_old_netauth_rule().unwrap();
     lab.start_netauth(&["--xdp-mode", "native"]).unwrap();
     let (a, b) = (lab.clients[0].clone(), lab.clients[1].clone());
     assert_only_default_rules(&lab);

@@ -330,27 +330,7 @@ impl Path {
                 std::fs::write(&f, rules)?;
                 self.gw.sh("nft", &["-f", &f.to_string_lossy()])?;
             }
-            Method::FibRule => {
-                // The rule netauth used to steer with before it rewrote intercepted
-                // packets to its own address (mark 0x0a170000/0xffff0000, table 7327,
-                // priority 1000): what any custom rule costs forwarding.
-                for fam in ["-4", "-6"] {
-                    self.gw.ip(&[
-                        fam,
-                        "rule",
-                        "add",
-                        "fwmark",
-                        "0x0a170000/0xffff0000",
-                        "lookup",
-                        "7327",
-                        "priority",
-                        "1000",
-                    ])?;
-                    self.gw.ip(&[
-                        fam, "route", "replace", "local", "default", "dev", "lo", "table", "7327",
-                    ])?;
-                }
-            }
+            Method::FibRule => self.gw.add_old_netauth_rule()?,
             Method::IptLegacy | Method::IptNft => self.load_iptables(0)?,
             _ => {
                 // Daemon::start gives the daemon `dir/state` and `dir/bpf` (pins).
