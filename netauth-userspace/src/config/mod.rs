@@ -353,13 +353,11 @@ impl Settings {
             walled_garden.push(host.clone());
         }
         let (fwmark, fwmark_mask) = network.fwmark()?;
-        let s = Settings {
+        let mut s = Settings {
             lan,
             portal_ip: network.portal_ip()?,
             portal_port: network.portal_port.unwrap_or(DEFAULT_PORTAL_PORT),
-            intercept_port: network
-                .intercept_port
-                .unwrap_or(network::DEFAULT_INTERCEPT_PORT),
+            intercept_port: 0,
             xdp_mode: network.xdp_mode.unwrap_or(network::DEFAULT_XDP_MODE),
             bpffs: network
                 .bpffs
@@ -423,11 +421,18 @@ impl Settings {
         if s.api_tls.is_some() && s.api_port == s.portal_port {
             bail!("api-port and portal-port must differ");
         }
-        if s.intercept_port == s.portal_port
-            || (s.api_tls.is_some() && s.intercept_port == s.api_port)
-        {
-            bail!("intercept-port must differ from portal-port and api-port");
-        }
+        let taken = |p: u16| p == s.portal_port || (s.api_tls.is_some() && p == s.api_port);
+        s.intercept_port = match network.intercept_port {
+            Some(p) if taken(p) => {
+                bail!("intercept-port must differ from portal-port and api-port")
+            }
+            Some(p) => p,
+            // The default, or the next port up when the portal or the API has it (a
+            // configuration from before the intercept port existed may use 8081).
+            None => (network::DEFAULT_INTERCEPT_PORT..=u16::MAX)
+                .find(|p| !taken(*p))
+                .unwrap_or(network::DEFAULT_INTERCEPT_PORT),
+        };
         Ok(s)
     }
 }

@@ -215,6 +215,21 @@ fn radius_needs_servers_and_a_secret() {
     assert!(e.contains("das-secret-file"), "{e}");
 }
 
+/// The intercept port never takes the portal's or the API's: a configuration from before
+/// it existed that put the portal on 8081 still starts, and an explicit clash is refused.
+#[test]
+fn the_intercept_port_keeps_clear_of_the_portal_and_the_api() {
+    let s = Settings::resolve(run(&["--lan", "eth1", "--portal-port", "8081"])).unwrap();
+    assert_eq!(s.intercept_port, 8082);
+    let e = Settings::resolve(run(&["--lan", "eth1", "--intercept-port", "8080"])).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("intercept-port must differ"),
+        "{e:#}"
+    );
+    let s = Settings::resolve(run(&["--lan", "eth1", "--intercept-port", "9000"])).unwrap();
+    assert_eq!(s.intercept_port, 9000);
+}
+
 #[test]
 fn command_line_overrides_file_over_defaults() {
     let dir = temp_dir("override");
@@ -237,6 +252,7 @@ fn command_line_overrides_file_over_defaults() {
     assert_eq!(s.quota.total, Some(1_000_000_000));
     assert_eq!(s.fwmark, 0x10000);
     assert_eq!(s.route_table, DEFAULT_ROUTE_TABLE);
+    assert_eq!(s.intercept_port, 8081);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -128,9 +128,8 @@ impl Answers {
                 .and_then(|v| v.to_str().ok()),
         );
         let login = c.login_url(&original);
-        // A connectivity probe, or plain HTTP to the gateway itself (its port 80 listener
-        // is only there to catch SYNs during TIME_WAIT; RFC 6585 says an origin server
-        // should not send 511): a 302 to the login page.
+        // A connectivity probe, or plain HTTP to the gateway itself (RFC 6585 says an
+        // origin server should not send 511): a 302 to the login page.
         let redirect = probes::match_probe(host.as_deref().unwrap_or_default(), req.uri.path())
             .map(|p| p.platform)
             .or_else(|| {
