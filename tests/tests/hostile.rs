@@ -646,3 +646,56 @@ fn pins_in_a_namespace_of_its_own_are_refused() {
             .unwrap_or(true)
     );
 }
+
+/// A captive device floods SYNs to port 80 from more source ports than the intercept map
+/// holds (it is an LRU of 65 536), so every other captive device's record is pushed out
+/// again and again. None of it leaves the gateway (it is all rewritten to the portal), a
+/// device that never signed in still gets its 511 and nothing else, and the flooder
+/// itself stays captive.
+#[test]
+fn a_syn_flood_through_the_intercept_map_opens_nothing() {
+    let mut lab = Lab::new(2).unwrap();
+    lab.start_netauth(&[]).unwrap();
+    let (attacker, victim) = (lab.clients[0].clone(), lab.clients[1].clone());
+    let gw_mac = lab.gw_mac();
+    // Anything from either client to the web server that reaches the upstream side.
+    let (a_ip, v_ip) = (attacker.v4.octets(), victim.v4.octets());
+    let leaked = capture(&lab.up, "up0", Duration::from_secs(20), move |f| {
+        f.len() >= 34 && f[12..14] == [8, 0] && (f[26..30] == a_ip || f[26..30] == v_ip)
+    });
+    let src_mac = mac_bytes(&attacker.mac);
+    let src = attacker.v4;
+    let sent = attacker
+        .ns
+        .run(move || {
+            let out = net::FrameSender::open("eth0").expect("a raw socket");
+            let mut sent = 0usize;
+            for i in 0..80_000u32 {
+                let sport = 1024 + (i % 64_000) as u16;
+                let f = net::ipv4_frame(gw_mac, src_mac, src, WEB_V4, 6, sport, 80, 0x02);
+                if out.send(&f).is_ok() {
+                    sent += 1;
+                }
+            }
+            sent
+        })
+        .unwrap();
+    assert!(sent > 70_000, "{sent} SYNs sent");
+    // The victim, which never signed in, is answered by the portal and nothing else.
+    let r = victim.get(web_addr(false, 80), None, "/").unwrap();
+    assert_eq!(r.status, 511, "{r:?}");
+    assert!(!victim.connects(web_addr(false, 443)));
+    assert_eq!(
+        attacker.get(web_addr(false, 80), None, "/").unwrap().status,
+        511
+    );
+    assert!(!attacker.connects(web_addr(false, 443)));
+    let steered = lab.daemon().counters()["tc_steered"];
+    assert!(steered >= sent as u64, "{steered} steered of {sent}");
+    let leaked = leaked.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert!(
+        leaked.is_empty(),
+        "{} frames of captive devices reached the upstream",
+        leaked.len()
+    );
+}
