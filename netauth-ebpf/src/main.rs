@@ -208,7 +208,7 @@ fn pull_authorized(ctx: &TcContext, link: &Link) -> bool {
 /// head when the skb is shared), so each path asks only for what it reads, and only when
 /// it is not there already. Returns false when the headers cannot be made readable.
 #[inline(always)]
-fn pull_headers(ctx: &TcContext, want: u32) -> bool {
+pub(crate) fn pull_headers(ctx: &TcContext, want: u32) -> bool {
     // SAFETY: reading the length of the skb this program runs on.
     let len = unsafe { (*ctx.skb.skb).len };
     let want = if len < want { len } else { want };
@@ -310,9 +310,9 @@ fn portal_flow(ctx: &TcContext, link: &Link) -> i32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
     let ip = parse_ip(data, data_end, link);
     let Some(ip) = ip else { return TC_ACT_OK };
-    // The ports and flags (in the linear area already, unless the driver left the TCP
-    // header in a page fragment).
-    if ip.proto != IPPROTO_TCP || !pull_headers(ctx, ip.l4 as u32 + 14) {
+    // The ports (in the linear area already, unless the driver left the TCP header in a
+    // page fragment); the flags only matter on a connection that was intercepted.
+    if ip.proto != IPPROTO_TCP || !pull_headers(ctx, ip.l4 as u32 + 4) {
         return TC_ACT_OK;
     }
     let (data, data_end) = (ctx.data(), ctx.data_end());

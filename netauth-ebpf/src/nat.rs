@@ -159,8 +159,15 @@ pub fn continue_intercepted(ctx: &TcContext, ip: &Ip, sport: u16) -> Result<(), 
     if (unsafe { *o }) != dst {
         return Ok(());
     }
-    let syn = tcp_flags(ctx.data(), ctx.data_end(), ip.l4)
-        .is_some_and(|f| f & TCP_SYN != 0 && f & TCP_ACK == 0);
+    // The flags, pulled only now (most signed-in HTTP has no record); unreadable flags
+    // leave the packet alone, as a SYN would be.
+    let flags = crate::pull_headers(ctx, ip.l4 as u32 + 14)
+        .then(|| tcp_flags(ctx.data(), ctx.data_end(), ip.l4))
+        .flatten();
+    let Some(flags) = flags else {
+        return Ok(());
+    };
+    let syn = flags & TCP_SYN != 0 && flags & TCP_ACK == 0;
     if syn {
         maps::intercept_forget(&client);
         return Ok(());
