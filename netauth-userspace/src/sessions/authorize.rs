@@ -213,7 +213,7 @@ impl Sessions {
         }
         let s = g.s;
         t.apply_rate(&s);
-        t.sessions.insert(mac, s.clone());
+        t.sessions.insert(s.clone());
         drop(t);
         self.stats.logins.fetch_add(1, Ordering::Relaxed);
         let ip = ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
@@ -299,7 +299,7 @@ impl Sessions {
             t.unrecorded.remove(&mac);
             authorized.push((mac, g.s.via, g.s.ends_ms));
             t.apply_rate(&g.s);
-            t.sessions.insert(mac, g.s);
+            t.sessions.insert(g.s);
         }
         drop(t);
         self.stats
@@ -331,7 +331,7 @@ impl Sessions {
         } = &mut *t;
         let mut changed = Vec::new();
         for (mac, ips) in found {
-            let Some(s) = sessions.get_mut(mac) else {
+            let Some(mut s) = sessions.get_mut(mac) else {
                 continue;
             };
             let mut new = false;

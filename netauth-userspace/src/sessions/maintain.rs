@@ -3,17 +3,37 @@
 //! the store refused retried.
 
 use std::{
-    sync::Arc,
+    collections::HashMap,
+    sync::{Arc, MutexGuard},
     time::{Duration, SystemTime},
 };
 
 use tracing::warn;
 
-use super::{LOCK_CHUNK, Sessions, Table};
+use super::{Counted, LOCK_CHUNK, Sessions, Table};
 use crate::{
     clock,
-    model::{EndReason, Mac, unix_ms},
+    model::{EndReason, Mac, Session, Usage, unix_ms},
 };
+
+/// What a checkpoint wrote of a session: which session (its start), its counters and its
+/// last activity.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Written {
+    started_ms: u64,
+    usage: Usage,
+    last_active_ms: u64,
+}
+
+impl Written {
+    fn of(s: &Session) -> Self {
+        Written {
+            started_ms: s.started_ms,
+            usage: s.usage,
+            last_active_ms: s.last_active_ms,
+        }
+    }
+}
 
 /// How often idle limits are checked against the kernel's activity record.
 const IDLE_CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -38,21 +58,25 @@ impl Sessions {
         self.end_due(due, now)
     }
 
-    /// The sessions due to end at `now`, and why. One walk of the table, a chunk at a time
-    /// ([`Sessions::scan`]): it finds those whose time is up and those whose counters
-    /// must be read first (a quota, or an idle limit when `check_idle`), which are then
-    /// read and checked.
+    /// The sessions due to end at `now`, and why. Found through the table's index, never
+    /// by a walk of every session: those whose time is up, and those whose counters must
+    /// be read first (a quota, or an idle limit when `check_idle`), which are then read
+    /// and checked.
     pub(super) fn due(&self, now: SystemTime, check_idle: bool) -> Vec<(Mac, EndReason)> {
         let now_ms = unix_ms(now);
-        let (mut limited, mut due) = (Vec::new(), Vec::new());
-        self.scan(|s| {
-            if s.quota.is_limited() || (check_idle && s.idle_limit_s.is_some()) {
-                limited.push(s.mac);
-            } else if let Some(r) = s.due(now_ms) {
-                due.push((s.mac, r));
-            }
-        });
+        let mut due: Vec<(Mac, EndReason)> = {
+            let t = self.lock();
+            t.sessions
+                .ended_by(now_ms)
+                .filter_map(|s| s.due(now_ms).map(|r| (s.mac, r)))
+                .collect()
+        };
+        let mut limited = self.counted(Counted::Quota);
+        if check_idle {
+            limited.extend(self.counted(Counted::Idle));
+        }
         limited.sort();
+        limited.dedup();
         self.fold_in_chunks(&limited, now_ms);
         for chunk in limited.chunks(LOCK_CHUNK) {
             let t = self.lock();
@@ -61,7 +85,24 @@ impl Sessions {
                 s.due(now_ms).map(|r| (*m, r))
             }));
         }
+        // A session both out of time and over its quota is ended once, for its time.
+        let mut seen = std::collections::HashSet::with_capacity(due.len());
+        due.retain(|(m, _)| seen.insert(*m));
         due
+    }
+
+    /// The sessions with a counted limit, [`LOCK_CHUNK`] at a time under the lock.
+    fn counted(&self, which: Counted) -> Vec<Mac> {
+        let mut out = Vec::new();
+        loop {
+            let t = self.lock();
+            let at = out.len();
+            let end = (at + LOCK_CHUNK).min(t.sessions.counted_len(which));
+            if at >= end {
+                return out;
+            }
+            out.extend(t.sessions.counted_range(which, at..end));
+        }
     }
 
     /// Ends the sessions found due that still are, each checked again under the lock.
@@ -96,27 +137,49 @@ impl Sessions {
         Some(step)
     }
 
-    /// Folds every session's kernel counters into the store.
+    /// Folds every session's kernel counters into the store. Only sessions whose counters
+    /// or activity changed since the last checkpoint are written: on a gateway most
+    /// sessions are quiet at any moment, and 100k rows rewritten every ten seconds kept
+    /// the disk and the table's lock busy for nothing.
     pub fn checkpoint(&self, now: SystemTime) {
         let now_ms = unix_ms(now);
         let mut macs = Vec::with_capacity(self.count());
         self.scan(|s| macs.push(s.mac));
         self.fold_in_chunks(&macs, now_ms);
+        let written = std::mem::take(&mut *self.checkpointed());
+        let mut next = HashMap::with_capacity(macs.len());
+        let mut changed = Vec::new();
+        for chunk in macs.chunks(LOCK_CHUNK) {
+            let t = self.lock();
+            for s in chunk.iter().filter_map(|m| t.sessions.get(m)) {
+                let now = Written::of(s);
+                if written.get(&s.mac) == Some(&now) {
+                    next.insert(s.mac, now);
+                } else {
+                    changed.push(s.mac);
+                }
+            }
+        }
         // Written in small transactions, releasing the table's lock (and the store's)
         // between them: a login waits for one of them at most (about a quarter of a
         // millisecond), not for a checkpoint of 100k sessions.
-        for chunk in macs.chunks(CHECKPOINT_CHUNK) {
+        for chunk in changed.chunks(CHECKPOINT_CHUNK) {
             let t = self.lock();
-            if let Err(e) = self
-                .store
-                .save_usage(chunk.iter().filter_map(|m| t.sessions.get(m)))
-            {
-                warn!("could not checkpoint counters: {e}");
+            let rows: Vec<&Session> = chunk.iter().filter_map(|m| t.sessions.get(m)).collect();
+            match self.store.save_usage(rows.iter().copied()) {
+                Ok(()) => next.extend(rows.iter().map(|s| (s.mac, Written::of(s)))),
+                // Not remembered as written: tried again at the next checkpoint.
+                Err(e) => warn!("could not checkpoint counters: {e}"),
             }
         }
+        *self.checkpointed() = next;
         if let Err(e) = self.store.set_clock_mark(&clock::Mark::now()) {
             warn!("could not record the clocks: {e}");
         }
+    }
+
+    fn checkpointed(&self) -> MutexGuard<'_, HashMap<Mac, Written>> {
+        self.checkpointed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reconciles the datapath's address bindings with the sessions: bindings of devices
@@ -133,9 +196,9 @@ impl Sessions {
             let mut learned: Vec<Mac> = Vec::new();
             for (ip, mac) in chunk {
                 match sessions.get_mut(mac) {
-                    Some(s) => {
+                    Some(mut s) => {
                         if !s.ips.contains(ip) {
-                            Table::remember_ip(bindings, s, *ip);
+                            Table::remember_ip(bindings, &mut s, *ip);
                             learned.push(*mac);
                         }
                     }

@@ -12,6 +12,7 @@
 //! - `usage`: the kernel's counters folded into the sessions.
 //! - `views`: what operators and the portal read.
 
+mod active;
 mod authorize;
 pub mod events;
 mod maintain;
@@ -30,10 +31,10 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use indexmap::IndexMap;
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+use active::{Active, Counted};
 pub use authorize::Authorized;
 pub use events::{Event, Observer};
 
@@ -135,6 +136,8 @@ pub struct Sessions {
     batch_failed: AtomicBool,
     /// The last refresh of every session's counters: (batch?, sessions, how long).
     pub last_full_refresh: Mutex<Option<(bool, usize, Duration)>>,
+    /// What the last checkpoint wrote of each session, so the next writes only changes.
+    checkpointed: Mutex<HashMap<Mac, maintain::Written>>,
     pub defaults: Defaults,
     pub stats: Stats,
     observer: Arc<dyn Observer>,
@@ -143,9 +146,9 @@ pub struct Sessions {
 struct Table {
     clients: ClientMap,
     bindings: Bindings,
-    /// Dense (an index per session), so the enforcement tick can walk it a chunk at a
-    /// time ([`Sessions::scan`]).
-    sessions: IndexMap<Mac, Session>,
+    /// Indexed by end and counted limits, for the enforcement tick; dense, so whole-table
+    /// passes can walk it a chunk at a time ([`Sessions::scan`]).
+    sessions: Active,
     /// Why recent sessions ended (for the portal's "why am I captive" line), kept in
     /// memory so answering an intercepted request never queries the store.
     recent_ends: HashMap<Mac, (EndReason, u64)>,
@@ -167,7 +170,7 @@ impl Table {
     /// Refreshes a session's counters and activity from the kernel. Whether the session
     /// has its kernel entry.
     fn fold(&mut self, mac: Mac, now_ms: u64) -> bool {
-        let Some(s) = self.sessions.get_mut(&mac) else {
+        let Some(mut s) = self.sessions.get_mut(&mac) else {
             return false;
         };
         let Some((k, last_seen_ms)) = self.clients.usage(mac, now_ms) else {
@@ -242,7 +245,7 @@ impl Sessions {
         self.store
             .ack(|tx| crate::store::sessions::save(tx, &s).map_err(StoreError::from))?;
         t.apply_rate(&s);
-        t.sessions.insert(mac, s.clone());
+        t.sessions.insert(s.clone());
         Ok(s)
     }
 

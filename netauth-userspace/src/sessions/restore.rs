@@ -7,10 +7,9 @@ use std::{
     time::SystemTime,
 };
 
-use indexmap::IndexMap;
 use tracing::{info, warn};
 
-use super::{Observer, Parts, Sessions, Stats, Table};
+use super::{Active, Observer, Parts, Sessions, Stats, Table};
 use crate::{
     clock,
     datapath::clients::NewEntry,
@@ -67,7 +66,7 @@ impl Sessions {
             table: Mutex::new(Table {
                 clients,
                 bindings,
-                sessions: IndexMap::with_capacity(stored.len()),
+                sessions: Active::with_capacity(stored.len()),
                 recent_ends: HashMap::new(),
                 pending_ends: Vec::new(),
                 unrecorded: HashSet::new(),
@@ -77,6 +76,7 @@ impl Sessions {
             reader,
             batch_failed: AtomicBool::new(false),
             last_full_refresh: Mutex::new(None),
+            checkpointed: Mutex::new(HashMap::new()),
             defaults,
             stats: Stats::default(),
             observer,
@@ -119,7 +119,7 @@ impl Sessions {
                 // The addresses it had (a reboot forgot the pinned bindings).
                 bound.extend(s.ips.iter().map(|ip| (*ip, mac)));
                 t.apply_rate(&s);
-                t.sessions.insert(mac, s);
+                t.sessions.insert(s);
             }
             if let (_, Some(e)) = t.clients.insert_new(&restore) {
                 return Err(anyhow::anyhow!(

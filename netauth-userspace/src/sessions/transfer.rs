@@ -144,7 +144,7 @@ impl Sessions {
             *ended = ended.plus(old.usage);
         }
         let s = g.s;
-        t.sessions.insert(mac, s.clone());
+        t.sessions.insert(s.clone());
         // The session is on disk: a map that refuses it now (it just freed an entry) is
         // an error for this login; a restart, or the next login, puts it in.
         let entered = t.clients.authorize(mac, false);

@@ -39,7 +39,7 @@ impl Sessions {
             let applied = reader.for_each_batch(total, |batch| {
                 let mut t = self.lock();
                 for (m, k, seen_ns) in batch {
-                    if let Some(s) = t.sessions.get_mut(m) {
+                    if let Some(mut s) = t.sessions.get_mut(m) {
                         s.apply_kernel(*k, seen_ms(*seen_ns, mono_now, now_ms));
                     }
                 }
