@@ -266,8 +266,10 @@ impl ClientRate {
 }
 
 /// An IP address as a map key: IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`), so one map
-/// serves both families.
-#[repr(C)]
+/// serves both families. Aligned to 4 bytes (the size is the same), so the datapath fills
+/// it a 32-bit word at a time: byte-wise, the BPF backend calls a byte loop (`memset`,
+/// `memcpy`) for what takes four stores.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct IpKey {
     pub addr: [u8; 16],
@@ -284,8 +286,8 @@ pub struct AddrOwner {
 }
 
 /// A TCP flow as the client sent it: its address and port, the destination it asked for.
-/// Addresses in [`IpKey`] form (IPv4-mapped for IPv4).
-#[repr(C)]
+/// Addresses in [`IpKey`] form (IPv4-mapped for IPv4), aligned as [`IpKey`] is.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct FlowKey {
     pub saddr: [u8; 16],
@@ -296,8 +298,8 @@ pub struct FlowKey {
 }
 
 /// One end of a TCP connection ([`MAP_INTERCEPTS`] key and value): an address in
-/// [`IpKey`] form and a port in host byte order.
-#[repr(C)]
+/// [`IpKey`] form and a port in host byte order, aligned as [`IpKey`] is.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Pod, Zeroable)]
 pub struct Endpoint {
     pub addr: [u8; 16],
