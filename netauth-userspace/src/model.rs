@@ -64,7 +64,7 @@ impl EndReason {
 
 /// Traffic of a session: "up" is what the client sent, "down" what it received.
 /// Bytes are layer-3 bytes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Usage {
     pub up_bytes: u64,
     pub up_packets: u64,
