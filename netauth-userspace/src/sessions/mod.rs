@@ -5,6 +5,7 @@
 //! is acknowledged. What follows from a session starting or ending (accounting) is told
 //! to an [`Observer`], which records it in the same transaction.
 //!
+//! - `active`: the sessions, indexed by end and by counted limits (quota, idle).
 //! - `authorize`: sessions granted, one at a time or an operator's batch at once.
 //! - `transfer`: a voucher's session moved to a device's new address (`--on-new-mac`).
 //! - `restore`: the table at start, reconciled with the kernel map and the clocks.
