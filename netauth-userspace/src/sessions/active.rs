@@ -90,6 +90,12 @@ impl Active {
         }
     }
 
+    /// Room for `n` more sessions at once: a batch grows the table in one allocation, not
+    /// by doubling, each freed step of which the allocator keeps.
+    pub fn reserve(&mut self, n: usize) {
+        self.sessions.reserve(n);
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }

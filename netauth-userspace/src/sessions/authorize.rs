@@ -294,6 +294,7 @@ impl Sessions {
             return Err(e);
         }
         let mut authorized = Vec::with_capacity(granted.len());
+        t.sessions.reserve(new);
         for g in granted {
             let mac = g.s.mac;
             t.unrecorded.remove(&mac);
