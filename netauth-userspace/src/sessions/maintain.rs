@@ -88,20 +88,6 @@ impl Sessions {
         due
     }
 
-    /// The sessions with a counted limit, [`LOCK_CHUNK`] at a time under the lock.
-    fn counted(&self, which: Counted) -> Vec<Mac> {
-        let mut out = Vec::new();
-        loop {
-            let t = self.lock();
-            let at = out.len();
-            let end = (at + LOCK_CHUNK).min(t.sessions.counted_len(which));
-            if at >= end {
-                return out;
-            }
-            out.extend(t.sessions.counted_range(which, at..end));
-        }
-    }
-
     /// Ends the sessions found due that still are, each checked again under the lock.
     pub(super) fn end_due(&self, due: Vec<(Mac, EndReason)>, now: SystemTime) -> usize {
         let mut ended = 0;
@@ -156,10 +142,10 @@ impl Sessions {
                     .map(|s| s.mac),
             );
         }
-        // Written in small transactions, releasing the table's lock (and the store's)
-        // between them: a login waits for one of them at most (about a quarter of a
-        // millisecond), not for a checkpoint of 100k sessions.
-        // Grown once, not by doubling along the chunks (each freed step stays in the heap).
+        // The map grows once, not by doubling along the chunks (the allocator keeps each
+        // freed step). Rows are written in small transactions, releasing the table's lock
+        // (and the store's) between them: a login waits for one of them at most (about a
+        // quarter of a millisecond), not for a checkpoint of 100k sessions.
         self.checkpointed().reserve(changed.len());
         for chunk in changed.chunks(CHECKPOINT_CHUNK) {
             let t = self.lock();

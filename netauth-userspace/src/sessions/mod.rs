@@ -444,17 +444,47 @@ impl Sessions {
 
     /// Visits every session, [`LOCK_CHUNK`] at a time under the table's lock, so a login
     /// waits for one chunk, never for a walk of 100k sessions. A session moved into an
-    /// already visited place by a removal meanwhile is missed until the next walk; for
-    /// the enforcement tick that is 200 ms later.
+    /// already visited place by a removal meanwhile is missed until the next walk (for
+    /// the checkpoint, 10 s later).
     fn scan(&self, mut f: impl FnMut(&Session)) {
+        self.in_chunks(
+            |t| t.sessions.len(),
+            |t, r| {
+                t.sessions
+                    .get_range(r)
+                    .into_iter()
+                    .flat_map(|c| c.values())
+                    .for_each(&mut f)
+            },
+        );
+    }
+
+    /// The sessions with a counted limit, [`LOCK_CHUNK`] at a time under the lock.
+    fn counted(&self, which: Counted) -> Vec<Mac> {
+        let mut out = Vec::new();
+        self.in_chunks(
+            |t| t.sessions.counted_len(which),
+            |t, r| out.extend(t.sessions.counted_range(which, r)),
+        );
+        out
+    }
+
+    /// The chunked walk of [`Sessions::scan`] and [`Sessions::counted`]: `len` items,
+    /// handed to `take` a range of at most [`LOCK_CHUNK`] at a time, the lock taken anew
+    /// for each range.
+    fn in_chunks(
+        &self,
+        len: impl Fn(&Table) -> usize,
+        mut take: impl FnMut(&Table, std::ops::Range<usize>),
+    ) {
         let mut at = 0;
         loop {
             let t = self.lock();
-            let end = (at + LOCK_CHUNK).min(t.sessions.len());
-            let Some(chunk) = t.sessions.get_range(at..end).filter(|c| !c.is_empty()) else {
+            let end = (at + LOCK_CHUNK).min(len(&t));
+            if at >= end {
                 return;
-            };
-            chunk.values().for_each(&mut f);
+            }
+            take(&t, at..end);
             at = end;
         }
     }
