@@ -15,7 +15,7 @@
 //! rest of the body drained for a moment, as nginx's lingering close does) cannot
 //! desynchronise the framing of a next request.
 
-use std::{cell::RefCell, sync::Arc, time::Duration};
+use std::{cell::RefCell, io::Write as _, sync::Arc, time::Duration};
 
 use axum::{
     body::Bytes,
@@ -173,23 +173,25 @@ fn head(req: &httparse::Request<'_, '_>) -> Option<Head> {
         0 => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let (mut host, mut close, mut keep_alive) = (None, false, false);
+    let mut parts = Request::new(()).into_parts().0;
+    let (mut close, mut keep_alive) = (false, false);
     let (mut length, mut chunked, mut expect) = (None::<&[u8]>, false, false);
-    let mut kept = Vec::new();
     for h in req.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
-            if host.is_some() {
+            if parts.headers.contains_key(header::HOST) {
                 return None;
             }
-            host = Some(HeaderValue::from_bytes(h.value).ok()?);
+            parts
+                .headers
+                .insert(header::HOST, HeaderValue::from_bytes(h.value).ok()?);
         } else if let Some(read) = ANSWER_READS[1..]
             .iter()
             .find(|n| n.as_str().eq_ignore_ascii_case(name))
         {
             // Another header the answer reads (a value HTTP forbids is left out).
             if let Ok(v) = HeaderValue::from_bytes(h.value) {
-                kept.push((read.clone(), v));
+                parts.headers.append(read.clone(), v);
             }
         } else if name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|&b| b == b',') {
@@ -215,16 +217,9 @@ fn head(req: &httparse::Request<'_, '_>) -> Option<Head> {
         Some(l) => std::str::from_utf8(l).ok()?.trim().parse::<u64>().ok()? > 0 || chunked,
         None => chunked,
     } || expect;
-    let mut parts = Request::new(()).into_parts().0;
     parts.method = method;
     parts.uri = uri;
     parts.version = version;
-    if let Some(host) = host {
-        parts.headers.insert(header::HOST, host);
-    }
-    for (name, value) in kept {
-        parts.headers.append(name, value);
-    }
     Some(Head {
         parts,
         close: close || (version == Version::HTTP_10 && !keep_alive),
@@ -251,8 +246,9 @@ fn write_response(out: &mut Vec<u8>, res: &Response<Bytes>, head_only: bool, clo
         out.extend_from_slice(b"\r\n");
     }
     let body = res.body();
-    out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(body.len().to_string().as_bytes());
+    // Written into the buffer as it is formatted (`to_string` would allocate per answer);
+    // writing to a Vec cannot fail.
+    let _ = write!(out, "content-length: {}", body.len());
     out.extend_from_slice(b"\r\ndate: ");
     with_date(|d| out.extend_from_slice(d.as_bytes()));
     if close {
