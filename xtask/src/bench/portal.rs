@@ -2,7 +2,10 @@
 //! request) and a paced open-loop client for latency at a fixed rate (the schedule, not
 //! the previous answer, decides when a request is due, so a slow answer delays the ones
 //! behind it and shows in their latency). Against nginx with one worker and `return 511`,
-//! in the same gateway namespace, reached over the same veth.
+//! in the same gateway namespace, reached over the same veth; and against the same nginx
+//! behind an nftables redirect, which is how openNDS- and nodogsplash-style portals steer a
+//! captive device's web requests to their server (conntrack and NAT on every packet, as
+//! netauth's own translation is on every intercepted one).
 
 use std::{
     collections::BTreeMap,
@@ -26,16 +29,27 @@ pub enum Target {
     Intercepted,
     Direct,
     Nginx,
+    /// nginx reached through an nftables `redirect` in the gateway namespace (only while
+    /// this target is measured: a nat chain turns conntrack on for every flow there).
+    NginxRedirected,
 }
 
 impl Target {
-    pub const ALL: [Target; 3] = [Target::Intercepted, Target::Direct, Target::Nginx];
+    pub const ALL: [Target; 4] = [
+        Target::Intercepted,
+        Target::Direct,
+        Target::Nginx,
+        Target::NginxRedirected,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Target::Intercepted => "netauth, intercepted (GET http://203.0.113.80/ -> 511)",
             Target::Direct => "netauth, direct (GET http://192.0.2.1:8080/login -> 200)",
             Target::Nginx => "nginx 1 worker, `return 511` (GET http://192.0.2.1:8082/)",
+            Target::NginxRedirected => {
+                "the same nginx behind an nftables redirect (GET http://192.0.2.1:8083/ -> :8084)"
+            }
         }
     }
 
@@ -44,6 +58,7 @@ impl Target {
             Target::Intercepted => "netauth intercepted",
             Target::Direct => "netauth direct",
             Target::Nginx => "nginx",
+            Target::NginxRedirected => "nginx via nft redirect",
         }
     }
 
@@ -52,6 +67,7 @@ impl Target {
             Target::Intercepted => SocketAddr::new([203, 0, 113, 80].into(), 80),
             Target::Direct => SocketAddr::new([192, 0, 2, 1].into(), 8080),
             Target::Nginx => SocketAddr::new([192, 0, 2, 1].into(), 8082),
+            Target::NginxRedirected => SocketAddr::new([192, 0, 2, 1].into(), REDIRECTED_PORT),
         }
     }
 
@@ -74,6 +90,36 @@ impl Target {
     }
 }
 
+/// The port [`Target::NginxRedirected`] asks for, and the one the redirect sends it to:
+/// nginx's second listener. Not 8082: conntrack's entries of redirected connections
+/// (reply tuple 192.0.2.1:8082 -> the client's port) outlive the nat table, and a later
+/// direct SYN from the same client port to 8082 clashed with them and was dropped (nginx's
+/// new-connection rate halved, its paced p50 became seconds of SYN retransmits).
+const REDIRECTED_PORT: u16 = 8083;
+const REDIRECT_TO: u16 = 8084;
+const REDIRECT_TABLE: &str = "netauth_bench_redirect";
+
+/// Runs `f` with the nftables redirect to nginx in place when `t` is
+/// [`Target::NginxRedirected`] (an openNDS-style `nat` prerouting chain), and removes it
+/// afterwards, so the other targets run without conntrack.
+fn steered<T>(p: &Path, t: Target, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    if t != Target::NginxRedirected {
+        return f();
+    }
+    let rules = format!(
+        "table ip {REDIRECT_TABLE} {{\n  chain portal {{ type nat hook prerouting priority dstnat;\n    \
+         iifname \"lan0\" tcp dport {REDIRECTED_PORT} redirect to :{REDIRECT_TO}\n  }}\n}}\n"
+    );
+    let file = p.dir.join("nft-redirect.nft");
+    std::fs::write(&file, rules)?;
+    p.gw.sh("nft", &["-f", &file.to_string_lossy()])?;
+    let r = f();
+    let removed = p.gw.sh("nft", &["delete", "table", "ip", REDIRECT_TABLE]);
+    let r = r?;
+    removed.context("removing the nftables redirect")?;
+    Ok(r)
+}
+
 pub struct Nginx {
     child: Child,
 }
@@ -93,7 +139,7 @@ impl Nginx {
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
                keepalive_requests 1000000;\n  default_type \"text/html; charset=utf-8\";\n\
-               server {{\n    listen 192.0.2.1:8082;\n    add_header Cache-Control no-store always;\n\
+               server {{\n    listen 192.0.2.1:8082;\n    listen 192.0.2.1:{REDIRECT_TO};\n    add_header Cache-Control no-store always;\n\
                  location / {{ return 511 '{body}'; }}\n  }}\n}}\n"
         );
         let f = dir.join("nginx.conf");
@@ -369,9 +415,14 @@ impl PortalResult {
     /// netauth intercepted / nginx: the median of the ratios of the rounds (each ratio
     /// from one round, measured back to back).
     pub fn ratio(&self, close: bool) -> f64 {
+        self.ratio_to(Target::Nginx, close)
+    }
+
+    /// netauth intercepted / `other`, as [`Self::ratio`].
+    pub fn ratio_to(&self, other: Target, close: bool) -> f64 {
         let (n, x) = (
             self.peaks(Target::Intercepted, close),
-            self.peaks(Target::Nginx, close),
+            self.peaks(other, close),
         );
         let q: Vec<f64> = n.iter().zip(&x).map(|(n, x)| n / x).collect();
         median(&q)
@@ -422,7 +473,7 @@ pub fn rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult>
         let nginx = Nginx::start(p, body_len)?;
         let nginx_worker = nginx.worker().context("no nginx worker process")?;
         for t in Target::ALL {
-            let (status, len) = probe(p, t)?;
+            let (status, len) = steered(p, t, || probe(p, t))?;
             res.checks
                 .push(format!("{}: HTTP {status}, body {len} B", t.short()));
         }
@@ -431,14 +482,14 @@ pub fn rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult>
             let mut cost: BTreeMap<usize, Vec<(f64, f64)>> = BTreeMap::new();
             for round in 0..plan.repeats {
                 for (i, t) in Target::ALL.into_iter().enumerate() {
-                    let server = if t == Target::Nginx {
+                    let server = if matches!(t, Target::Nginx | Target::NginxRedirected) {
                         nginx_worker
                     } else {
                         pid
                     };
                     let before = cpu_ticks();
                     let cpu0 = process_cpu_secs(server);
-                    let rps = wrk(p, t, close, plan.wrk_secs)?;
+                    let rps = steered(p, t, || wrk(p, t, close, plan.wrk_secs))?;
                     let cpu1 = process_cpu_secs(server);
                     let answers = rps * f64::from(plan.wrk_secs) / 1e6;
                     busy.entry(i).or_default().push(cpu_busy_since(&before));
@@ -477,7 +528,7 @@ pub fn rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult>
                     median(&cost[&i].iter().map(|c| c.1).collect::<Vec<_>>()),
                 ));
             }
-            // One fixed rate for all three: half the slowest peak, at most 5000/s.
+            // One fixed rate for all of them: half the slowest peak, at most 5000/s.
             let slowest = Target::ALL
                 .iter()
                 .map(|t| res.peak_median(*t, close))
@@ -485,7 +536,7 @@ pub fn rate(plan: &Plan, p: &Path, clients: u32) -> anyhow::Result<PortalResult>
             let rate = ((slowest * 0.5 / 100.0).floor() * 100.0).clamp(100.0, 5000.0);
             for t in Target::ALL {
                 let c0 = datapath_counters(p);
-                let r = paced(p, t, close, rate, plan.paced_secs)?;
+                let r = steered(p, t, || paced(p, t, close, rate, plan.paced_secs))?;
                 let c1 = datapath_counters(p);
                 let moved: Vec<String> = c1
                     .iter()
@@ -564,8 +615,10 @@ pub fn only(plan: &Plan, clients: &[u32]) -> anyhow::Result<()> {
             );
         }
         println!(
-            "    netauth intercepted / nginx: {:.2} x (median of the rounds' ratios)",
-            r.ratio(close)
+            "    netauth intercepted / nginx: {:.2} x; / nginx via nft redirect: {:.2} x \
+             (medians of the rounds' ratios)",
+            r.ratio(close),
+            r.ratio_to(Target::NginxRedirected, close)
         );
     }
     for (t, close, v) in &r.paced {

@@ -201,6 +201,19 @@ pub fn targets(r: &Results) -> Vec<String> {
                 ),
             ));
         }
+        // Context: nginx steered the way openNDS-style portals steer (a nat chain),
+        // which pays for steering as netauth's translation does.
+        for (close, what) in [(false, "keep-alive"), (true, "new connection per request")] {
+            let x = p.peak_median(Target::NginxRedirected, close);
+            let q = p.ratio_to(Target::NginxRedirected, close);
+            if q.is_finite() {
+                out.push(format!(
+                    "INFO  511 rate, {what}: netauth {:.0}/s vs {} {x:.0}/s = {q:.2} x",
+                    p.peak_median(Target::Intercepted, close),
+                    Target::NginxRedirected.label()
+                ));
+            }
+        }
     } else {
         out.push(line(
             None,
@@ -682,8 +695,8 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
             writeln!(
                 w,
                 "With {} authorized clients; the measured client captive. Servers pinned to CPU 0, the load generator \
-                 to CPU 1. Peak: wrk, 1 thread, 32 connections, the three servers in interleaved rounds, medians. Latency: an open-loop client at one fixed rate for \
-                 all three servers (half the slowest peak, at most 5000/s), 8 workers, latency from each request's \
+                 to CPU 1. Peak: wrk, 1 thread, 32 connections, the servers in interleaved rounds, medians. Latency: an open-loop client at one fixed rate for \
+                 all of them (half the slowest peak, at most 5000/s), 8 workers, latency from each request's \
                  scheduled time, first 10% not counted. nginx's body has the length of netauth's 511 page ({} B).\n",
                 fmt_n(p.clients),
                 p.body_len

@@ -357,10 +357,13 @@ impl Path {
                 "65535",
                 "--portal-client-rate",
                 "100000",
-                // nginx, the portal's yardstick, listens on the gateway; a captive client
-                // reaches only the services the operator opens there.
+                // nginx, the portal's yardstick, listens on the gateway (8082, and 8083
+                // redirected to it by nftables); a captive client reaches only the
+                // services the operator opens there.
                 "--gateway-allow",
                 "tcp/8082",
+                "--gateway-allow",
+                "tcp/8083",
             ],
         )?;
         env::register_pid(d.child.id());
