@@ -10,7 +10,7 @@ use std::{
 
 use tracing::warn;
 
-use super::{Counted, LOCK_CHUNK, Sessions, Table};
+use super::{LOCK_CHUNK, Sessions, Table};
 use crate::{
     clock,
     model::{EndReason, Mac, Session, unix_ms},
@@ -43,10 +43,9 @@ const BINDING_SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 impl Sessions {
     /// Ends every session whose time, idle time or allowance has run out; returns how many.
-    /// Sessions with a quota have their counters read every call; those with only an idle
+    /// Sessions with a quota have their counters read every call; those with an idle
     /// limit when `check_idle` (the daemon asks once a second: idle limits are whole
-    /// seconds, and with an idle limit on every one of 100k sessions a read of all
-    /// counters every 200 ms would keep a quarter of a core busy).
+    /// seconds), and only once their last known activity plus the limit has passed.
     ///
     /// A session found due is ended only if it is still due when its end is taken, under
     /// the table's lock: one extended or renewed in between is kept.
@@ -68,9 +67,11 @@ impl Sessions {
                 .filter_map(|s| s.due(now_ms).map(|r| (s.mac, r)))
                 .collect()
         };
-        let mut limited = self.counted(Counted::Quota);
+        let mut limited = self.with_quota();
         if check_idle {
-            limited.extend(self.counted(Counted::Idle));
+            // Only those whose idle limit can have run out (see `active`).
+            let t = self.lock();
+            limited.extend(t.sessions.idle_due_by(now_ms));
         }
         limited.sort();
         limited.dedup();

@@ -5,7 +5,7 @@
 //! is acknowledged. What follows from a session starting or ending (accounting) is told
 //! to an [`Observer`], which records it in the same transaction.
 //!
-//! - `active`: the sessions, indexed by end and by counted limits (quota, idle).
+//! - `active`: the sessions, indexed by end, quota and the moment an idle limit can run out.
 //! - `authorize`: sessions granted, one at a time or an operator's batch at once.
 //! - `transfer`: a voucher's session moved to a device's new address (`--on-new-mac`).
 //! - `restore`: the table at start, reconciled with the kernel map and the clocks.
@@ -35,7 +35,7 @@ use std::{
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use active::{Active, Counted};
+use active::Active;
 pub use authorize::Authorized;
 pub use events::{Event, Observer};
 
@@ -459,17 +459,17 @@ impl Sessions {
         );
     }
 
-    /// The sessions with a counted limit, [`LOCK_CHUNK`] at a time under the lock.
-    fn counted(&self, which: Counted) -> Vec<Mac> {
+    /// The sessions with a quota, [`LOCK_CHUNK`] at a time under the lock.
+    fn with_quota(&self) -> Vec<Mac> {
         let mut out = Vec::new();
         self.in_chunks(
-            |t| t.sessions.counted_len(which),
-            |t, r| out.extend(t.sessions.counted_range(which, r)),
+            |t| t.sessions.quota_len(),
+            |t, r| out.extend(t.sessions.quota_range(r)),
         );
         out
     }
 
-    /// The chunked walk of [`Sessions::scan`] and [`Sessions::counted`]: `len` items,
+    /// The chunked walk of [`Sessions::scan`] and [`Sessions::with_quota`]: `len` items,
     /// handed to `take` a range of at most [`LOCK_CHUNK`] at a time, the lock taken anew
     /// for each range.
     fn in_chunks(

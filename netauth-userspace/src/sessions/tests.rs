@@ -555,7 +555,7 @@ fn the_tick_finds_what_is_due_through_the_index_after_every_change() {
     assert_eq!(s.enforce(later, false), 1, "mac 4's time is up");
     assert!(!s.is_authorized(mac(4)) && s.is_authorized(mac(3)));
     assert!(s.lock().sessions.index_is_true());
-    assert_eq!(s.lock().sessions.counted_len(Counted::Quota), 0);
+    assert_eq!(s.lock().sessions.quota_len(), 0);
 
     // A change made in place, and a batch renewal, keep the index true as well.
     s.lock().sessions.get_mut(&mac(3)).unwrap().ends_ms = 0;
@@ -564,7 +564,7 @@ fn the_tick_finds_what_is_due_through_the_index_after_every_change() {
     let batch = [mac(1), mac(5)].map(|m| (m, grant(secs(1), secs(60), over)));
     s.authorize_many(&batch, later).unwrap();
     assert!(s.lock().sessions.index_is_true());
-    assert_eq!(s.lock().sessions.counted_len(Counted::Quota), 2);
+    assert_eq!(s.lock().sessions.quota_len(), 2);
     let end = later + Duration::from_secs(2);
     let mut due = s.due(end, false);
     due.sort_by_key(|(m, _)| *m);
@@ -575,6 +575,57 @@ fn the_tick_finds_what_is_due_through_the_index_after_every_change() {
             (mac(3), EndReason::Expired),
             (mac(5), EndReason::Expired)
         ]
+    );
+}
+
+#[test]
+fn idle_limits_are_read_only_once_they_can_have_run_out_and_activity_files_them_later() {
+    let (s, _store, _dir) = table("idle-index", 16);
+    let now = crate::clock::now();
+    let idle = |secs| Grant {
+        duration: Some(Duration::from_secs(3600)),
+        idle: Some(Duration::from_secs(secs)),
+        ..Grant::by(Via::Admin)
+    };
+    s.authorize(mac(1), None, idle(60), now).unwrap();
+    s.authorize(mac(2), None, idle(120), now).unwrap();
+    s.authorize(mac(3), None, Grant::by(Via::Admin), now)
+        .unwrap();
+    let at = |secs| now + Duration::from_secs(secs);
+    let idle_due = |secs| -> Vec<Mac> {
+        s.lock()
+            .sessions
+            .idle_due_by(crate::model::unix_ms(at(secs)))
+            .copied()
+            .collect()
+    };
+    // Nobody can have gone idle before their limit has passed since the last activity:
+    // no counters are read for them.
+    assert!(idle_due(59).is_empty());
+    assert_eq!(idle_due(60), vec![mac(1)]);
+    // Activity at 50 s (what a counter read records) files the session under 110 s.
+    s.lock().sessions.get_mut(&mac(1)).unwrap().last_active_ms = crate::model::unix_ms(at(50));
+    assert!(s.lock().sessions.index_is_true());
+    assert!(idle_due(109).is_empty());
+    assert!(
+        s.due(at(100), true).is_empty(),
+        "active at 50 s, limit 60 s"
+    );
+    assert_eq!(idle_due(120), vec![mac(1), mac(2)]);
+    let mut due = s.due(at(121), true);
+    due.sort_by_key(|(m, _)| *m);
+    assert_eq!(
+        due,
+        vec![(mac(1), EndReason::Idle), (mac(2), EndReason::Idle)]
+    );
+    assert_eq!(s.enforce(at(121), true), 2);
+    assert!(!s.is_authorized(mac(1)) && !s.is_authorized(mac(2)));
+    assert!(s.is_authorized(mac(3)), "no idle limit: never read for one");
+    assert!(!s.is_authorized(mac(9)), "never signed in: captive");
+    assert!(s.lock().sessions.index_is_true());
+    assert!(
+        idle_due(10_000).is_empty(),
+        "ended sessions leave the index"
     );
 }
 
