@@ -332,9 +332,19 @@ pub struct GatewayPort {
 
 impl IpKey {
     pub const fn from_v4(octets: [u8; 4]) -> Self {
-        let [a, b, c, d] = octets;
+        // Four 32-bit words: written as a byte array, the ten zero bytes became a call
+        // to the BPF backend's byte-loop `memset` on every IPv4 packet the datapath
+        // keyed by address.
+        let words = [
+            0u32,
+            0,
+            u32::from_ne_bytes([0, 0, 0xff, 0xff]),
+            u32::from_ne_bytes(octets),
+        ];
+        // SAFETY: [u32; 4] and [u8; 16] have the same size, and every bit pattern is a
+        // valid [u8; 16].
         Self {
-            addr: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a, b, c, d],
+            addr: unsafe { core::mem::transmute::<[u32; 4], [u8; 16]>(words) },
         }
     }
 
@@ -429,4 +439,19 @@ mod user {
     unsafe impl aya::Pod for super::Endpoint {}
     unsafe impl aya::Pod for super::GatewayPort {}
     unsafe impl aya::Pod for super::ClientRate {}
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::IpKey;
+
+    #[test]
+    fn an_ipv4_key_is_the_ipv4_mapped_address_byte_for_byte() {
+        for v4 in [[192, 0, 2, 1], [0, 0, 0, 0], [255, 255, 255, 255], [10, 1, 2, 3]] {
+            let mapped = std::net::Ipv4Addr::from(v4).to_ipv6_mapped().octets();
+            assert_eq!(IpKey::from_v4(v4).addr, mapped, "{v4:?}");
+        }
+    }
 }
