@@ -449,7 +449,12 @@ mod tests {
 
     #[test]
     fn an_ipv4_key_is_the_ipv4_mapped_address_byte_for_byte() {
-        for v4 in [[192, 0, 2, 1], [0, 0, 0, 0], [255, 255, 255, 255], [10, 1, 2, 3]] {
+        for v4 in [
+            [192, 0, 2, 1],
+            [0, 0, 0, 0],
+            [255, 255, 255, 255],
+            [10, 1, 2, 3],
+        ] {
             let mapped = std::net::Ipv4Addr::from(v4).to_ipv6_mapped().octets();
             assert_eq!(IpKey::from_v4(v4).addr, mapped, "{v4:?}");
         }
