@@ -536,3 +536,5 @@ impl Sessions {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_maintain;
