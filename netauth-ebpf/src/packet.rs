@@ -120,10 +120,8 @@ impl Ip {
             words[2] = word(2);
             words[3] = word(3);
         } else {
-            words[0] = 0;
-            words[1] = 0;
-            words[2] = u32::from_ne_bytes([0, 0, 0xff, 0xff]);
-            words[3] = word(0);
+            // SAFETY: 4 bytes at `off` are inside the packet (checked above).
+            *key = IpKey::from_v4(unsafe { src.read_unaligned() });
         }
         true
     }
