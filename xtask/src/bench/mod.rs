@@ -643,7 +643,7 @@ fn fwd_only(opts: &Opts) -> anyhow::Result<()> {
             for p in paths.iter_mut() {
                 let v = fwd::pps(p, plan.pps_secs).unwrap_or(f64::NAN);
                 block.pps.entry(p.method).or_default().push(v);
-                eprintln!("round {round} {:<32} {v:>10.0} pps", p.method.label());
+                eprintln!("round {round} {:<40} {v:>10.0} pps", p.method.label());
             }
         }
         let base = stats::median(&block.pps[&Method::None]);
@@ -653,7 +653,7 @@ fn fwd_only(opts: &Opts) -> anyhow::Result<()> {
         );
         for (m, v) in &block.pps {
             let med = stats::median(v);
-            println!("  {:<32} {med:>10.0} pps ({:.3})", m.label(), med / base);
+            println!("  {:<40} {med:>10.0} pps ({:.3})", m.label(), med / base);
         }
     }
     Ok(())
@@ -673,7 +673,7 @@ fn forwarding(plan: &Plan, paths: &mut [Path], block: &mut FwdBlock) {
                 }
             };
             eprintln!(
-                "bench: {n} clients, round {round}, {:<32} {:>10.0} pps",
+                "bench: {n} clients, round {round}, {:<40} {:>10.0} pps",
                 p.method.label(),
                 v
             );

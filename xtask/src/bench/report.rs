@@ -114,17 +114,19 @@ pub fn targets(r: &Results) -> Vec<String> {
         (Method::Auto, Method::NftSet, 1.0, "the nftables MAC set"),
         (Method::Auto, Method::None, 0.95, "no filter"),
         (Method::TcOnly, Method::EmptyTc, 0.95, "an empty TC program"),
+        // In its XDP modes netauth runs on two hooks (XDP, and TC ingress reading XDP's
+        // mark), so the floor is an empty program on each of them.
         (
             Method::XdpGeneric,
-            Method::EmptyXdpGeneric,
+            Method::EmptyXdpGenericTc,
             0.95,
-            "an empty generic XDP program",
+            "empty generic XDP + TC programs (its two hooks)",
         ),
         (
             Method::XdpNative,
-            Method::EmptyXdpNative,
+            Method::EmptyXdpNativeTc,
             0.95,
-            "an empty native XDP program",
+            "empty native XDP + TC programs (its two hooks)",
         ),
     ] {
         if let Some((n, q)) = worst(a, b) {
@@ -152,6 +154,26 @@ pub fn targets(r: &Results) -> Vec<String> {
             Method::NftPortal.label(),
             fmt_n(n)
         ));
+    }
+    for (a, b, what) in [
+        (
+            Method::XdpGeneric,
+            Method::EmptyXdpGeneric,
+            "an empty generic XDP program alone",
+        ),
+        (
+            Method::XdpNative,
+            Method::EmptyXdpNative,
+            "an empty native XDP program alone",
+        ),
+    ] {
+        if let Some((n, q)) = worst(a, b) {
+            out.push(format!(
+                "INFO  {} pps / {what}: worst block {} clients, {q:.2}",
+                a.label(),
+                fmt_n(n)
+            ));
+        }
     }
     if let Some((n, q)) = worst(Method::FibRule, Method::None) {
         out.push(format!(

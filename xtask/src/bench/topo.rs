@@ -36,6 +36,11 @@ pub enum Method {
     EmptyXdpGeneric,
     /// A TC ingress program that passes everything.
     EmptyTc,
+    /// An empty XDP program and an empty TC ingress program: the two hooks netauth runs
+    /// on in its XDP modes (its TC ingress program stays attached there, to read XDP's
+    /// mark and record flows to the portal), so the floor its XDP rows compare with.
+    EmptyXdpNativeTc,
+    EmptyXdpGenericTc,
     /// netauth as it runs by default (`--xdp-mode auto`).
     Auto,
     XdpNative,
@@ -53,11 +58,13 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 13] = [
+    pub const ALL: [Method; 15] = [
         Method::None,
         Method::EmptyXdpNative,
         Method::EmptyXdpGeneric,
         Method::EmptyTc,
+        Method::EmptyXdpNativeTc,
+        Method::EmptyXdpGenericTc,
         Method::Auto,
         Method::XdpNative,
         Method::XdpGeneric,
@@ -75,6 +82,8 @@ impl Method {
             Method::EmptyXdpNative => "empty XDP program (native)",
             Method::EmptyXdpGeneric => "empty XDP program (generic)",
             Method::EmptyTc => "empty TC program",
+            Method::EmptyXdpNativeTc => "empty XDP (native) + empty TC programs",
+            Method::EmptyXdpGenericTc => "empty XDP (generic) + empty TC programs",
             Method::Auto => "netauth (--xdp-mode auto)",
             Method::XdpNative => "netauth XDP native",
             Method::XdpGeneric => "netauth XDP generic",
@@ -93,6 +102,8 @@ impl Method {
             Method::EmptyXdpNative => "empty-xdp-native",
             Method::EmptyXdpGeneric => "empty-xdp-generic",
             Method::EmptyTc => "empty-tc",
+            Method::EmptyXdpNativeTc => "empty-xdp-native-tc",
+            Method::EmptyXdpGenericTc => "empty-xdp-generic-tc",
             Method::Auto => "auto",
             Method::XdpNative => "xdp-native",
             Method::XdpGeneric => "xdp-generic",
@@ -147,8 +158,8 @@ pub struct Path {
     /// Wall time of the last fill, and how many entries it added.
     pub last_fill: Option<(Duration, u32)>,
     iperf: Option<Child>,
-    /// The empty program's link (it stays attached while this is open).
-    link: Option<std::os::fd::OwnedFd>,
+    /// The empty programs' links (they stay attached while this is open).
+    links: Vec<std::os::fd::OwnedFd>,
     stop: Arc<AtomicBool>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -186,6 +197,8 @@ impl Path {
             Method::EmptyXdpNative => "exn",
             Method::EmptyXdpGeneric => "exg",
             Method::EmptyTc => "etc",
+            Method::EmptyXdpNativeTc => "exnt",
+            Method::EmptyXdpGenericTc => "exgt",
             Method::Auto => "auto",
             Method::XdpNative => "xdpn",
             Method::XdpGeneric => "xdpg",
@@ -212,7 +225,7 @@ impl Path {
             synthetic: 0,
             last_fill: None,
             iperf: None,
-            link: None,
+            links: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             servers: Vec::new(),
         };
@@ -294,18 +307,30 @@ impl Path {
 
         match self.method {
             Method::None => {}
-            Method::EmptyXdpNative | Method::EmptyXdpGeneric | Method::EmptyTc => {
+            Method::EmptyXdpNative
+            | Method::EmptyXdpGeneric
+            | Method::EmptyTc
+            | Method::EmptyXdpNativeTc
+            | Method::EmptyXdpGenericTc => {
                 use netauth_lab::bpf::{self, Hook};
-                let (prog, hook) = match self.method {
-                    Method::EmptyXdpNative => (bpf::load_empty_xdp()?, Hook::XdpNative),
-                    Method::EmptyXdpGeneric => (bpf::load_empty_xdp()?, Hook::XdpGeneric),
-                    _ => (bpf::load_empty_tc()?, Hook::TcIngress),
+                let hooks: &[Hook] = match self.method {
+                    Method::EmptyXdpNative => &[Hook::XdpNative],
+                    Method::EmptyXdpGeneric => &[Hook::XdpGeneric],
+                    Method::EmptyXdpNativeTc => &[Hook::XdpNative, Hook::TcIngress],
+                    Method::EmptyXdpGenericTc => &[Hook::XdpGeneric, Hook::TcIngress],
+                    _ => &[Hook::TcIngress],
                 };
-                self.link = Some(self.gw.run(move || {
-                    // SAFETY: if_nametoindex reads a NUL-terminated name.
-                    let ifindex = unsafe { libc::if_nametoindex(c"lan0".as_ptr()) };
-                    bpf::attach(&prog, ifindex, hook)
-                })??);
+                for &hook in hooks {
+                    let prog = match hook {
+                        Hook::TcIngress => bpf::load_empty_tc()?,
+                        _ => bpf::load_empty_xdp()?,
+                    };
+                    self.links.push(self.gw.run(move || {
+                        // SAFETY: if_nametoindex reads a NUL-terminated name.
+                        let ifindex = unsafe { libc::if_nametoindex(c"lan0".as_ptr()) };
+                        bpf::attach(&prog, ifindex, hook)
+                    })??);
+                }
             }
             Method::NftSet | Method::NftPortal => {
                 let mut rules = String::from(
@@ -490,6 +515,8 @@ impl Path {
             | Method::EmptyXdpNative
             | Method::EmptyXdpGeneric
             | Method::EmptyTc
+            | Method::EmptyXdpNativeTc
+            | Method::EmptyXdpGenericTc
             | Method::FibRule => {}
             Method::NftSet | Method::NftPortal => {
                 let mut s = String::from("flush set inet nbgate allowed\n");
