@@ -109,19 +109,18 @@ impl Ip {
             return false;
         }
         let src = (data + off) as *const [u8; 4];
-        // SAFETY: IpKey is 16 bytes aligned to 4, so it is four u32 words.
-        let words = unsafe { &mut *(key as *mut IpKey).cast::<[u32; 4]>() };
         // SAFETY: `len` bytes at `off` are inside the packet (checked above); packet
         // memory has no alignment guarantee, hence the unaligned reads.
-        let word = |i: usize| u32::from_ne_bytes(unsafe { src.add(i).read_unaligned() });
+        let word = |i: usize| unsafe { src.add(i).read_unaligned() };
         if self.v6 {
-            words[0] = word(0);
-            words[1] = word(1);
-            words[2] = word(2);
-            words[3] = word(3);
+            // SAFETY: IpKey is 16 bytes aligned to 4, so it is four u32 words.
+            let words = unsafe { &mut *(key as *mut IpKey).cast::<[u32; 4]>() };
+            words[0] = u32::from_ne_bytes(word(0));
+            words[1] = u32::from_ne_bytes(word(1));
+            words[2] = u32::from_ne_bytes(word(2));
+            words[3] = u32::from_ne_bytes(word(3));
         } else {
-            // SAFETY: 4 bytes at `off` are inside the packet (checked above).
-            *key = IpKey::from_v4(unsafe { src.read_unaligned() });
+            *key = IpKey::from_v4(word(0));
         }
         true
     }
