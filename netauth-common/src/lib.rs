@@ -180,6 +180,16 @@ impl MacKey {
     pub const fn new(addr: [u8; 6]) -> Self {
         Self { addr, _pad: [0; 2] }
     }
+
+    /// The key whose eight bytes are `word`'s in memory order (`to_ne_bytes`): the form in
+    /// which the kernel programs carry a MAC in a register (the last two bytes are zero).
+    pub const fn from_word(word: u64) -> Self {
+        let b = word.to_ne_bytes();
+        Self {
+            addr: [b[0], b[1], b[2], b[3], b[4], b[5]],
+            _pad: [b[6], b[7]],
+        }
+    }
 }
 
 /// Per-CPU accounting of an authenticated client. "Up" is what the client sent (LAN

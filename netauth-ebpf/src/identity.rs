@@ -58,7 +58,7 @@ fn record_address(key: &IpKey, mac: [u8; 6]) {
 // of the TC program's stack frame, which the verifier limits to 512 bytes.
 #[inline(never)]
 pub fn observe_captive(data: usize, data_end: usize, link: &Link, ip: Option<&Ip>) {
-    let mac = link.src_mac;
+    let mac = link.src_mac();
     match ip {
         None => {
             if link.ethertype == ETH_P_ARP

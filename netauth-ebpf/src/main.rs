@@ -121,12 +121,12 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
         count(Counter::XDP_DROP_MALFORMED);
         return xdp_action::XDP_DROP;
     };
-    if let Some(usage) = maps::client(link.src_mac) {
+    if let Some(usage) = maps::client(link.mac) {
         if !source_bound(data, data_end, &link, usage, maps::bind_strict()) {
             return xdp_action::XDP_DROP;
         }
         let bytes = (data_end - data).saturating_sub(link.l3) as u64;
-        if !rate::up_allowed(link.src_mac, usage, bytes) {
+        if !rate::up_allowed(link.src_mac(), usage, bytes) {
             return xdp_action::XDP_DROP;
         }
         count_up(usage, 1, bytes, is_activity(data, data_end, &link));
@@ -232,7 +232,7 @@ pub fn netauth_tc_ingress(ctx: TcContext) -> i32 {
     };
     // Each path in its own BPF function: the verifier's 512-byte stack limit counts the
     // deepest call chain, not the sum of every branch's buffers.
-    match maps::client(link.src_mac) {
+    match maps::client(link.mac) {
         Some(usage) => tc_authorized(&ctx, &link, usage),
         None => {
             if !pull_headers(&ctx, LINEAR_HEADERS) {
@@ -272,7 +272,7 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
             return TC_ACT_SHOT;
         }
         let (packets, bytes) = skb_l3_size(ctx, data, data_end, link);
-        if !rate::up_allowed(link.src_mac, usage, bytes) {
+        if !rate::up_allowed(link.src_mac(), usage, bytes) {
             return TC_ACT_SHOT;
         }
         count_up(usage, packets, bytes, is_activity(data, data_end, link));
@@ -330,7 +330,7 @@ fn portal_flow(ctx: &TcContext, link: &Link) -> i32 {
         && ip.dst_into(data, data_end, &mut dst)
         && maps::is_portal_addr(ip.v6, &dst)
     {
-        identity::record_flow(data, data_end, &ip, ports(sport, dport), &link.src_mac);
+        identity::record_flow(data, data_end, &ip, ports(sport, dport), &link.src_mac());
     }
     TC_ACT_OK
 }
@@ -353,12 +353,12 @@ fn tc_captive(ctx: &TcContext, link: &Link) -> i32 {
         }
         Action::Portal => {
             identity::observe_captive(data, data_end, link, Some(&v.ip));
-            identity::record_flow(data, data_end, &v.ip, v.ports, &link.src_mac);
+            identity::record_flow(data, data_end, &v.ip, v.ports, &link.src_mac());
             TC_ACT_OK
         }
         Action::Http => {
             identity::observe_captive(data, data_end, link, Some(&v.ip));
-            identity::record_flow(data, data_end, &v.ip, v.ports, &link.src_mac);
+            identity::record_flow(data, data_end, &v.ip, v.ports, &link.src_mac());
             if nat::intercept(ctx, &v.ip, (v.ports >> 16) as u16, v.ports as u16).is_ok() {
                 count(Counter::TC_STEERED);
                 TC_ACT_OK
@@ -397,8 +397,9 @@ pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
     if data + 14 > data_end {
         return TC_ACT_OK;
     }
-    // SAFETY: bounds checked above.
-    let dst: [u8; 6] = unsafe { core::ptr::read_unaligned(data as *const [u8; 6]) };
+    let Some(dst) = packet::load_mac(data, data_end, 0) else {
+        return TC_ACT_OK;
+    };
     let Some(usage) = maps::client(dst) else {
         // A captive client: what it gets from the gateway itself may be the portal's
         // answer on an intercepted connection.
@@ -427,7 +428,7 @@ pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
     if let Some(link) = parse_link(data, data_end) {
         let (packets, bytes) = skb_l3_size(&ctx, data, data_end, &link);
-        match rate::down(dst, usage, bytes) {
+        match rate::down(packet::mac_bytes(dst), usage, bytes) {
             rate::Down::Free => {}
             // SAFETY: writing the departure time of the skb this program runs on (fq
             // holds it until then).

@@ -153,8 +153,8 @@ pub fn bind_epoch() -> u32 {
 
 /// This CPU's slot of an authorized client; `None`: not authorized.
 #[inline(always)]
-pub fn client(mac: [u8; 6]) -> Option<*mut ClientUsage> {
-    CLIENTS.get_ptr_mut(MacKey::new(mac))
+pub fn client(mac: u64) -> Option<*mut ClientUsage> {
+    CLIENTS.get_ptr_mut(MacKey::from_word(mac))
 }
 
 /// What an address is for ([`netauth_common::infra`] bits; 0: nothing special).

@@ -41,26 +41,54 @@ fn load_be16(data: usize, data_end: usize, off: usize) -> Option<u16> {
 /// The link layer: who sent the frame and what it carries.
 #[derive(Clone, Copy)]
 pub struct Link {
-    pub src_mac: [u8; 6],
+    /// The source MAC as the clients map's key word (see [`load_mac`]).
+    pub mac: u64,
     pub ethertype: u16,
     /// Offset of the L3 header.
     pub l3: usize,
 }
 
+impl Link {
+    /// The source MAC's six bytes.
+    #[inline(always)]
+    pub fn src_mac(&self) -> [u8; 6] {
+        mac_bytes(self.mac)
+    }
+}
+
+/// The MAC address at `off` as one 64-bit word: its six bytes in memory order and two zero
+/// bytes, the memory image of its [`MacKey`](netauth_common::MacKey). The programs carry
+/// a MAC in this form because a `[u8; 6]` has no alignment: the compiler stores it byte by
+/// byte, and the map lookup then reads those bytes back as words, which stalls the CPU's
+/// store-to-load forwarding. That stall was a third of the TC program's per-packet cost
+/// (`bench/extra/progcost-profile.sh` shows it); a word is stored and read back whole.
+#[inline(always)]
+pub fn load_mac(data: usize, data_end: usize, off: usize) -> Option<u64> {
+    let lo: u32 = load(data, data_end, off)?;
+    let hi: u16 = load(data, data_end, off + 4)?;
+    let (lo, hi) = (lo.to_ne_bytes(), hi.to_ne_bytes());
+    Some(u64::from_ne_bytes([
+        lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], 0, 0,
+    ]))
+}
+
+/// The six bytes of a MAC carried as a word (see [`load_mac`]).
+#[inline(always)]
+pub fn mac_bytes(word: u64) -> [u8; 6] {
+    let b = word.to_ne_bytes();
+    [b[0], b[1], b[2], b[3], b[4], b[5]]
+}
+
 #[inline(always)]
 pub fn parse_link(data: usize, data_end: usize) -> Option<Link> {
-    let src_mac: [u8; 6] = load(data, data_end, 6)?;
+    let mac = load_mac(data, data_end, 6)?;
     let mut ethertype = load_be16(data, data_end, 12)?;
     let mut l3 = ETH_HLEN;
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
         ethertype = load_be16(data, data_end, ETH_HLEN + 2)?;
         l3 += VLAN_HLEN;
     }
-    Some(Link {
-        src_mac,
-        ethertype,
-        l3,
-    })
+    Some(Link { mac, ethertype, l3 })
 }
 
 /// An IP packet's header facts. The addresses stay in the packet (copying them around

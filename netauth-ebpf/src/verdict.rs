@@ -124,7 +124,7 @@ pub fn classify(data: usize, data_end: usize, link: &Link) -> Verdict {
     let Some(ip) = ip else {
         return Verdict::of(Action::Malformed);
     };
-    if spoofed_source(data, data_end, &ip, link.src_mac) {
+    if spoofed_source(data, data_end, &ip, link.src_mac()) {
         maps::count(Counter::DROP_SPOOFED_SOURCE);
         return Verdict::of(Action::Captive);
     }
@@ -268,7 +268,7 @@ pub fn source_bound(
     if unsafe { (*usage).flags } & client_flags::EXEMPT_BINDING != 0 {
         return true;
     }
-    let mac = link.src_mac;
+    let mac = link.src_mac();
     match link.ethertype {
         ETH_P_ARP => {
             if let Some(spa) = arp_sender_ipv4(data, data_end, link.l3)
@@ -313,7 +313,7 @@ pub fn source_bound(
 /// with the authorized path's counting).
 #[inline(never)]
 fn source_bound_v6(data: usize, data_end: usize, link: &Link, usage: *mut ClientUsage) -> bool {
-    let mac = link.src_mac;
+    let mac = link.src_mac();
     let Some(ip) = parse_ipv6(data, data_end, link.l3) else {
         return false;
     };
