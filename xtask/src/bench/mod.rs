@@ -62,6 +62,14 @@ pub struct Opts {
     /// profiling, no report is written.
     #[arg(long)]
     pub cost_only: bool,
+    /// With --cost-only: run only this program on the hit frame, at each of --clients,
+    /// for --cost-loop-secs, so that a sampling profiler sees it alone
+    /// (bench/extra/progcost-profile.sh).
+    #[arg(long, value_enum, requires = "cost_only")]
+    pub cost_loop: Option<progcost::LoopProgram>,
+    /// Seconds of --cost-loop at each client count.
+    #[arg(long, default_value_t = 8)]
+    pub cost_loop_secs: u64,
     /// Only load sessions in one batch and restore them after a reboot, at --clients, and
     /// print the figures: for profiling, no report is written.
     #[arg(long)]
@@ -363,6 +371,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
             &opts.clients,
             plan.testrun_repeat,
             plan.testrun_trials,
+            opts.cost_loop.map(|p| (p, opts.cost_loop_secs)),
         )?;
         return Ok(());
     }
@@ -430,7 +439,13 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     );
 
     // 1. Program cost: no namespaces, nothing else running.
-    match progcost::run(&bin, &plan.counts, plan.testrun_repeat, plan.testrun_trials) {
+    match progcost::run(
+        &bin,
+        &plan.counts,
+        plan.testrun_repeat,
+        plan.testrun_trials,
+        None,
+    ) {
         Ok(c) => r.cost = Some(c),
         Err(e) => {
             eprintln!("bench: program cost failed: {e:#}");
