@@ -455,7 +455,7 @@ mod user {
 mod tests {
     extern crate std;
 
-    use super::IpKey;
+    use super::{IpKey, MacKey};
 
     #[test]
     fn an_ipv4_key_is_the_ipv4_mapped_address_byte_for_byte() {
@@ -468,5 +468,27 @@ mod tests {
             let mapped = std::net::Ipv4Addr::from(v4).to_ipv6_mapped().octets();
             assert_eq!(IpKey::from_v4(v4).addr, mapped, "{v4:?}");
         }
+    }
+
+    #[test]
+    fn a_mac_key_from_its_word_is_the_key_of_its_six_bytes() {
+        for mac in [
+            [0x02, 0, 0, 0, 0, 0x01],
+            [0xff; 6],
+            [0; 6],
+            [1, 2, 3, 4, 5, 6],
+        ] {
+            let word = u64::from_ne_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0]);
+            assert_eq!(MacKey::from_word(word), MacKey::new(mac), "{mac:?}");
+            assert_eq!(
+                bytemuck::bytes_of(&MacKey::from_word(word)),
+                &word.to_ne_bytes()
+            );
+        }
+        // Not the key of any other address.
+        assert_ne!(
+            MacKey::from_word(u64::from_ne_bytes([1, 2, 3, 4, 5, 6, 0, 0])),
+            MacKey::new([6, 5, 4, 3, 2, 1])
+        );
     }
 }

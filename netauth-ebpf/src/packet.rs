@@ -60,8 +60,9 @@ impl Link {
 /// bytes, the memory image of its [`MacKey`](netauth_common::MacKey). The programs carry
 /// a MAC in this form because a `[u8; 6]` has no alignment: the compiler stores it byte by
 /// byte, and the map lookup then reads those bytes back as words, which stalls the CPU's
-/// store-to-load forwarding. That stall was a third of the TC program's per-packet cost
-/// (`bench/extra/progcost-profile.sh` shows it); a word is stored and read back whole.
+/// store-to-load forwarding. That stall was about 5 of the 25 ns the TC program cost
+/// over an empty program (`bench/extra/progcost-profile.sh` found it); a word is stored
+/// and read back whole.
 #[inline(always)]
 pub fn load_mac(data: usize, data_end: usize, off: usize) -> Option<u64> {
     let lo: u32 = load(data, data_end, off)?;
