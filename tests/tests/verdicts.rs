@@ -1152,6 +1152,47 @@ fn policy_grid(cases: &mut Vec<Case>) {
     }
 }
 
+/// Devices whose MAC differs from an authorized one's in a single byte, sending what
+/// the authorized device may send, from its address: the programs build the clients
+/// map's key from two loads of the frame (a 4- and a 2-byte one, `load_mac`), so each byte
+/// of it must count. None of these is authorized, so the model says captive for all.
+fn near_miss_grid(cases: &mut Vec<Case>) {
+    for (sname, mac, host) in [
+        ("authorized strict", STRICT, BOUND_HOST),
+        ("authorized exempt", EXEMPT, FREE_HOST),
+    ] {
+        for byte in 0..6 {
+            let mut near = mac;
+            // Bit 6: the address stays unicast whatever byte it flips.
+            near[byte] ^= 0x40;
+            let e = eth(near, Tag::None);
+            let v4 = |dst| Ipv4::new(lan4(host), dst);
+            let v6 = Ipv6::new(lan6(host), v6("2001:db8:3::80"));
+            for (what, frame) in [
+                ("UDP :443", e.ipv4(&v4(INTERNET4), &L4::udp(40000, 443))),
+                (
+                    "TCP SYN :443",
+                    e.ipv4(&v4(INTERNET4), &L4::Tcp(Tcp::new(40000, 443, TCP_SYN))),
+                ),
+                (
+                    "TCP SYN :80",
+                    e.ipv4(&v4(INTERNET4), &L4::Tcp(Tcp::new(40000, 80, TCP_SYN))),
+                ),
+                ("IPv6 UDP :443", e.ipv6(&v6, &L4::udp(40000, 443))),
+            ] {
+                cases.push(Case {
+                    category: "near-miss MACs".into(),
+                    name: format!(
+                        "{} (one byte off {sname}), {what} to the internet",
+                        show_mac(near)
+                    ),
+                    frame,
+                });
+            }
+        }
+    }
+}
+
 /// The binding grid: every kind of source address, from each kind of sender, in the
 /// frames that use, claim or announce addresses.
 fn binding_grid(cases: &mut Vec<Case>) {
@@ -1631,6 +1672,7 @@ fn all_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     policy_grid(&mut cases);
     binding_grid(&mut cases);
+    near_miss_grid(&mut cases);
     malformed_grid(&mut cases);
     let mut rng = Rng(0x6e65_7461_7574_6821);
     let grid_len = cases.len();
