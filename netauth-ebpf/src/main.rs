@@ -126,7 +126,7 @@ pub fn netauth_xdp(ctx: XdpContext) -> u32 {
             return xdp_action::XDP_DROP;
         }
         let bytes = (data_end - data).saturating_sub(link.l3) as u64;
-        if !rate::up_allowed(link.src_mac(), usage, bytes) {
+        if !rate::up_allowed(link.mac, usage, bytes) {
             return xdp_action::XDP_DROP;
         }
         count_up(usage, 1, bytes, is_activity(data, data_end, &link));
@@ -272,7 +272,7 @@ fn tc_authorized(ctx: &TcContext, link: &Link, usage: *mut ClientUsage) -> i32 {
             return TC_ACT_SHOT;
         }
         let (packets, bytes) = skb_l3_size(ctx, data, data_end, link);
-        if !rate::up_allowed(link.src_mac(), usage, bytes) {
+        if !rate::up_allowed(link.mac, usage, bytes) {
             return TC_ACT_SHOT;
         }
         count_up(usage, packets, bytes, is_activity(data, data_end, link));
@@ -428,7 +428,7 @@ pub fn netauth_tc_egress(ctx: TcContext) -> i32 {
     let (data, data_end) = (ctx.data(), ctx.data_end());
     if let Some(link) = parse_link(data, data_end) {
         let (packets, bytes) = skb_l3_size(&ctx, data, data_end, &link);
-        match rate::down(packet::mac_bytes(dst), usage, bytes) {
+        match rate::down(dst, usage, bytes) {
             rate::Down::Free => {}
             // SAFETY: writing the departure time of the skb this program runs on (fq
             // holds it until then).

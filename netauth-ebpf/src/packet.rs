@@ -52,7 +52,8 @@ impl Link {
     /// The source MAC's six bytes.
     #[inline(always)]
     pub fn src_mac(&self) -> [u8; 6] {
-        mac_bytes(self.mac)
+        let b = self.mac.to_ne_bytes();
+        [b[0], b[1], b[2], b[3], b[4], b[5]]
     }
 }
 
@@ -71,13 +72,6 @@ pub fn load_mac(data: usize, data_end: usize, off: usize) -> Option<u64> {
     Some(u64::from_ne_bytes([
         lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], 0, 0,
     ]))
-}
-
-/// The six bytes of a MAC carried as a word (see [`load_mac`]).
-#[inline(always)]
-pub fn mac_bytes(word: u64) -> [u8; 6] {
-    let b = word.to_ne_bytes();
-    [b[0], b[1], b[2], b[3], b[4], b[5]]
 }
 
 #[inline(always)]

@@ -43,12 +43,13 @@ static RATES: HashMap<MacKey, ClientRate> =
 #[map(name = "NETAUTH_RATES_ANY")]
 static RATES_ANY: Array<u32> = Array::with_max_entries(1, 0);
 
-/// `mac`'s rate state, if the gateway limits anyone and `mac` is limited. `usage`: this
-/// CPU's slot of the client's entry, which caches a "not limited" answer until the daemon
-/// gives a client a new entry (see `ClientUsage::rates_seen`): an unlimited client among
-/// limited ones pays a load and a compare, not a failed hash lookup.
+/// `mac`'s rate state (`mac` as a key word, see [`crate::packet::load_mac`]), if the
+/// gateway limits anyone and `mac` is limited. `usage`: this CPU's slot of the client's
+/// entry, which caches a "not limited" answer until the daemon gives a client a new entry
+/// (see `ClientUsage::rates_seen`): an unlimited client among limited ones pays a load and
+/// a compare, not a failed hash lookup.
 #[inline(always)]
-fn state(mac: [u8; 6], usage: *mut ClientUsage) -> Option<*mut ClientRate> {
+fn state(mac: u64, usage: *mut ClientUsage) -> Option<*mut ClientRate> {
     // SAFETY: copied out at once.
     let token = RATES_ANY.get_ptr(0).map(|v| unsafe { *v }).unwrap_or(0);
     if token & RATES_ANY_BIT == 0 {
@@ -60,7 +61,7 @@ fn state(mac: [u8; 6], usage: *mut ClientUsage) -> Option<*mut ClientRate> {
         if (*usage).rates_seen == token && (*usage).rate_limited == 0 {
             return None;
         }
-        let r = RATES.get_ptr_mut(&MacKey::new(mac));
+        let r = RATES.get_ptr_mut(&MacKey::from_word(mac));
         (*usage).rates_seen = token;
         (*usage).rate_limited = u32::from(r.is_some());
         r
@@ -116,7 +117,7 @@ pub enum Down {
 /// With [`rate_flags::POLICE_DOWN`] (no `fq` on the interface) the download is policed
 /// like the upload instead: a departure time nothing honours would shape nothing.
 #[inline(always)]
-pub fn down(mac: [u8; 6], usage: *mut ClientUsage, bytes: u64) -> Down {
+pub fn down(mac: u64, usage: *mut ClientUsage, bytes: u64) -> Down {
     let Some(r) = state(mac, usage) else {
         return Down::Free;
     };
@@ -145,7 +146,7 @@ pub fn down(mac: [u8; 6], usage: *mut ClientUsage, bytes: u64) -> Down {
 
 /// Whether an upload packet of `bytes` from `mac` is within the client's limit.
 #[inline(always)]
-pub fn up_allowed(mac: [u8; 6], usage: *mut ClientUsage, bytes: u64) -> bool {
+pub fn up_allowed(mac: u64, usage: *mut ClientUsage, bytes: u64) -> bool {
     let Some(r) = state(mac, usage) else {
         return true;
     };
