@@ -13,7 +13,7 @@ use std::{borrow::Cow, net::SocketAddr, sync::Arc, sync::atomic::Ordering};
 
 use axum::{
     body::Bytes,
-    http::{HeaderMap, HeaderValue, Response, StatusCode, Uri, header, request::Parts},
+    http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri, header, request::Parts},
 };
 use tracing::debug;
 
@@ -23,10 +23,6 @@ use super::{
     probes,
 };
 use crate::{identity::FlowIdentity, model::Mac};
-
-/// The request headers [`Answers::answer`] reads.
-pub const ANSWER_READS: [header::HeaderName; 3] =
-    [header::HOST, header::ACCEPT_LANGUAGE, header::IF_NONE_MATCH];
 
 /// One accepted intercepted connection: where it was going and who sent it, as the
 /// datapath recorded it when the connection was accepted.
@@ -95,42 +91,45 @@ impl Answers {
         &self.page_511[lang][i]
     }
 
-    /// The answer to one request on an intercepted connection: 307 back to where it was
-    /// going if the device has signed in since, else 302 for an OS probe, else 511.
-    /// Of the request's headers it reads only [`ANSWER_READS`] (the HTTP/1 responder
-    /// passes no others).
+    /// The answer to one request on an intercepted connection (h2c), as a response.
     pub fn answer(&self, c: &Intercepted, req: &Parts) -> Response<Bytes> {
+        self.reply(c, &Asked::of(&req.uri, Headers::Map(&req.headers)))
+            .into_response()
+    }
+
+    /// What to answer one request on an intercepted connection: 307 back to where it was
+    /// going if the device has signed in since, else 302 for an OS probe, else 511. Of the
+    /// request's headers it reads only Host, Accept-Language and If-None-Match.
+    pub fn reply<'s>(&'s self, c: &Intercepted, req: &Asked<'_>) -> Reply<'s> {
         let portal = &self.portal;
-        let host = request_host(&req.uri, &req.headers);
-        let original = original_url(host.as_deref().unwrap_or(&c.destination), &req.uri);
+        let host = request_host(req.authority, &req.headers);
+        let original = original_url(
+            host.as_deref().unwrap_or(&c.destination),
+            req.path_and_query,
+        );
         // A connection intercepted while the client was captive stays bound to the portal
         // socket after login (the kernel's established-socket lookup finds it first). Send
         // the request back to where it was going on a fresh connection: 307 to the same
         // URL, and close this one so the browser cannot reuse it.
         if self.signed_in(c) {
             debug!(client = %c.conn.remote, url = %original, "signed-in client on an intercepted connection: 307 and close");
-            let mut r = response(StatusCode::TEMPORARY_REDIRECT, Bytes::new());
-            let h = r.headers_mut();
-            h.insert(header::LOCATION, header_value(&original));
-            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-            return r;
+            return Reply::Back(original);
         }
+        let path = req.path();
         // The theme's static files, so that the 511 page can show them on any host.
-        if let Some(path) = req.uri.path().strip_prefix(super::theme::ASSET_PREFIX)
-            && let Some(r) = portal.theme.asset(path, &req.headers)
+        if let Some(asset) = path.strip_prefix(super::theme::ASSET_PREFIX)
+            && let Some(r) = portal.theme.asset(asset, &req.headers)
         {
-            return r;
+            return Reply::Ready(r);
         }
-        let lang = portal.theme.i18n.choose(
-            None,
-            req.headers
-                .get(header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok()),
-        );
+        let lang = portal
+            .theme
+            .i18n
+            .choose(None, req.headers.str(&header::ACCEPT_LANGUAGE));
         let login = c.login_url(&original);
         // A connectivity probe, or plain HTTP to the gateway itself (RFC 6585 says an
         // origin server should not send 511): a 302 to the login page.
-        let redirect = probes::match_probe(host.as_deref().unwrap_or_default(), req.uri.path())
+        let redirect = probes::match_probe(host.as_deref().unwrap_or_default(), path)
             .map(|p| p.platform)
             .or_else(|| {
                 portal
@@ -140,10 +139,11 @@ impl Answers {
         if let Some(why) = redirect {
             portal.stats.answered_302.fetch_add(1, Ordering::Relaxed);
             debug!(client = %c.conn.remote, probe = why, "connectivity probe or the gateway itself: 302");
-            let mut r = response(StatusCode::FOUND, self.page_302[lang].render(&login).into());
-            r.headers_mut()
-                .insert(header::LOCATION, header_value(&login));
-            return html(r);
+            return Reply::Page {
+                status: StatusCode::FOUND,
+                page: &self.page_302[lang],
+                login,
+            };
         }
         portal.stats.answered_511.fetch_add(1, Ordering::Relaxed);
         debug!(client = %c.conn.remote, url = %original, "intercepted, answering 511");
@@ -151,11 +151,11 @@ impl Answers {
             FlowIdentity::Mac(mac) => portal.why_mac_is_captive(mac),
             _ => portal.why_captive(&c.conn),
         };
-        let body = self.page_511(lang, why).render(&login);
-        html(response(
-            StatusCode::NETWORK_AUTHENTICATION_REQUIRED,
-            body.into(),
-        ))
+        Reply::Page {
+            status: StatusCode::NETWORK_AUTHENTICATION_REQUIRED,
+            page: self.page_511(lang, why),
+            login,
+        }
     }
 
     /// Whether the device behind the connection is let through now. The session table
@@ -179,6 +179,123 @@ impl Answers {
     }
 }
 
+/// What the intercept answer reads of a request, borrowed from wherever it was parsed:
+/// hyper's request (h2c) or the HTTP/1 responder's buffer, which so builds no header map
+/// and copies no target per request.
+pub struct Asked<'a> {
+    /// The authority of an absolute-form target.
+    pub authority: Option<&'a str>,
+    /// The target's path and query ("/" when an absolute-form target has none).
+    pub path_and_query: &'a str,
+    pub headers: Headers<'a>,
+}
+
+impl<'a> Asked<'a> {
+    pub fn of(uri: &'a Uri, headers: Headers<'a>) -> Self {
+        Self {
+            authority: uri.authority().map(|a| a.as_str()),
+            path_and_query: uri.path_and_query().map_or("/", |p| p.as_str()),
+            headers,
+        }
+    }
+
+    /// The target's path, without the query.
+    fn path(&self) -> &'a str {
+        let p = self.path_and_query;
+        p.split_once('?').map_or(p, |(path, _)| path)
+    }
+}
+
+/// A request's headers, as hyper parsed them or as httparse left them in the buffer.
+#[derive(Clone, Copy)]
+pub enum Headers<'a> {
+    Map(&'a HeaderMap),
+    Raw(&'a [httparse::Header<'a>]),
+}
+
+impl<'a> Headers<'a> {
+    /// The first `name` header as text, if it is visible ASCII (as `HeaderValue::to_str`
+    /// takes it).
+    pub fn str(&self, name: &HeaderName) -> Option<&'a str> {
+        let value = match *self {
+            Headers::Map(m) => m.get(name)?.as_bytes(),
+            Headers::Raw(r) => {
+                r.iter()
+                    .find(|h| h.name.eq_ignore_ascii_case(name.as_str()))?
+                    .value
+            }
+        };
+        if value
+            .iter()
+            .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        {
+            std::str::from_utf8(value).ok()
+        } else {
+            None
+        }
+    }
+
+    /// Whether any `name` header's value satisfies `f`.
+    pub fn any(&self, name: &HeaderName, mut f: impl FnMut(&[u8]) -> bool) -> bool {
+        match *self {
+            Headers::Map(m) => m.get_all(name).iter().any(|v| f(v.as_bytes())),
+            Headers::Raw(r) => r
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case(name.as_str()) && f(h.value)),
+        }
+    }
+}
+
+/// The answer to an intercepted request, before it is put in a response (h2c) or written
+/// straight into the HTTP/1 responder's send buffer.
+pub enum Reply<'a> {
+    /// The device has signed in since: 307 back to this URL, and the connection closed.
+    Back(String),
+    /// An answer already made: a theme file or its 304 (or, from the HTTP/1 responder,
+    /// a refusal).
+    Ready(Response<Bytes>),
+    /// A prepared page with the login URL put in: 302 to it (a probe), or 511.
+    Page {
+        status: StatusCode,
+        page: &'a Template,
+        login: String,
+    },
+}
+
+impl Reply<'_> {
+    /// The headers of a [`Reply::Page`] before its length, in the order
+    /// [`Reply::into_response`] puts them.
+    pub const PAGE_HEADERS: [(&'static str, &'static str); 2] = [
+        ("cache-control", "no-store"),
+        ("content-type", "text/html; charset=utf-8"),
+    ];
+
+    pub fn into_response(self) -> Response<Bytes> {
+        match self {
+            Reply::Back(original) => {
+                let mut r = response(StatusCode::TEMPORARY_REDIRECT, Bytes::new());
+                let h = r.headers_mut();
+                h.insert(header::LOCATION, header_value(&original));
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                r
+            }
+            Reply::Ready(r) => r,
+            Reply::Page {
+                status,
+                page,
+                login,
+            } => {
+                let mut r = response(status, page.render(&login).into());
+                if status == StatusCode::FOUND {
+                    r.headers_mut()
+                        .insert(header::LOCATION, header_value(&login));
+                }
+                html(r)
+            }
+        }
+    }
+}
+
 fn response(status: StatusCode, body: Bytes) -> Response<Bytes> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
@@ -197,10 +314,10 @@ fn html(mut r: Response<Bytes>) -> Response<Bytes> {
 
 /// The Host a request names: the authority of an absolute-form URI, else the Host header,
 /// if it is a plausible host name or address.
-fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<Cow<'a, str>> {
-    let host = match uri.authority() {
-        Some(a) => a.as_str(),
-        None => headers.get(header::HOST)?.to_str().ok()?,
+fn request_host<'a>(authority: Option<&'a str>, headers: &Headers<'a>) -> Option<Cow<'a, str>> {
+    let host = match authority {
+        Some(a) => a,
+        None => headers.str(&header::HOST)?,
     };
     let ok = !host.is_empty()
         && host.len() <= 260
@@ -228,8 +345,7 @@ fn destination_host(conn: &super::ConnInfo) -> String {
 
 /// The URL the client originally asked for, on `host` (the one it named if plausible,
 /// else where the connection was going).
-fn original_url(host: &str, uri: &Uri) -> String {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+fn original_url(host: &str, path: &str) -> String {
     let path = if "http://".len() + host.len() + path.len() > MAX_REDIRECT {
         "/"
     } else {
@@ -256,8 +372,12 @@ mod tests {
     #[test]
     fn original_url_uses_host_header_or_destination() {
         let url = |headers: &HeaderMap, uri: &Uri, c| {
-            let host = request_host(uri, headers);
-            original_url(host.as_deref().unwrap_or(&destination_host(c)), uri)
+            let asked = Asked::of(uri, Headers::Map(headers));
+            let host = request_host(asked.authority, &asked.headers);
+            original_url(
+                host.as_deref().unwrap_or(&destination_host(c)),
+                asked.path_and_query,
+            )
         };
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("Example.com"));

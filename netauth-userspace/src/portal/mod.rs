@@ -333,7 +333,10 @@ async fn asset(
     axum::extract::Path(path): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match portal.theme.asset(&path, &headers) {
+    match portal
+        .theme
+        .asset(&path, &intercept::Headers::Map(&headers))
+    {
         Some(r) => r.map(axum::body::Body::from),
         None => not_found(State(portal), headers).await,
     }

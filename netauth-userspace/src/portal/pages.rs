@@ -127,15 +127,33 @@ impl Template {
     /// The page for `login_url` (escaped here).
     pub fn render(&self, login_url: &str) -> Vec<u8> {
         let url = attr(login_url);
-        let mut out = Vec::with_capacity(self.len + 2 * url.len());
+        let mut out = Vec::with_capacity(self.len_with(url.len()));
+        self.write(url.as_bytes(), &mut out);
+        out
+    }
+
+    /// The page's length with an escaped URL of `url_len` bytes.
+    pub fn len_with(&self, url_len: usize) -> usize {
+        self.len + (self.pieces.len() - 1) * url_len
+    }
+
+    /// Appends the page with `escaped_url` (see [`escape_url`]) to `out`: the HTTP/1
+    /// responder writes it straight into its send buffer.
+    pub fn write(&self, escaped_url: &[u8], out: &mut Vec<u8>) {
         for (i, piece) in self.pieces.iter().enumerate() {
             if i > 0 {
-                out.extend_from_slice(url.as_bytes());
+                out.extend_from_slice(escaped_url);
             }
             out.extend_from_slice(piece.as_bytes());
         }
-        out
     }
+}
+
+/// `url` escaped for a page's attribute, as [`Template::render`] escapes it, into `out`
+/// (cleared first; a buffer the caller keeps, so an answer allocates none).
+pub fn escape_url(url: &str, out: &mut Vec<u8>) {
+    out.clear();
+    html_escape::encode_double_quoted_attribute_to_vec(url, out);
 }
 
 fn page_511(theme: &Theme, lang: usize, venue: &str, why: Option<Why>) -> Value {

@@ -19,13 +19,13 @@ use std::{
 use anyhow::{Context as _, bail};
 use axum::{
     body::Bytes,
-    http::{HeaderMap, HeaderValue, Response, StatusCode, header},
+    http::{HeaderValue, Response, StatusCode, header},
 };
 use fluent_bundle::{FluentArgs, FluentValue};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, Value, value::Kwargs};
 use sha2::Digest as _;
 
-use super::i18n::Catalogues;
+use super::{i18n::Catalogues, intercept::Headers};
 
 /// Where the theme's static files are served, on the portal and on intercepted hosts.
 pub const ASSET_PREFIX: &str = "/_netauth/theme/";
@@ -197,11 +197,10 @@ impl Theme {
 
     /// The answer to a request for `path` (what follows [`ASSET_PREFIX`]): the file with
     /// its validators, 304 if the browser has it, `None` if the theme has no such file.
-    pub fn asset(&self, path: &str, headers: &HeaderMap) -> Option<Response<Bytes>> {
+    pub fn asset(&self, path: &str, headers: &Headers<'_>) -> Option<Response<Bytes>> {
         let a = self.assets.get(path)?;
-        let fresh = headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
-            v.as_bytes()
-                .split(|b| *b == b',')
+        let fresh = headers.any(&header::IF_NONE_MATCH, |v| {
+            v.split(|b| *b == b',')
                 .any(|t| t.trim_ascii() == a.etag.as_bytes())
         });
         let mut r = Response::new(if fresh { Bytes::new() } else { a.body.clone() });
