@@ -22,7 +22,7 @@ use super::{
     pages::{Template, Why},
     probes,
 };
-use crate::{identity::FlowIdentity, model::Mac};
+use crate::identity::FlowIdentity;
 
 /// One accepted intercepted connection: where it was going and who sent it, as the
 /// datapath recorded it when the connection was accepted.
@@ -167,9 +167,8 @@ impl Answers {
     /// connection's own sender, now, and the map.
     fn signed_in(&self, c: &Intercepted) -> bool {
         let portal = &self.portal;
-        let may_be = |mac: Mac| portal.sessions.get(mac, crate::clock::now()).is_some();
         if let FlowIdentity::Mac(mac) = c.who
-            && !may_be(mac)
+            && !portal.sessions.has(mac)
         {
             return false;
         }

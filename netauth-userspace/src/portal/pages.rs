@@ -137,7 +137,7 @@ impl Template {
         self.len + (self.pieces.len() - 1) * url_len
     }
 
-    /// Appends the page with `escaped_url` (see [`escape_url`]) to `out`: the HTTP/1
+    /// Appends the page with `escaped_url` (see [`escaped_url`]) to `out`: the HTTP/1
     /// responder writes it straight into its send buffer.
     pub fn write(&self, escaped_url: &[u8], out: &mut Vec<u8>) {
         for (i, piece) in self.pieces.iter().enumerate() {
@@ -149,11 +149,15 @@ impl Template {
     }
 }
 
-/// `url` escaped for a page's attribute, as [`Template::render`] escapes it, into `out`
-/// (cleared first; a buffer the caller keeps, so an answer allocates none).
-pub fn escape_url(url: &str, out: &mut Vec<u8>) {
-    out.clear();
-    html_escape::encode_double_quoted_attribute_to_vec(url, out);
+/// `url` as [`Template::render`] escapes it for a page's attribute: `url` itself when it
+/// holds none of the characters to escape (a login URL is built of form-encoded parts,
+/// so it never does), else escaped into `scratch` (a buffer the caller keeps).
+pub fn escaped_url<'a>(url: &'a str, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    if !url.bytes().any(|b| matches!(b, b'&' | b'<' | b'>' | b'"')) {
+        return url.as_bytes();
+    }
+    scratch.clear();
+    html_escape::encode_double_quoted_attribute_to_vec(url, scratch)
 }
 
 fn page_511(theme: &Theme, lang: usize, venue: &str, why: Option<Why>) -> Value {

@@ -46,6 +46,11 @@ impl Sessions {
         out(b"]}".to_vec())
     }
 
+    /// Whether `mac` has a session (its counters are not read, no view is built).
+    pub fn has(&self, mac: Mac) -> bool {
+        self.lock().sessions.contains_key(&mac)
+    }
+
     /// Why `mac`'s last session ended, if it ended within the last hour (and since this
     /// daemon started) and it has no session now.
     pub fn recent_end_reason(&self, mac: Mac, now: SystemTime) -> Option<EndReason> {
