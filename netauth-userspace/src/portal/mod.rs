@@ -4,6 +4,7 @@
 //! never from anything the client sends.
 
 pub mod api;
+pub mod asked;
 pub mod csrf;
 pub mod error;
 pub mod external;
@@ -333,10 +334,7 @@ async fn asset(
     axum::extract::Path(path): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match portal
-        .theme
-        .asset(&path, &intercept::Headers::Map(&headers))
-    {
+    match portal.theme.asset(&path, &asked::Headers::Map(&headers)) {
         Some(r) => r.map(axum::body::Body::from),
         None => not_found(State(portal), headers).await,
     }

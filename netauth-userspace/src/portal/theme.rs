@@ -25,7 +25,7 @@ use fluent_bundle::{FluentArgs, FluentValue};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, State, Value, value::Kwargs};
 use sha2::Digest as _;
 
-use super::{i18n::Catalogues, intercept::Headers};
+use super::{asked::Headers, i18n::Catalogues};
 
 /// Where the theme's static files are served, on the portal and on intercepted hosts.
 pub const ASSET_PREFIX: &str = "/_netauth/theme/";

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 
 use axum::http::{Method, StatusCode, Uri};
 
-use crate::portal::intercept::{Asked, Headers};
+use crate::portal::asked::{Asked, Headers};
 
 /// Headers a request may carry (more: 431, as hyper answers).
 pub(super) const MAX_HEADERS: usize = 100;
