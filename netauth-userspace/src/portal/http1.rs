@@ -62,9 +62,13 @@ pub(super) async fn serve(
     let remote = share.remote;
     let mut buf = BytesMut::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(8192);
-    // The login URL as escaped for a page, kept between answers.
-    let mut url = Vec::with_capacity(512);
-    let mut deadline = Deadline::new(Instant::now() + limits.header_read_timeout);
+    // The login URL as escaped for a page, when it has characters to escape (it never
+    // does as the portal builds it, so this stays unallocated).
+    let mut url = Vec::new();
+    let at = Instant::now() + limits.header_read_timeout;
+    let timer = tokio::time::sleep_until(at);
+    tokio::pin!(timer);
+    let mut deadline = Deadline::new(at, timer);
     loop {
         // Answer every whole request in the buffer (pipelining), in order.
         let mut end = None;
@@ -134,18 +138,17 @@ pub(super) async fn serve(
 
 /// When the next request's head must have arrived, on one timer per connection that is
 /// moved only when it fires early: moving it at every request (a timeout per read) was a
-/// timer-wheel removal and insertion per answer.
-struct Deadline {
+/// timer-wheel removal and insertion per answer. The timer lives on the connection's
+/// stack (a box would be an allocation per connection).
+struct Deadline<'t> {
     at: Instant,
-    timer: Pin<Box<Sleep>>,
+    timer: Pin<&'t mut Sleep>,
 }
 
-impl Deadline {
-    fn new(at: Instant) -> Self {
-        Self {
-            at,
-            timer: Box::pin(tokio::time::sleep_until(at)),
-        }
+impl<'t> Deadline<'t> {
+    /// The deadline `at`, on `timer` (set to it).
+    fn new(at: Instant, timer: Pin<&'t mut Sleep>) -> Self {
+        Self { at, timer }
     }
 
     /// Moves the deadline to `at` (later than before).
@@ -339,7 +342,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_deadline_moves_with_each_request_on_one_timer() {
         let start = Instant::now();
-        let mut d = Deadline::new(start + Duration::from_secs(10));
+        let timer = tokio::time::sleep_until(start + Duration::from_secs(10));
+        tokio::pin!(timer);
+        let mut d = Deadline::new(start + Duration::from_secs(10), timer);
         // A request at 5 s moves it to 15 s: the timer fires at 10, finds it early, and
         // waits on; the deadline passes at 15, not before.
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -349,7 +354,10 @@ mod tests {
         d.passed().await;
         assert_eq!(start.elapsed(), Duration::from_secs(15));
         // Without a request it passes at its time.
-        let mut d = Deadline::new(Instant::now() + Duration::from_secs(10));
+        let at = Instant::now() + Duration::from_secs(10);
+        let timer = tokio::time::sleep_until(at);
+        tokio::pin!(timer);
+        let mut d = Deadline::new(at, timer);
         d.passed().await;
         assert_eq!(start.elapsed(), Duration::from_secs(25));
     }
