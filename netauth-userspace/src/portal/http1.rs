@@ -218,12 +218,7 @@ fn write_page(
     out.extend_from_slice(b"\r\ncache-control: no-store\r\n");
     if status == StatusCode::FOUND {
         out.extend_from_slice(b"location: ");
-        // As `header_value` takes it (the URL is built of encoded parts; the fallback is
-        // never expected).
-        let valid = login
-            .bytes()
-            .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-        out.extend_from_slice(if valid { login } else { "/login" }.as_bytes());
+        out.extend_from_slice(super::header_text(login).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"content-type: text/html; charset=utf-8\r\n");

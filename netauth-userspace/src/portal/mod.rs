@@ -290,8 +290,23 @@ impl Portal {
 }
 
 pub(crate) fn header_value(s: &str) -> HeaderValue {
-    // Built only from escaped, encoded parts; fall back to a safe value all the same.
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("/login"))
+    HeaderValue::from_str(header_text(s)).unwrap_or_else(|_| HeaderValue::from_static("/login"))
+}
+
+/// `s` as the value of a Location the portal sends: URLs are built only from escaped,
+/// encoded parts; should one ever hold a byte no header may, the login path instead.
+pub(crate) fn header_text(s: &str) -> &str {
+    if is_header_value(s.as_bytes()) {
+        s
+    } else {
+        "/login"
+    }
+}
+
+/// Whether `v` can be a header value as `HeaderValue::from_bytes` takes it: no control
+/// byte but tab.
+pub(crate) fn is_header_value(v: &[u8]) -> bool {
+    v.iter().all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 /// A redirect target the portal is willing to send a browser to: an absolute http(s) URL.

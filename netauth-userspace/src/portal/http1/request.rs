@@ -99,13 +99,7 @@ fn head<'a>(req: httparse::Request<'a, 'a>) -> Option<Head<'a>> {
     for h in headers {
         let name = h.name;
         if name.eq_ignore_ascii_case("host") {
-            // As `HeaderValue::from_bytes` would take it.
-            if host
-                || !h
-                    .value
-                    .iter()
-                    .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-            {
+            if host || !crate::portal::is_header_value(h.value) {
                 return None;
             }
             host = true;
