@@ -13,6 +13,7 @@ mod auth;
 mod bulk;
 mod env;
 mod fwd;
+mod inpath;
 mod portal;
 mod progcost;
 mod report;
@@ -187,6 +188,8 @@ pub struct FwdBlock {
     pub failures: Vec<String>,
     /// Seconds to bring each method to this client count, and entries added.
     pub fill: BTreeMap<Method, (f64, u32)>,
+    /// The programs' own time per forwarded packet, from the kernel's run-time statistics.
+    pub inpath: Option<inpath::InPath>,
 }
 
 #[derive(Default, Debug)]
@@ -668,7 +671,40 @@ fn fwd_only(opts: &Opts) -> anyhow::Result<()> {
         );
         for (m, v) in &block.pps {
             let med = stats::median(v);
-            println!("  {:<40} {med:>10.0} pps ({:.3})", m.label(), med / base);
+            let rounds: Vec<String> = v
+                .iter()
+                .zip(&block.pps[&Method::None])
+                .map(|(a, b)| format!("{:.2}", a / b))
+                .collect();
+            println!(
+                "  {:<40} {med:>10.0} pps ({:.3}; by round {})",
+                m.label(),
+                med / base,
+                rounds.join(" ")
+            );
+        }
+        if paths.iter().any(|p| inpath::METHODS.contains(&p.method)) {
+            let ip = inpath::measure(&mut paths, n, plan.pps_secs)?;
+            println!(
+                "\n{n} clients, programs' time per forwarded packet (kernel run-time statistics):"
+            );
+            for row in &ip.rows {
+                println!(
+                    "  {:<40} {:>6.1} ns  ({} pps with the statistics on)",
+                    row.method.label(),
+                    row.ns_per_packet(),
+                    row.pps.round()
+                );
+                for g in &row.progs {
+                    println!(
+                        "      {:<36} {:>6.1} ns x {} runs",
+                        g.name, g.ns_per_run, g.runs
+                    );
+                }
+            }
+            for f in &ip.failures {
+                println!("  failed: {f}");
+            }
         }
     }
     Ok(())
@@ -694,6 +730,15 @@ fn forwarding(plan: &Plan, paths: &mut [Path], block: &mut FwdBlock) {
             );
             block.pps.entry(p.method).or_default().push(v);
         }
+    }
+    match inpath::measure(paths, n, plan.pps_secs) {
+        Ok(ip) => {
+            block
+                .failures
+                .extend(ip.failures.iter().map(|f| format!("in path {f}")));
+            block.inpath = Some(ip);
+        }
+        Err(e) => block.failures.push(format!("in path: {e:#}")),
     }
     for round in 0..plan.repeats {
         for p in paths.iter_mut() {
@@ -787,6 +832,14 @@ fn smoke_check(r: &Results) -> anyhow::Result<()> {
         .any(|b| b.tcp.values().flatten().any(|v| !v.is_finite()))
     {
         missing.push("tcp");
+    }
+    if r.fwd.iter().any(|b| {
+        b.inpath.as_ref().is_none_or(|ip| {
+            ip.rows.len() < inpath::METHODS.len()
+                || ip.rows.iter().any(|row| !row.ns_per_packet().is_finite())
+        })
+    }) {
+        missing.push("programs' time in the forwarding path");
     }
     if r.auth
         .iter()

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use plotters::prelude::*;
 
 use super::{
-    Results,
+    Results, inpath,
     portal::Target,
     stats::{median, percentile, spread},
     topo::Method,
@@ -30,7 +30,7 @@ fn fmt_pps(v: f64) -> String {
     }
 }
 
-fn fmt_n(n: u32) -> String {
+pub(super) fn fmt_n(n: u32) -> String {
     match n {
         n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
         n => n.to_string(),
@@ -53,6 +53,38 @@ fn ratio(v: f64, base: f64) -> String {
     } else {
         "-".into()
     }
+}
+
+/// What `--xdp-mode auto` picked, as the daemon reported it (`off`, `native`, `generic`).
+fn auto_mode(r: &Results) -> String {
+    r.xdp_status
+        .get(&Method::Auto)
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_default()
+}
+
+/// The pps ratio `a / b` round by round in the block of `clients` (each round samples
+/// the methods one after the other, so a round's pair shares the machine's state), as
+/// ", per round lo-hi": how far the block's noise moves the ratio the median gives.
+fn round_range(r: &Results, clients: u32, a: Method, b: Method) -> String {
+    let Some(blk) = r.fwd.iter().find(|x| x.clients == clients) else {
+        return String::new();
+    };
+    let (Some(va), Some(vb)) = (blk.pps.get(&a), blk.pps.get(&b)) else {
+        return String::new();
+    };
+    let q: Vec<f64> = va
+        .iter()
+        .zip(vb)
+        .map(|(x, y)| x / y)
+        .filter(|q| q.is_finite())
+        .collect();
+    if q.len() < 2 {
+        return String::new();
+    }
+    let lo = q.iter().copied().fold(f64::MAX, f64::min);
+    let hi = q.iter().copied().fold(f64::MIN, f64::max);
+    format!(" (per round {lo:.2}-{hi:.2})")
 }
 
 /// Targets of issue 6, each a (verdict, text) line. Never enforced.
@@ -105,11 +137,7 @@ pub fn targets(r: &Results) -> Vec<String> {
             .filter(|(_, q)| q.is_finite())
             .min_by(|x, y| x.1.total_cmp(&y.1))
     };
-    let auto_mode = r
-        .xdp_status
-        .get(&Method::Auto)
-        .map(|s| s.trim_matches('"').to_string())
-        .unwrap_or_default();
+    let auto_mode = auto_mode(r);
     for (a, b, want, what) in [
         (Method::Auto, Method::NftSet, 1.0, "the nftables MAC set"),
         (Method::Auto, Method::None, 0.95, "no filter"),
@@ -138,9 +166,38 @@ pub fn targets(r: &Results) -> Vec<String> {
             out.push(line(
                 Some(q >= want),
                 format!(
-                    "{label} pps >= {want:.2} x {what} in the same block: worst block {} clients, {q:.2}",
-                    fmt_n(n)
+                    "{label} pps >= {want:.2} x {what} in the same block: worst block {} clients, {q:.2}{}",
+                    fmt_n(n),
+                    round_range(r, n, a, b)
                 ),
+            ));
+        }
+    }
+    // Where a forwarding ratio's shortfall comes from: the programs' own time in the
+    // forwarding path, and the ratio it alone would give.
+    for m in [Method::TcOnly, Method::XdpGeneric, Method::XdpNative] {
+        let Some(empty) = inpath::empty_hooks(m, &auto_mode) else {
+            continue;
+        };
+        let per_block: Vec<String> = r
+            .fwd
+            .iter()
+            .filter_map(|b| {
+                let over = b.inpath.as_ref()?.over_empty(m, &auto_mode)?;
+                let pred = inpath::predicted_ratio(pps_of(b, empty), over);
+                let q = pps_of(b, m) / pps_of(b, empty);
+                Some(format!(
+                    "{}: {over:+.0} ns, predicts {pred:.2}, measured {q:.2}",
+                    fmt_n(b.clients)
+                ))
+            })
+            .collect();
+        if !per_block.is_empty() {
+            out.push(format!(
+                "INFO  {} in the forwarding path, its programs' time per packet over {} (kernel run-time statistics) and the pps ratio that time alone gives: {}",
+                m.label(),
+                empty.label(),
+                per_block.join("; ")
             ));
         }
     }
@@ -545,6 +602,14 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
         for f in failures {
             writeln!(w, "- {}", f.replace('\n', " "))?;
         }
+    }
+
+    if let Some(sec) = inpath::section(&r.fwd, &auto_mode(r)) {
+        writeln!(
+            w,
+            "\n## The programs' time in the forwarding path (kernel run-time statistics)\n"
+        )?;
+        w.push_str(&sec);
     }
 
     // Program cost.
@@ -1023,8 +1088,9 @@ whose no-filter samples vary more than 10% ((max-min)/median) is flagged.
 - **Program cost.** BPF_PROG_TEST_RUN (repeat count above) on netauth's XDP and TC ingress programs with \
 the clients map filled to N, against an empty program of the same type. Per-run time includes the test \
 harness's own overhead, which the empty program shows. In the forwarding path the same programs cost \
-more (cold caches between packets): `sysctl kernel.bpf_stats_enabled=1` and `bpftool prog show` give \
-their per-run time there.
+more (the rest of the stack evicts their maps and code between packets, and a frame may need its \
+headers pulled): the section on the programs' time in the forwarding path measures that, with the \
+kernel's run-time statistics.
 - **Time to authorize.** See the section. iptables/nft times are process wall times (start to exit) and \
 include process start-up, which is what an operator's script pays too.
 - **Portal.** wrk for peak rates; a paced open-loop client for latency (wrk2-style, no coordinated \
