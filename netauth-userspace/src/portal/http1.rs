@@ -112,7 +112,7 @@ pub(super) async fn serve(
                 write_response(&mut out, &status_only(code), false, true);
             }
             if stream.write_all(&out).await.is_ok() {
-                linger(stream).await;
+                linger(stream, &mut buf).await;
             }
             return;
         }
@@ -288,14 +288,16 @@ fn with_date(f: impl FnOnce(&str)) {
 }
 
 /// Closes the sending side, then reads and discards what the client still sends for a
-/// moment, so the answer is not lost to a reset for unread data.
-async fn linger(mut stream: TcpStream) {
+/// moment, so the answer is not lost to a reset for unread data. It drains into the
+/// connection's own buffer: an array here would sit in every connection's task (the
+/// future holds the space of its deepest await), and be copied with it on each spawn.
+async fn linger(mut stream: TcpStream, sink: &mut BytesMut) {
     let _ = stream.shutdown().await;
     let until = Instant::now() + LINGER;
-    let mut sink = [0u8; 4096];
     let mut drained = 0;
     while drained < LINGER_BYTES {
-        match tokio::time::timeout_at(until, stream.read(&mut sink)).await {
+        sink.clear();
+        match tokio::time::timeout_at(until, stream.read_buf(sink)).await {
             Ok(Ok(n)) if n > 0 => drained += n,
             _ => return,
         }

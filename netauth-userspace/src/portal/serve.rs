@@ -214,6 +214,10 @@ pub async fn plain_listener(addr: SocketAddr, lan: &str) -> anyhow::Result<TcpLi
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
+    // Answers go out whole, and a pipelined one must not wait for the previous one's ACK.
+    // Linux copies the option to every connection the listener accepts, which saves a
+    // setsockopt per connection (a test below holds the kernel to that).
+    socket.set_tcp_nodelay(true)?;
     socket
         .bind(&addr.into())
         .with_context(|| format!("binding {addr}"))?;
@@ -251,19 +255,22 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(mut local) = stream.local_addr() else {
-            continue;
-        };
-        if accepts == Accepts::Intercepted {
-            // The connection is known by where it was going.
+        let local = if accepts == Accepts::Intercepted {
+            // The connection is known by where it was going (its own local address is
+            // the portal's, which says nothing: no getsockname for it).
             match site.portal.identity.original_destination(remote) {
-                Some(original) => local = original,
+                Some(original) => original,
                 None => {
                     debug!(%remote, "connection to the intercept port with no intercepted destination; closed");
                     continue;
                 }
             }
-        }
+        } else {
+            let Ok(local) = stream.local_addr() else {
+                continue;
+            };
+            local
+        };
         let conn = ConnInfo { local, remote };
         // Who sent it, once per connection: its fair share is that device's, and the
         // intercept answers use it too.
@@ -281,7 +288,6 @@ pub async fn serve(
             }
             continue;
         };
-        let _ = stream.set_nodelay(true);
         let site = site.clone();
         let tls = tls.clone();
         let fairness = fairness.clone();
@@ -294,11 +300,17 @@ pub async fn serve(
                 limits,
                 remote,
             };
+            // A task's future is as large as its largest path, and is copied whole when
+            // spawned: the hyper, h2c and TLS paths are boxed, so a task that answers an
+            // intercepted HTTP/1 connection (most connections: every OS probe) carries
+            // only its own state.
             let work = async {
                 match tls {
                     None => match &intercepted {
                         Some(c) => match opening(&stream, limits.header_read_timeout).await {
-                            Opening::H2 => serve_h2c(stream, &site, c.clone(), share).await,
+                            Opening::H2 => {
+                                Box::pin(serve_h2c(stream, &site, c.clone(), share)).await
+                            }
                             Opening::Http1 => {
                                 super::http1::serve(stream, &site, c.clone(), share).await
                             }
@@ -306,21 +318,28 @@ pub async fn serve(
                             // HTTP/1's header timeout would.
                             Opening::Silent => debug!(%remote, "no request in time; closed"),
                         },
-                        None => serve_connection(stream, &site, conn, intercepted, share).await,
+                        None => {
+                            Box::pin(serve_connection(stream, &site, conn, intercepted, share))
+                                .await
+                        }
                     },
                     Some(acceptor) => {
-                        match tokio::time::timeout(
-                            limits.header_read_timeout,
-                            acceptor.accept(stream),
-                        )
-                        .await
-                        {
-                            Ok(Ok(tls_stream)) => {
-                                serve_connection(tls_stream, &site, conn, intercepted, share).await
+                        Box::pin(async {
+                            match tokio::time::timeout(
+                                limits.header_read_timeout,
+                                acceptor.accept(stream),
+                            )
+                            .await
+                            {
+                                Ok(Ok(tls_stream)) => {
+                                    serve_connection(tls_stream, &site, conn, intercepted, share)
+                                        .await
+                                }
+                                Ok(Err(e)) => debug!(%remote, "TLS handshake failed: {e}"),
+                                Err(_) => debug!(%remote, "TLS handshake timed out"),
                             }
-                            Ok(Err(e)) => debug!(%remote, "TLS handshake failed: {e}"),
-                            Err(_) => debug!(%remote, "TLS handshake timed out"),
-                        }
+                        })
+                        .await
                     }
                 }
             };
@@ -523,4 +542,24 @@ pub(super) fn status_only<B: From<Bytes>>(code: StatusCode) -> Response<B> {
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The portal no longer sets TCP_NODELAY per connection: it relies on the kernel
+    /// handing the listener's option to every accepted connection.
+    #[tokio::test]
+    async fn accepted_connections_inherit_the_listeners_nodelay() {
+        let listener = plain_listener("127.0.0.1:0".parse().unwrap(), "lo")
+            .await
+            .expect("a listener on lo");
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap(), "accepted without TCP_NODELAY");
+        // The option is the listener's, not a default: the connecting side has none.
+        assert!(!client.nodelay().unwrap());
+    }
 }
