@@ -17,7 +17,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use netauth_common::api::AdminClient;
-use netauth_lab::{Daemon, Ns, sh, wait_until};
+use netauth_lab::{Daemon, DaemonOpts, Ns, sh, wait_until};
 
 use super::{admin, env};
 
@@ -369,10 +369,18 @@ impl Path {
     /// Starts netauth on this path's gateway (a netauth method); returns once it serves.
     pub fn start_daemon(&mut self) -> anyhow::Result<()> {
         let mode = self.method.xdp_mode().context("not a netauth method")?;
+        // One runtime worker, as nginx runs one worker process: the portal section pins
+        // both servers to one CPU, where a second worker thread only switches with the
+        // first (a tenth of the daemon's samples were in the scheduler with two). A
+        // daemon started on one CPU sizes its runtime the same way by itself.
+        let opts = DaemonOpts {
+            env: vec![("TOKIO_WORKER_THREADS".into(), "1".into())],
+            ..DaemonOpts::default()
+        };
         // One client namespace drives the portal at full rate: the per-client fair share
         // (a guard against one client starving the others) is lifted, so the portal's own
         // capacity is measured, as nginx's is.
-        let d = Daemon::start(
+        let d = Daemon::start_opts(
             &self.gw,
             &self.dir,
             &[
@@ -390,6 +398,7 @@ impl Path {
                 "--gateway-allow",
                 "tcp/8083",
             ],
+            opts,
         )?;
         env::register_pid(d.child.id());
         self.daemon = Some(d);
