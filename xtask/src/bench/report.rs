@@ -781,8 +781,8 @@ pub fn write(r: &Results, dir: &FsPath) -> anyhow::Result<PathBuf> {
         (Some(p), _) => {
             writeln!(
                 w,
-                "With {} authorized clients; the measured client captive. Servers pinned to CPU 0, the load generator \
-                 to CPU 1. Peak: wrk, 1 thread, 32 connections, the servers in interleaved rounds, medians. Latency: an open-loop client at one fixed rate for \
+                "With {} authorized clients; the measured client captive. Servers pinned to CPU 0 (nginx with one worker \
+                 process, netauth with one runtime worker thread), the load generator to CPU 1. Peak: wrk, 1 thread, 32 connections, the servers in interleaved rounds, medians. Latency: an open-loop client at one fixed rate for \
                  all of them (half the slowest peak, at most 5000/s), 8 workers, latency from each request's \
                  scheduled time, first 10% not counted. nginx's body has the length of netauth's 511 page ({} B).\n",
                 fmt_n(p.clients),
