@@ -22,18 +22,11 @@ use super::{
     topo::{Method, Path},
 };
 
-/// The methods that run BPF programs on the gateway (the others have nothing to time).
-pub const METHODS: [Method; 9] = [
-    Method::EmptyXdpNative,
-    Method::EmptyXdpGeneric,
-    Method::EmptyTc,
-    Method::EmptyXdpNativeTc,
-    Method::EmptyXdpGenericTc,
-    Method::Auto,
-    Method::XdpNative,
-    Method::XdpGeneric,
-    Method::TcOnly,
-];
+/// The methods that run BPF programs on the gateway (the others have nothing to time),
+/// in the report's order.
+pub fn methods() -> impl Iterator<Item = Method> {
+    Method::ALL.into_iter().filter(|m| m.runs_programs())
+}
 
 /// One program's runs during a flood.
 #[derive(Debug, Clone)]
@@ -175,7 +168,7 @@ fn ran(
 pub fn measure(paths: &mut [Path], clients: u32, secs: f64) -> anyhow::Result<InPath> {
     let _stats = enable_stats(Stats::RunTime).context("BPF_ENABLE_STATS (run time)")?;
     let mut out = InPath::default();
-    for p in paths.iter_mut().filter(|p| METHODS.contains(&p.method)) {
+    for p in paths.iter_mut().filter(|p| p.method.runs_programs()) {
         let label = p.method.label();
         let r = (|| -> anyhow::Result<InPathRow> {
             let before = snapshot()?;
@@ -232,7 +225,7 @@ pub fn section(fwd: &[FwdBlock], auto_mode: &str) -> Option<String> {
         let _ = write!(w, "---:|");
     }
     let _ = writeln!(w);
-    for m in METHODS {
+    for m in methods() {
         let _ = write!(w, "| {} |", m.label());
         for b in fwd {
             let cell = b

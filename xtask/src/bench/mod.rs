@@ -683,7 +683,7 @@ fn fwd_only(opts: &Opts) -> anyhow::Result<()> {
                 rounds.join(" ")
             );
         }
-        if paths.iter().any(|p| inpath::METHODS.contains(&p.method)) {
+        if paths.iter().any(|p| p.method.runs_programs()) {
             let ip = inpath::measure(&mut paths, n, plan.pps_secs)?;
             println!(
                 "\n{n} clients, programs' time per forwarded packet (kernel run-time statistics):"
@@ -835,7 +835,7 @@ fn smoke_check(r: &Results) -> anyhow::Result<()> {
     }
     if r.fwd.iter().any(|b| {
         b.inpath.as_ref().is_none_or(|ip| {
-            ip.rows.len() < inpath::METHODS.len()
+            ip.rows.len() < inpath::methods().count()
                 || ip.rows.iter().any(|row| !row.ns_per_packet().is_finite())
         })
     }) {

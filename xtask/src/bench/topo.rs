@@ -130,6 +130,19 @@ impl Method {
         self.xdp_mode().is_some()
     }
 
+    /// Whether the method runs BPF programs on the gateway: netauth, or empty programs.
+    pub fn runs_programs(self) -> bool {
+        self.is_netauth()
+            || matches!(
+                self,
+                Method::EmptyXdpNative
+                    | Method::EmptyXdpGeneric
+                    | Method::EmptyTc
+                    | Method::EmptyXdpNativeTc
+                    | Method::EmptyXdpGenericTc
+            )
+    }
+
     fn iptables(self) -> Option<(&'static str, &'static str)> {
         match self {
             Method::IptLegacy => Some(("iptables-legacy", "iptables-legacy-restore")),
