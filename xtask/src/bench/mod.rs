@@ -685,6 +685,7 @@ fn fwd_only(opts: &Opts) -> anyhow::Result<()> {
         }
         if paths.iter().any(|p| p.method.runs_programs()) {
             let ip = inpath::measure(&mut paths, n, plan.pps_secs)?;
+            // Each program's runs are in measure's log lines above.
             println!(
                 "\n{n} clients, programs' time per forwarded packet (kernel run-time statistics):"
             );
@@ -695,12 +696,6 @@ fn fwd_only(opts: &Opts) -> anyhow::Result<()> {
                     row.ns_per_packet(),
                     row.pps.round()
                 );
-                for g in &row.progs {
-                    println!(
-                        "      {:<36} {:>6.1} ns x {} runs",
-                        g.name, g.ns_per_run, g.runs
-                    );
-                }
             }
             for f in &ip.failures {
                 println!("  failed: {f}");
